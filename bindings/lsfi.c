@@ -1,0 +1,214 @@
+/* lsfi.c: the sfi.core module: versions, the event log, error objects, time and sleep.
+ * Only scripts/sfi/ may require it (recipes use sfi.log, sfi.error, sfi.flow). */
+#include <archive.h>
+#include <libusb.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "sfib.h"
+
+#ifndef SFI_LIBP11_VERSION
+#define SFI_LIBP11_VERSION "unknown"
+#endif
+
+/* core.versions() -> {sfirun=, lua=, openssl=, libusb=, libp11=, libarchive=, sqlite=} */
+static int l_versions(lua_State *L)
+{
+    const struct libusb_version *uv = libusb_get_version();
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, sfi_version());
+    lua_setfield(L, -2, "sfirun");
+    lua_pushstring(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+    lua_setfield(L, -2, "openssl");
+    lua_pushfstring(L, "%d.%d.%d", (int)uv->major, (int)uv->minor, (int)uv->micro);
+    lua_setfield(L, -2, "libusb");
+    lua_pushstring(L, SFI_LIBP11_VERSION);
+    lua_setfield(L, -2, "libp11");
+    lua_pushstring(L, archive_version_string());
+    lua_setfield(L, -2, "libarchive");
+    lua_pushstring(L, sqlite3_libversion());
+    lua_setfield(L, -2, "sqlite");
+    return 1;
+}
+
+static const char *const levels[] = {"error", "warn", "info", "debug", "trace", NULL};
+
+/* core.log(level, msg) */
+static int l_log(lua_State *L)
+{
+    int level = luaL_checkoption(L, 1, NULL, levels);
+    const char *msg = luaL_checkstring(L, 2);
+    sfi_event(sfib_ctx(L), (enum sfi_level)level, "log", NULL, 0, msg);
+    return 0;
+}
+
+/* core.event(level, name, fields, [msg]): fields is a flat table of string/number/boolean.
+ * Keys are emitted in sorted order so JSON lines are stable. */
+static int l_event(lua_State *L)
+{
+    int level = luaL_checkoption(L, 1, NULL, levels);
+    const char *name = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    const char *msg = luaL_optstring(L, 4, NULL);
+    struct sfi_ctx *ctx = sfib_ctx(L);
+    if ((int)sfi_log_get_level(ctx) < level)
+        return 0;
+    /* Collect keys into an array on the stack (index 5), then sort it with table.sort. */
+    lua_newtable(L);
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, 5, ++n);
+        }
+    }
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, 5);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    lua_newtable(L); /* index 6: converted strings, kept alive until the event is written */
+    /* Fields live in a userdata so nothing leaks if a conversion raises. */
+    struct sfi_field *f = lua_newuserdatauv(L, sizeof *f * (size_t)(n ? n : 1), 0);
+    size_t nf = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 5, i);
+        const char *k = lua_tostring(L, -1);
+        lua_pop(L, 1); /* key string stays alive in table 5 */
+        lua_getfield(L, 3, k);
+        struct sfi_field *x = &f[nf];
+        memset(x, 0, sizeof *x);
+        x->key = k;
+        switch (lua_type(L, -1)) {
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, -1)) {
+                x->type = SFI_F_INT;
+                x->i = lua_tointeger(L, -1);
+            } else {
+                x->type = SFI_F_NUM;
+                x->d = lua_tonumber(L, -1);
+            }
+            break;
+        case LUA_TBOOLEAN:
+            x->type = SFI_F_BOOL;
+            x->i = lua_toboolean(L, -1);
+            break;
+        default:
+            x->type = SFI_F_STR;
+            luaL_tolstring(L, -1, NULL);
+            x->s = lua_tostring(L, -1);
+            lua_rawseti(L, 6, i); /* table 6 anchors the string */
+            break;
+        }
+        lua_pop(L, 1);
+        nf++;
+    }
+    sfi_event(ctx, (enum sfi_level)level, name, f, nf, msg);
+    return 0;
+}
+
+/* core.set_log{level=, format=} */
+static int l_set_log(lua_State *L)
+{
+    static const char *const fmts[] = {"human", "json", NULL};
+    struct sfi_ctx *ctx = sfib_ctx(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *lv = sfib_optfield_str(L, 1, "level", NULL);
+    const char *fm = sfib_optfield_str(L, 1, "format", NULL);
+    if (lv) {
+        lua_pushstring(L, lv);
+        sfi_log_set_level(ctx, (enum sfi_level)luaL_checkoption(L, -1, NULL, levels));
+        lua_pop(L, 1);
+    }
+    if (fm) {
+        lua_pushstring(L, fm);
+        sfi_log_set_format(ctx, (enum sfi_log_format)luaL_checkoption(L, -1, NULL, fmts));
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* core.get_log() -> level, format */
+static int l_get_log(lua_State *L)
+{
+    struct sfi_ctx *ctx = sfib_ctx(L);
+    lua_pushstring(L, levels[sfi_log_get_level(ctx)]);
+    lua_pushstring(L, sfi_log_get_format(ctx) == SFI_LOGFMT_JSON ? "json" : "human");
+    return 2;
+}
+
+/* core.error(code, op, msg, [detail]) -> sfi.error (not raised) */
+static int l_error(lua_State *L)
+{
+    const char *code = luaL_checkstring(L, 1);
+    int rc = sfi_errcode(code);
+    if (rc > 0)
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown error code '%s'", code));
+    const char *op = luaL_optstring(L, 2, NULL);
+    const char *msg = luaL_optstring(L, 3, NULL);
+    const char *detail = luaL_optstring(L, 4, "");
+    sfib_pusherror(L, rc, op, msg, detail);
+    lua_pushnil(L); /* where: filled by the Lua side, which knows the caller's level */
+    lua_setfield(L, -2, "where");
+    return 1;
+}
+
+/* core.error_mt() -> the sfi.error metatable */
+static int l_error_mt(lua_State *L)
+{
+    sfib_errormt(L);
+    return 1;
+}
+
+/* core.codes() -> {"OK", "IO", ...} in code order */
+static int l_codes(lua_State *L)
+{
+    lua_createtable(L, SFI_ERR_COUNT, 0);
+    for (int i = 0; i < SFI_ERR_COUNT; i++) {
+        lua_pushstring(L, sfi_errname(-i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* core.now_ms() -> integer (monotonic) */
+static int l_now_ms(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)sfi_now_ms());
+    return 1;
+}
+
+/* core.sleep_ms(ms): raises CANCELED on Ctrl-C */
+static int l_sleep_ms(lua_State *L)
+{
+    lua_Integer ms = sfib_checkrange(L, 1, 0, 3600000);
+    int rc = sfi_sleep_ms(sfib_ctx(L), (unsigned)ms);
+    if (rc != SFI_OK)
+        return sfib_raise(L, rc, "sleep");
+    return 0;
+}
+
+/* core.canceled() -> boolean */
+static int l_canceled(lua_State *L)
+{
+    lua_pushboolean(L, sfi_canceled(sfib_ctx(L)));
+    return 1;
+}
+
+static const luaL_Reg l_core[] = {
+    {"versions", l_versions}, {"log", l_log},         {"event", l_event},
+    {"set_log", l_set_log},   {"get_log", l_get_log}, {"error", l_error},
+    {"error_mt", l_error_mt}, {"codes", l_codes},     {"now_ms", l_now_ms},
+    {"sleep_ms", l_sleep_ms}, {"canceled", l_canceled}, {NULL, NULL},
+};
+
+int luaopen_sfi_core(lua_State *L)
+{
+    luaL_newlib(L, l_core);
+    return 1;
+}

@@ -1,0 +1,76 @@
+#!/bin/sh
+# build.sh: the project's one set-up script.
+#   ./build.sh demo   install dependencies, build, run the demo install on the simulated STM32H753
+#   ./build.sh test   install dependencies, build, run every test (normal and ASan/UBSan builds)
+#   ./build.sh deps | build | bench
+# Dependencies are Debian 12 packages: installed with apt-get when run as root, otherwise the
+# exact apt-get line is printed and the script stops.
+set -eu
+cd "$(dirname "$0")"
+
+PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
+ liblua5.4-dev lua5.4 libusb-1.0-0-dev libssl-dev openssl libp11-dev libp11-kit-dev
+ libarchive-dev libsqlite3-dev sqlite3 libcmocka-dev softhsm2 opensc openocd
+ cppcheck clang-tidy lua-check"
+
+deps() {
+    missing=""
+    for p in $PKGS; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing Debian packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends $missing
+    else
+        echo "sfirun needs these Debian packages. Run as root:" >&2
+        echo "  apt-get install -y$missing" >&2
+        exit 1
+    fi
+}
+
+build() { # build PRESET
+    cmake --preset "$1" >/dev/null
+    cmake --build --preset "$1"
+}
+
+case "${1:-}" in
+deps)
+    deps ;;
+build)
+    deps; build dev ;;
+demo)
+    deps; build dev
+    exec sh demo/run.sh build/dev/sfirun ;;
+test)
+    deps
+    echo "== build: dev (warnings are errors)"
+    build dev
+    echo "== tests: dev"
+    ctest --preset dev
+    echo "== build: asan (AddressSanitizer + UndefinedBehaviorSanitizer)"
+    build asan
+    echo "== tests: asan"
+    ctest --preset asan
+    if [ -d tests/fuzz ] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+        echo "== build: fuzz (libFuzzer, bounded time per target)"
+        build fuzz
+        ctest --preset fuzz
+    fi
+    if [ -x tests/static/run ]; then
+        echo "== static analysis"
+        tests/static/run
+    fi
+    echo "== all test stages passed" ;;
+bench)
+    deps; build release
+    exec bench/run build/release ;;
+*)
+    echo "usage: ./build.sh demo|test|deps|build|bench" >&2
+    exit 2 ;;
+esac

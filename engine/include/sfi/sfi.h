@@ -1,0 +1,109 @@
+/* sfi.h: the engine's public core API: the context, error codes and the event log.
+ * Every other engine header includes this one. The engine knows nothing of Lua.
+ * Functions return SFI_OK (0) or a negative enum sfi_err and write out-parameters
+ * only on success; destructors return void, accept NULL and may be called twice. */
+#ifndef SFI_SFI_H
+#define SFI_SFI_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Append-only: the numbers and names are a stable interface (scripts, JSON, exit logic). */
+enum sfi_err {
+    SFI_OK = 0,
+    SFI_E_IO = -1,          /* transfer or file I/O failed */
+    SFI_E_TIMEOUT = -2,     /* no answer in time: retry may help */
+    SFI_E_NO_DEVICE = -3,   /* probe or target gone: reconnect may help */
+    SFI_E_ACCESS = -4,      /* permission denied (udev rules, file mode) */
+    SFI_E_BUSY = -5,        /* resource busy: retry may help */
+    SFI_E_NOT_FOUND = -6,   /* no such probe, token, key, file, object */
+    SFI_E_UNSUPPORTED = -7, /* operation not supported by this driver/device */
+    SFI_E_INVALID = -8,     /* invalid argument or state */
+    SFI_E_NOMEM = -9,       /* out of memory */
+    SFI_E_PROTOCOL = -10,   /* peer broke the protocol (bad reply, bad status) */
+    SFI_E_TARGET = -11,     /* target reported an error (flash, RSS) */
+    SFI_E_LOCKED = -12,     /* target or token locked (RDP, flash lock, PIN locked) */
+    SFI_E_AUTH = -13,       /* authentication failed (PIN, signature, licence) */
+    SFI_E_CRYPTO = -14,     /* cryptographic check failed (tag, decrypt) */
+    SFI_E_FORMAT = -15,     /* malformed input (image, CSV, certificate, archive) */
+    SFI_E_CANCELED = -16,   /* interrupted by the user */
+    SFI_E_COUNTER = -17,    /* licence counter exhausted */
+    SFI_E_SANDBOX = -18,    /* a sandboxed recipe used a forbidden call */
+    SFI_E_USAGE = -19,      /* bad command line or recipe parameters */
+};
+#define SFI_ERR_COUNT 20 /* number of codes including SFI_OK */
+
+/* "TIMEOUT" for SFI_E_TIMEOUT, "OK" for 0, "UNKNOWN" otherwise. Static strings. */
+const char *sfi_errname(int rc);
+/* A sentence describing the code. Static string. */
+const char *sfi_strerror(int rc);
+/* Code for a name ("TIMEOUT" -> SFI_E_TIMEOUT); 1 if unknown. */
+int sfi_errcode(const char *name);
+
+enum sfi_level { SFI_LOG_ERROR = 0, SFI_LOG_WARN, SFI_LOG_INFO, SFI_LOG_DEBUG, SFI_LOG_TRACE };
+enum sfi_log_format { SFI_LOGFMT_HUMAN = 0, SFI_LOGFMT_JSON };
+
+/* One key/value of a structured event. */
+enum sfi_field_type { SFI_F_STR, SFI_F_INT, SFI_F_NUM, SFI_F_BOOL };
+struct sfi_field {
+    const char *key;
+    enum sfi_field_type type;
+    const char *s;
+    long long i;
+    double d;
+};
+
+struct sfi_ctx;
+
+/* Called for each event that passes the level filter, instead of the built-in writer. */
+typedef void (*sfi_log_fn)(void *ud, enum sfi_level level, const char *line);
+
+/* Creates a context: level INFO, human format, stdout. Errors: SFI_E_NOMEM. */
+int sfi_ctx_new(struct sfi_ctx **out);
+void sfi_ctx_free(struct sfi_ctx *ctx);
+
+void sfi_log_set_level(struct sfi_ctx *ctx, enum sfi_level level);
+enum sfi_level sfi_log_get_level(const struct sfi_ctx *ctx);
+void sfi_log_set_format(struct sfi_ctx *ctx, enum sfi_log_format fmt);
+enum sfi_log_format sfi_log_get_format(const struct sfi_ctx *ctx);
+/* Route formatted lines (without newline) to fn; NULL restores the built-in stdout writer. */
+void sfi_log_set_sink(struct sfi_ctx *ctx, sfi_log_fn fn, void *ud);
+
+/* A free-text log line: "HH:MM:SS : text" (human) or {"event":"log",...} (JSON). */
+void sfi_log(struct sfi_ctx *ctx, enum sfi_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sfi_vlog(struct sfi_ctx *ctx, enum sfi_level level, const char *fmt, va_list ap);
+/* A structured event. msg may be NULL; human format prints msg (or the event name and
+ * fields when msg is NULL), JSON prints every field with the stable keys ts, level, event, msg. */
+void sfi_event(struct sfi_ctx *ctx, enum sfi_level level, const char *event,
+               const struct sfi_field *fields, size_t nfields, const char *msg);
+
+/* The detail buffer (curl's error buffer): backend text for the last error. */
+int sfi_seterr(struct sfi_ctx *ctx, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *sfi_errdetail(const struct sfi_ctx *ctx);
+void sfi_clearerr(struct sfi_ctx *ctx);
+
+/* Cancellation: set from a signal handler, polled by long loops. */
+void sfi_cancel(struct sfi_ctx *ctx);
+int sfi_canceled(const struct sfi_ctx *ctx);
+void sfi_cancel_reset(struct sfi_ctx *ctx);
+
+/* Monotonic milliseconds, and a sleep that returns SFI_E_CANCELED early when canceled. */
+uint64_t sfi_now_ms(void);
+int sfi_sleep_ms(struct sfi_ctx *ctx, unsigned ms);
+
+/* Zero memory in a way the compiler keeps (key material). */
+void sfi_wipe(void *p, size_t n);
+
+const char *sfi_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

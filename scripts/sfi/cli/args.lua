@@ -1,0 +1,111 @@
+--- sfi.cli.args: the command-line parser shared by the host and every sub-command.
+-- spec = { {name, "--long", "-s", value = "NAME"?, multi = true?, more = pred?, help = ""} }
+-- An option with `value` takes one argument (also as --long=value); `more` lets it take a
+-- second one when pred(next) is true (e.g. `--firmware FILE [ADDR]`). Raises USAGE.
+local errors = require "sfi.error"
+
+local M = {}
+
+--- M.common: flags every command accepts.
+M.common = {
+  { "verbose", "--verbose", "-v", help = "more detail (repeat for trace); traceback on errors" },
+  { "quiet", "--quiet", "-q", help = "errors and warnings only" },
+  { "json", "--json", help = "JSON lines, one event per line" },
+  { "help", "--help", "-h", help = "this help" },
+}
+
+local function usage(cmd, fmt, ...)
+  errors.raise("USAGE", nil, string.format(fmt, ...) ..
+    string.format(" (see 'sfirun %s--help')", cmd and (cmd .. " ") or ""))
+end
+
+--- M.parse(argv, spec, cmd, [first]) -> opts, positionals. Counts repeated flags
+-- (opts.verbose = 2 for -v -v); collects multi values in lists.
+function M.parse(argv, spec, cmd, first)
+  local byname = {}
+  local all = {}
+  for _, s in ipairs(spec) do all[#all + 1] = s end
+  for _, s in ipairs(M.common) do all[#all + 1] = s end
+  for _, s in ipairs(all) do
+    for i = 2, #s do byname[s[i]] = s end
+  end
+  local opts, pos = {}, {}
+  local i = first or 1
+  local only_pos = false
+  while i <= #argv do
+    local a = argv[i]
+    if only_pos or a == "-" or a:sub(1, 1) ~= "-" or a:match("^%-%d") then
+      pos[#pos + 1] = a
+    elseif a == "--" then
+      only_pos = true
+    else
+      local name, inline = a:match("^(%-%-[^=]+)=(.*)$")
+      name = name or a
+      local s = byname[name]
+      if not s then usage(cmd, "unknown option '%s'", name) end
+      local key = s[1]
+      if s.value then
+        local v = inline
+        if v == nil then
+          i = i + 1
+          v = argv[i]
+          if v == nil then usage(cmd, "option '%s' needs a value (%s)", name, s.value) end
+        end
+        if s.more and argv[i + 1] and s.more(argv[i + 1]) then
+          i = i + 1
+          v = { v, argv[i] }
+        end
+        if s.multi then
+          opts[key] = opts[key] or {}
+          table.insert(opts[key], v)
+        else
+          if opts[key] ~= nil and not s.last_wins then
+            usage(cmd, "option '%s' given twice", name)
+          end
+          opts[key] = v
+        end
+      else
+        if inline then usage(cmd, "option '%s' takes no value", name) end
+        opts[key] = (opts[key] or 0) + 1
+      end
+    end
+    i = i + 1
+  end
+  return opts, pos
+end
+
+--- M.help(spec) -> string: the option list for --help.
+function M.help(spec)
+  local out = {}
+  local function add(s)
+    local names = {}
+    for i = 2, #s do names[#names + 1] = s[i] end
+    local left = table.concat(names, ", ") .. (s.value and (" " .. s.value) or "")
+    out[#out + 1] = string.format("  %-28s %s", left, s.help or "")
+  end
+  for _, s in ipairs(spec) do add(s) end
+  for _, s in ipairs(M.common) do add(s) end
+  return table.concat(out, "\n")
+end
+
+--- M.int(s, what) -> integer: decimal or 0x hex; raises USAGE naming `what`.
+function M.int(s, what)
+  local v
+  if type(s) == "string" then
+    if s:match("^0[xX]%x+$") then v = math.tointeger(tonumber(s:sub(3), 16))
+    elseif s:match("^%d+$") then v = math.tointeger(tonumber(s)) end
+  end
+  if v == nil then errors.raise("USAGE", nil, string.format("%s: '%s' is not a number", what, tostring(s))) end
+  return v
+end
+
+--- M.setup_log(opts): applies --verbose/--quiet/--json.
+function M.setup_log(opts)
+  local log = require "sfi.log"
+  local level = "info"
+  if opts.quiet then level = "warn" end
+  if opts.verbose then level = opts.verbose >= 2 and "trace" or "debug" end
+  log.configure { level = level, format = opts.json and "json" or "human" }
+end
+
+return M

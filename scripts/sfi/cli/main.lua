@@ -1,0 +1,190 @@
+--- sfi.cli.main: the sfirun command line. The C host calls M.main(argv) under a
+-- protected call and exits with what it returns: 0 success, 1 the flow failed,
+-- 2 usage or bad input (USAGE, FORMAT).
+local args = require "sfi.cli.args"
+local errors = require "sfi.error"
+local log = require "sfi.log"
+local core = require "sfi.core"
+
+local M = {}
+
+--- M.commands: sub-commands, each a module sfi.cli.<name> with run(argv, first) -> code.
+M.commands = {
+  { "image", "build, inspect, verify and decrypt SFI images" },
+  { "ob", "read and write option bytes by name" },
+  { "cert", "read a chip certificate" },
+  { "hsm", "provision and inspect the licence HSM (PKCS#11)" },
+  { "journal", "show the licence journal" },
+  { "bundle", "create and verify signed recipe bundles" },
+  { "probes", "list connected probes" },
+  { "sim-server", "serve a simulated target over the stlink-server protocol" },
+}
+
+local RECIPE_SPEC <const> = {
+  { "set", "--set", value = "KEY=VALUE", multi = true, help = "set a recipe parameter" },
+  { "probe", "--probe", value = "URI", help = "probe URI (sets the recipe's 'probe' parameter)" },
+  { "hsm", "--hsm", value = "URI", help = "PKCS#11 URI (sets the recipe's 'hsm' parameter)" },
+  { "journal", "--journal", value = "PATH", help = "licence journal database" },
+  { "trust", "--trust", value = "KEY.pub", help = "OEM public key a bundle must be signed by" },
+  { "describe", "--describe", help = "print the recipe's parameters and exit" },
+  { "test", "--test", help = "run a test file (tests/lua) and print 'N passed, N failed'" },
+  { "include", "-I", value = "DIR", multi = true, help = "prepend DIR to the script path" },
+  { "version", "--version", help = "print versions and exit" },
+}
+
+local function exit_code(err)
+  if errors.is(err) and (err.code == "USAGE" or err.code == "FORMAT") then return 2 end
+  return 1
+end
+
+local function available(name)
+  return package.searchpath("sfi.cli." .. name:gsub("-", "_"), package.path) ~= nil
+end
+
+local function help()
+  local out = {
+    "usage: sfirun RECIPE.lua|BUNDLE.sfib [--set KEY=VALUE]... [--probe URI] [--hsm URI] [--json] [-v]",
+    "       sfirun --describe RECIPE.lua",
+    "       sfirun COMMAND --help",
+    "",
+    "Runs a Lua recipe that installs firmware into STM32 microcontrollers (Secure Firmware",
+    "Install). Secrets (PINs, keys) come from environment variables or files, never argv.",
+    "",
+    "commands:",
+  }
+  for _, c in ipairs(M.commands) do
+    if available(c[1]) then out[#out + 1] = string.format("  %-12s %s", c[1], c[2]) end
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "options:"
+  out[#out + 1] = args.help(RECIPE_SPEC)
+  out[#out + 1] = ""
+  out[#out + 1] = "exit codes: 0 success, 1 the flow failed, 2 usage error or bad input"
+  return table.concat(out, "\n")
+end
+
+local function versions()
+  local v = core.versions()
+  return string.format("sfirun %s\n  %s\n  OpenSSL %s\n  libusb %s\n  libp11 %s\n  %s\n  SQLite %s",
+    v.sfirun, v.lua, v.openssl:gsub("^OpenSSL ", ""), v.libusb, v.libp11, v.libarchive, v.sqlite)
+end
+
+local function parse_sets(list)
+  local sets = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^([%w_%.%-]+)=(.*)$")
+    if not k then errors.raise("USAGE", nil, "--set expects KEY=VALUE, got '" .. kv .. "'") end
+    sets[k] = v
+  end
+  return sets
+end
+
+local function run_test(path, argv, first)
+  local T = require "sfi.test"
+  local chunk, lerr = loadfile(path)
+  if not chunk then errors.raise("USAGE", nil, "cannot load test: " .. lerr) end
+  _G.arg = { [0] = path, table.unpack(argv, first) }
+  local ok, err = xpcall(chunk, debug.traceback, table.unpack(argv, first))
+  if not ok then
+    T.failed = T.failed + 1
+    io.stdout:write("FAIL (outside a case) ", tostring(err), "\n")
+  end
+  T.cleanup()
+  return T.summary() > 0 and 1 or 0
+end
+
+local function main(argv)
+  -- Global flags before the first word; a sub-command parses the rest itself.
+  local first = 1
+  while argv[first] and argv[first]:sub(1, 1) == "-" do
+    local a = argv[first]
+    if a == "-I" then first = first + 2
+    elseif a == "--test" or a == "--describe" then break
+    else first = first + 1 end
+    if a == "--version" or a == "--help" or a == "-h" then break end
+  end
+  local word = argv[first]
+  if word and word:sub(1, 1) ~= "-" then
+    for _, c in ipairs(M.commands) do
+      if c[1] == word then
+        local gopts = args.parse({ table.unpack(argv, 1, first - 1) }, RECIPE_SPEC)
+        args.setup_log(gopts)
+        if not available(word) then
+          errors.raise("USAGE", nil, "command '" .. word .. "' is not available in this build")
+        end
+        local cmd = require("sfi.cli." .. word:gsub("-", "_"))
+        return cmd.run(argv, first + 1, gopts) or 0
+      end
+    end
+  end
+
+  local opts, pos = args.parse(argv, RECIPE_SPEC)
+  args.setup_log(opts)
+  for i = #(opts.include or {}), 1, -1 do
+    local d = opts.include[i]
+    package.path = d .. "/?.lua;" .. d .. "/?/init.lua;" .. package.path
+  end
+  if opts.help then io.stdout:write(help(), "\n"); return 0 end
+  if opts.version then io.stdout:write(versions(), "\n"); return 0 end
+  if opts.test then
+    if not pos[1] then errors.raise("USAGE", nil, "--test needs a file") end
+    -- positional arguments after the file are passed to it
+    local idx
+    for i, a in ipairs(argv) do if a == pos[1] then idx = i; break end end
+    return run_test(pos[1], argv, idx + 1)
+  end
+  if not pos[1] then
+    errors.raise("USAGE", nil, "no recipe given (try 'sfirun --help')")
+  end
+  if #pos > 1 then
+    errors.raise("USAGE", nil, "unexpected argument '" .. pos[2] .. "' (one recipe per run)")
+  end
+  local run = require "sfi.cli.run"
+  local sets = parse_sets(opts.set)
+  if opts.describe then
+    io.stdout:write(run.load(pos[1], opts):describe(), "\n")
+    return 0
+  end
+  return run.recipe(pos[1], sets, opts)
+end
+
+local function verbose_in(argv)
+  for _, a in ipairs(argv) do
+    if a == "-v" or a == "--verbose" then return true end
+  end
+  return false
+end
+
+local function json_in(argv)
+  for _, a in ipairs(argv) do if a == "--json" then return true end end
+  return false
+end
+
+--- M.report(err, verbose, tb): prints the one-line error (and the traceback with -v).
+function M.report(err, verbose, tb)
+  local msg = tostring(err)
+  if errors.is(err) and err.hint then msg = msg .. "\n  hint: " .. err.hint end
+  io.stderr:write("sfirun: ", msg, "\n")
+  if verbose and tb then io.stderr:write(tb, "\n") end
+  io.stderr:flush()
+end
+
+--- M.main(argv) -> exit code. argv is the host's argument list (argv[0] = program).
+function M.main(argv)
+  local tb
+  local ok, res = xpcall(main, function (e)
+    tb = debug.traceback("traceback:", 2)
+    return e
+  end, argv)
+  if ok then return math.tointeger(res) or 0 end
+  if json_in(argv) and errors.is(res) and not res.reported then
+    log.event("result", { status = "fail", code = res.code, step = res.step }, tostring(res), "error")
+  end
+  local flow = package.loaded["sfi.flow"]
+  M.report(res, verbose_in(argv), flow and flow.last_traceback or tb)
+  return exit_code(res)
+end
+
+M.exit_code = exit_code
+
+return M
