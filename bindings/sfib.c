@@ -81,8 +81,17 @@ void sfib_pusherror(lua_State *L, int rc, const char *op, const char *msg, const
     lua_setmetatable(L, -2);
 }
 
+/* A CANCELED error delivers the user's Ctrl-C itself: drop the host's pending hook so the
+ * error handlers that run next (step logging, <close>) are not interrupted a second time. */
+static void cancel_delivered(lua_State *L, int rc)
+{
+    if (rc == SFI_E_CANCELED)
+        lua_sethook(L, NULL, 0, 0);
+}
+
 int sfib_raise(lua_State *L, int rc, const char *op)
 {
+    cancel_delivered(L, rc);
     sfib_pusherror(L, rc, op, NULL, NULL);
     sfi_clearerr(sfib_ctx(L));
     return lua_error(L);
@@ -95,6 +104,7 @@ int sfib_raisef(lua_State *L, int rc, const char *op, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    cancel_delivered(L, rc);
     sfib_pusherror(L, rc, op, msg, NULL);
     sfi_clearerr(sfib_ctx(L));
     return lua_error(L);

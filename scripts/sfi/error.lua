@@ -13,12 +13,13 @@ for _, c in ipairs(CODES) do known[c] = true end
 --- M.codes: the stable code names, in code order ("OK", "IO", "TIMEOUT", ...).
 M.codes = CODES
 
---- M.new(code, op, msg, detail, level) -> sfi.error (not raised). Raises on an unknown code.
+--- M.new(code, op, msg, detail, [level]) -> sfi.error (not raised), located at the caller
+-- (level 1, as error() counts; 0 = no location). Raises a string on an unknown code.
 function M.new(code, op, msg, detail, level)
   if not known[code] then error("unknown sfi error code '" .. tostring(code) .. "'", 2) end
   local e = core.error(code, op, msg, detail)
   if level ~= 0 then
-    local info = debug.getinfo((level or 2) + 1, "Sl")
+    local info = debug.getinfo((level or 1) + 1, "Sl")
     if info and info.currentline and info.currentline > 0 then
       e.where = info.short_src .. ":" .. info.currentline .. ": "
     end

@@ -218,14 +218,14 @@ function M.backoff(t)
   return policy("backoff", t)
 end
 
---- M.alternate{tries=6, connect={"hotplug","under-reset"}, reset={"sw","hw"}, delay=policy}
+--- M.alternate{tries=6, connect={"hotplug","under-reset"}, reset={"sw","hw"}, pause=policy}
 -- -> policy: cycles connect modes and reset kinds between attempts (the user reports show
 -- chips that answer only after a different reset kind).
 function M.alternate(t)
   t = t or {}
   t.connect = t.connect or { "hotplug", "normal" }
   t.reset = t.reset or { "sw", "hw" }
-  t.delay = t.delay or M.backoff { tries = t.tries or 6, base_ms = 100 }
+  t.pause = t.pause or M.backoff { tries = t.tries or 6, base_ms = 100 }
   return policy("alternate", t)
 end
 
@@ -235,7 +235,7 @@ function Policy:delay(n)
   if self.kind == "backoff" then
     return math.min(self.max_ms, math.floor(self.base_ms * self.factor ^ (n - 1)))
   end
-  return self.delay:delay(n)
+  return self.pause:delay(n)
 end
 
 --- policy:plan() -> { {n=, delay_ms=, connect=, reset=}... }: every attempt the policy makes.

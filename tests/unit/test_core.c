@@ -1,0 +1,147 @@
+/* test_core.c: the engine core: error table, detail buffer, event log formats, sleep. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sfi/sfi.h"
+
+struct capture {
+    char lines[8][4096];
+    int n;
+};
+
+static void sink(void *ud, enum sfi_level level, const char *line)
+{
+    struct capture *c = ud;
+    (void)level;
+    if (c->n < 8)
+        snprintf(c->lines[c->n++], sizeof c->lines[0], "%s", line);
+}
+
+static void test_error_names(void **state)
+{
+    (void)state;
+    assert_string_equal(sfi_errname(SFI_OK), "OK");
+    assert_string_equal(sfi_errname(SFI_E_TIMEOUT), "TIMEOUT");
+    assert_string_equal(sfi_errname(SFI_E_USAGE), "USAGE");
+    assert_string_equal(sfi_errname(-999), "UNKNOWN");
+    assert_string_equal(sfi_errname(5), "UNKNOWN");
+    /* every code round-trips through its name, and names are unique */
+    for (int i = 0; i < SFI_ERR_COUNT; i++) {
+        assert_int_equal(sfi_errcode(sfi_errname(-i)), -i);
+        assert_true(strlen(sfi_strerror(-i)) > 0);
+    }
+    assert_int_equal(sfi_errcode("NOPE"), 1);
+    /* append-only: these numbers are an interface */
+    assert_int_equal(SFI_E_IO, -1);
+    assert_int_equal(SFI_E_FORMAT, -15);
+    assert_int_equal(SFI_E_COUNTER, -17);
+}
+
+static void test_detail_buffer(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    assert_string_equal(sfi_errdetail(ctx), "");
+    assert_int_equal(sfi_seterr(ctx, SFI_E_IO, "LIBUSB_ERROR_%s", "PIPE"), SFI_E_IO);
+    assert_string_equal(sfi_errdetail(ctx), "LIBUSB_ERROR_PIPE");
+    /* overlong detail is truncated, not overflowed */
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    sfi_seterr(ctx, SFI_E_IO, "%s", big);
+    assert_true(strlen(sfi_errdetail(ctx)) < 600);
+    sfi_clearerr(ctx);
+    assert_string_equal(sfi_errdetail(ctx), "");
+    sfi_ctx_free(ctx);
+    sfi_ctx_free(NULL);
+}
+
+static void test_log_human_and_level(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    struct capture c = {.n = 0};
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    sfi_log_set_sink(ctx, sink, &c);
+    sfi_log(ctx, SFI_LOG_INFO, "Device ID : 0x%03X", 0x450);
+    sfi_log(ctx, SFI_LOG_WARN, "Option Bytes are unchanged");
+    sfi_log(ctx, SFI_LOG_DEBUG, "hidden at info level");
+    assert_int_equal(c.n, 2);
+    /* "HH:MM:SS : text", like ST's tool */
+    assert_int_equal(strlen(c.lines[0]), 8 + 3 + strlen("Device ID : 0x450"));
+    assert_non_null(strstr(c.lines[0], " : Device ID : 0x450"));
+    assert_non_null(strstr(c.lines[1], " : Warning: Option Bytes are unchanged"));
+    sfi_log_set_level(ctx, SFI_LOG_DEBUG);
+    sfi_log(ctx, SFI_LOG_DEBUG, "now visible");
+    assert_int_equal(c.n, 3);
+    sfi_ctx_free(ctx);
+}
+
+static void test_log_json(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    struct capture c = {.n = 0};
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    sfi_log_set_sink(ctx, sink, &c);
+    sfi_log_set_format(ctx, SFI_LOGFMT_JSON);
+    struct sfi_field f[] = {
+        {.key = "step", .type = SFI_F_STR, .s = "connect \"1\"\n"},
+        {.key = "ms", .type = SFI_F_INT, .i = 12},
+        {.key = "ok", .type = SFI_F_BOOL, .i = 1},
+    };
+    sfi_event(ctx, SFI_LOG_ERROR, "step", f, 3, "a\tb");
+    assert_int_equal(c.n, 1);
+    const char *l = c.lines[0];
+    assert_true(strncmp(l, "{\"ts\":\"", 7) == 0);
+    assert_non_null(strstr(l, "\"level\":\"error\",\"event\":\"step\",\"msg\":\"a\\tb\""));
+    assert_non_null(strstr(l, "\"step\":\"connect \\\"1\\\"\\n\""));
+    assert_non_null(strstr(l, "\"ms\":12"));
+    assert_non_null(strstr(l, "\"ok\":true}"));
+    sfi_ctx_free(ctx);
+}
+
+static void test_cancel_sleep(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    uint64_t t0 = sfi_now_ms();
+    assert_int_equal(sfi_sleep_ms(ctx, 30), SFI_OK);
+    assert_true(sfi_now_ms() - t0 >= 29);
+    sfi_cancel(ctx);
+    t0 = sfi_now_ms();
+    assert_int_equal(sfi_sleep_ms(ctx, 5000), SFI_E_CANCELED);
+    assert_true(sfi_now_ms() - t0 < 1000);
+    sfi_cancel_reset(ctx);
+    assert_false(sfi_canceled(ctx));
+    sfi_ctx_free(ctx);
+}
+
+static void test_wipe(void **state)
+{
+    (void)state;
+    unsigned char key[16];
+    memset(key, 0xA5, sizeof key);
+    sfi_wipe(key, sizeof key);
+    for (size_t i = 0; i < sizeof key; i++)
+        assert_int_equal(key[i], 0);
+    sfi_wipe(NULL, 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_names),     cmocka_unit_test(test_detail_buffer),
+        cmocka_unit_test(test_log_human_and_level), cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_cancel_sleep),    cmocka_unit_test(test_wipe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
