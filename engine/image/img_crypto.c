@@ -93,7 +93,7 @@ int sfi_img_hash(struct sfi_ctx *ctx, const uint8_t *data, size_t len,
 int sfi_image_check_header_tag(struct sfi_ctx *ctx, const uint8_t *hdr_bytes,
                                const uint8_t *key, const uint8_t *nonce)
 {
-    EVP_CIPHER_CTX *c;
+    EVP_CIPHER_CTX *c = NULL;
     int rc = sfi_img_gcm_init(ctx, &c, key, 0);
     if (rc)
         return rc;
@@ -111,7 +111,7 @@ int sfi_image_decrypt_area(struct sfi_ctx *ctx, const struct sfi_image_area *are
                            const uint8_t *area_bytes, const uint8_t *key, const uint8_t *nonce,
                            uint8_t *plain_out)
 {
-    EVP_CIPHER_CTX *c;
+    EVP_CIPHER_CTX *c = NULL;
     int rc = sfi_img_gcm_init(ctx, &c, key, 0);
     if (rc)
         return rc;
