@@ -1,0 +1,167 @@
+/* codec.c: SFI image parser. Whole files (sfi_image_parse) and a streaming reader
+ * (header, then one area at a time) for a simulated RSS that reads a part from RAM.
+ * Every error is FORMAT and names the byte offset and the area. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfi/image.h"
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
+                           struct sfi_image_header *out)
+{
+    if (len < SFI_IMAGE_HDR_SIZE)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "header truncated at offset %zu (%d bytes needed)", len,
+                          SFI_IMAGE_HDR_SIZE);
+    if (memcmp(buf, SFI_IMAGE_MAGIC, 8) != 0)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "bad magic at offset 0 (not an SFI image)");
+    if (buf[8] != 1 && buf[8] != 2)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "unsupported SFI protocol %u at offset 8",
+                          (unsigned)buf[8]);
+    uint16_t n = rd16(buf + 10);
+    if (n == 0)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "area count 0 at offset 10");
+    out->protocol = buf[8];
+    out->version = buf[9];
+    out->areas = n;
+    memcpy(out->tag, buf + 12, SFI_IMAGE_TAG_SIZE);
+    return SFI_OK;
+}
+
+static int known_type(uint8_t t)
+{
+    return t != 0 && strchr("FCPRMKE", t) != NULL;
+}
+
+int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, size_t *off,
+                        const struct sfi_image_header *hdr, struct sfi_image_area *out)
+{
+    size_t o = *off;
+    if (o > len || len - o < SFI_IMAGE_DESC_SIZE)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area descriptor truncated at offset %zu (%zu of %d bytes)", o,
+                          o > len ? (size_t)0 : len - o, SFI_IMAGE_DESC_SIZE);
+    const uint8_t *d = buf + o;
+    struct sfi_image_area a;
+    memset(&a, 0, sizeof a);
+    a.type = (char)d[0];
+    a.ver = d[1];
+    a.index = rd16(d + 2);
+    a.size = rd32(d + 4);
+    a.addr = rd32(d + 8);
+    a.total = rd16(d + 12);
+    a.offset = o;
+    if (a.index == 0 || a.index > hdr->areas)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "area at offset %zu: index %u out of 1..%u", o,
+                          (unsigned)a.index, (unsigned)hdr->areas);
+    if (!known_type(d[0]))
+        return sfi_seterr(ctx, SFI_E_FORMAT, "area %u at offset %zu: unknown type 0x%02X",
+                          (unsigned)a.index, o, (unsigned)d[0]);
+    if ((a.ver & 0x7F) != SFI_IMAGE_AREA_VER ||
+        ((a.ver & SFI_IMAGE_VER_HASH) && hdr->protocol < 2))
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area %u at offset %zu: unsupported descriptor version 0x%02X",
+                          (unsigned)a.index, o + 1, (unsigned)a.ver);
+    if (a.total != hdr->areas)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area %u at offset %zu: total %u differs from the header's %u",
+                          (unsigned)a.index, o + 12, (unsigned)a.total, (unsigned)hdr->areas);
+    a.has_hash = (a.ver & SFI_IMAGE_VER_HASH) != 0;
+    size_t wrap = SFI_IMAGE_DESC_SIZE + (a.has_hash ? SFI_IMAGE_HASH_SIZE : 0) +
+                  SFI_IMAGE_TAG_SIZE;
+    size_t left = len - o;
+    if (left < wrap)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area %u at offset %zu: %s truncated (%zu of %zu bytes)",
+                          (unsigned)a.index, o, a.has_hash ? "hash/tag" : "tag", left, wrap);
+    if ((uint64_t)a.size > (uint64_t)(left - wrap))
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area %u at offset %zu: size %lu runs past the end (%zu bytes left)",
+                          (unsigned)a.index, o + 4, (unsigned long)a.size, left - wrap);
+    size_t p = o + SFI_IMAGE_DESC_SIZE;
+    if (a.has_hash) {
+        memcpy(a.hash, buf + p, SFI_IMAGE_HASH_SIZE);
+        p += SFI_IMAGE_HASH_SIZE;
+    }
+    memcpy(a.tag, buf + p, SFI_IMAGE_TAG_SIZE);
+    a.length = wrap + a.size;
+    *out = a;
+    *off = o + a.length;
+    return SFI_OK;
+}
+
+int sfi_image_parse(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, struct sfi_image **out)
+{
+    struct sfi_image_header hdr;
+    int rc = sfi_image_parse_header(ctx, buf, len, &hdr);
+    if (rc)
+        return rc;
+    uint64_t least = SFI_IMAGE_HDR_SIZE +
+                     (uint64_t)hdr.areas * (SFI_IMAGE_DESC_SIZE + SFI_IMAGE_TAG_SIZE);
+    if (least > len)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "area count %u at offset 10 needs at least %llu bytes, file has %zu",
+                          (unsigned)hdr.areas, (unsigned long long)least, len);
+    struct sfi_image *img = calloc(1, sizeof *img);
+    if (!img)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "image");
+    img->area = calloc(hdr.areas, sizeof *img->area);
+    img->buf = malloc(len);
+    if (!img->area || !img->buf) {
+        sfi_image_free(img);
+        return sfi_seterr(ctx, SFI_E_NOMEM, "image of %zu bytes", len);
+    }
+    memcpy(img->buf, buf, len);
+    img->len = len;
+    img->hdr = hdr;
+    size_t off = SFI_IMAGE_HDR_SIZE;
+    for (size_t i = 0; i < hdr.areas; i++) {
+        if (off == len) {
+            rc = sfi_seterr(ctx, SFI_E_FORMAT,
+                            "header says %u areas but the file ends after %zu (offset %zu)",
+                            (unsigned)hdr.areas, i, off);
+            goto fail;
+        }
+        rc = sfi_image_next_area(ctx, img->buf, len, &off, &hdr, &img->area[i]);
+        if (rc)
+            goto fail;
+        if (img->area[i].index != i + 1) {
+            rc = sfi_seterr(ctx, SFI_E_FORMAT,
+                            "area %zu at offset %zu: index %u out of order (expected %zu)",
+                            i + 1, img->area[i].offset + 2, (unsigned)img->area[i].index, i + 1);
+            goto fail;
+        }
+    }
+    if (off != len) {
+        rc = sfi_seterr(ctx, SFI_E_FORMAT,
+                        "%zu trailing bytes at offset %zu after the last area (%u)", len - off,
+                        off, (unsigned)hdr.areas);
+        goto fail;
+    }
+    img->n = hdr.areas;
+    *out = img;
+    return SFI_OK;
+fail:
+    sfi_image_free(img);
+    return rc;
+}
+
+void sfi_image_free(struct sfi_image *img)
+{
+    if (!img)
+        return;
+    free(img->area);
+    free(img->buf);
+    free(img);
+}

@@ -1,0 +1,199 @@
+/* test_image_build.c: built images round-trip through the parser and GCM; every flipped byte
+ * is caught (CRYPTO or FORMAT naming the area or header); a wrong key fails; the loaders and
+ * the option-byte CSV reject bad input naming the line, record or row. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sfi/image.h"
+
+static const uint8_t KEY[16] = "0123456789abcdef";
+static const uint8_t NONCE[12] = "nonce-12byte";
+
+static int build(struct sfi_ctx *ctx, int protocol, int hash, uint32_t ram, uint8_t **out,
+                 size_t *len)
+{
+    static uint8_t fwdata[700];
+    for (size_t i = 0; i < sizeof fwdata; i++)
+        fwdata[i] = (uint8_t)(i * 7 + 1);
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "a.bin", fwdata, 300, 0x08000000), SFI_OK);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "b.bin", fwdata + 300, 400, 0x08010000), SFI_OK);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_OK);
+    static const uint8_t ob[36] = {1, 2, 3};
+    struct sfi_flash_range flash = {0x08000000, 0x200000};
+    struct sfi_image_build_cfg cfg = {
+        .protocol = (uint8_t)protocol, .version = 7, .hash = hash, .ram_size = ram,
+        .token = 0x081FF000, .has_token = 1, .key = KEY, .nonce = NONCE, .ob = ob,
+        .ob_len = sizeof ob, .flash = &flash, .nflash = 1,
+    };
+    int rc = sfi_image_build(ctx, &cfg, &fw, out, len);
+    sfi_fw_free(&fw);
+    return rc;
+}
+
+static int check_all(struct sfi_ctx *ctx, const uint8_t *buf, size_t len)
+{
+    struct sfi_image *img;
+    int rc = sfi_image_parse(ctx, buf, len, &img);
+    if (rc)
+        return rc;
+    rc = sfi_image_check_header_tag(ctx, img->buf, KEY, NONCE);
+    uint8_t *plain = malloc(len);
+    for (size_t i = 0; rc == SFI_OK && i < img->n; i++)
+        rc = sfi_image_decrypt_area(ctx, &img->area[i], img->buf + img->area[i].offset, KEY,
+                                    NONCE, plain);
+    free(plain);
+    sfi_image_free(img);
+    return rc;
+}
+
+static void flip_every_byte(int protocol, int hash, uint32_t ram)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(build(ctx, protocol, hash, ram, &buf, &len), SFI_OK);
+    assert_int_equal(check_all(ctx, buf, len), SFI_OK);
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x01;
+        int rc = check_all(ctx, buf, len);
+        const char *d = sfi_errdetail(ctx);
+        if (rc != SFI_E_CRYPTO && rc != SFI_E_FORMAT)
+            fail_msg("flip at %zu not detected (rc %d)", i, rc);
+        if (!strstr(d, "area") && !strstr(d, "header") && !strstr(d, "magic") &&
+            !strstr(d, "protocol"))
+            fail_msg("flip at %zu: message names no area: %s", i, d);
+        buf[i] ^= 0x01;
+    }
+    free(buf);
+    sfi_ctx_free(ctx);
+}
+
+static void test_flip_p1(void **state) { flip_every_byte(1, 0, 0); }
+static void test_flip_p2_hash_split(void **state) { flip_every_byte(2, 1, 400); }
+
+static void test_split_and_wrong_key(void **state)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(build(ctx, 2, 0, 400, &buf, &len), SFI_OK);
+    struct sfi_image *img;
+    assert_int_equal(sfi_image_parse(ctx, buf, len, &img), SFI_OK);
+    assert_int_equal(img->hdr.version, 7);
+    assert_true(img->n > 3);
+    assert_int_equal(img->area[img->n - 1].type, 'C');
+    int p = 0, r = 0;
+    for (size_t i = 0; i < img->n; i++) {
+        p += img->area[i].type == 'P';
+        r += img->area[i].type == 'R';
+        if (img->area[i].type == 'P')
+            assert_int_equal(img->area[i + 1].type, 'R');
+        assert_true(img->area[i].size <= 400);
+    }
+    assert_true(p > 0 && p == r);
+    uint8_t bad[16];
+    memcpy(bad, KEY, 16);
+    bad[15] ^= 0x80;
+    assert_int_equal(sfi_image_check_header_tag(ctx, img->buf, bad, NONCE), SFI_E_CRYPTO);
+    uint8_t plain[400];
+    assert_int_equal(sfi_image_decrypt_area(ctx, &img->area[0], img->buf + img->area[0].offset,
+                                            bad, NONCE, plain), SFI_E_CRYPTO);
+    assert_non_null(strstr(sfi_errdetail(ctx), "area 1"));
+    sfi_image_free(img);
+    free(buf);
+    sfi_ctx_free(ctx);
+}
+
+static void test_builder_errors(void **state)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    uint8_t d[64] = {0};
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_E_FORMAT); /* empty */
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "a.bin", d, 64, 0x08000000), SFI_OK);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "b.bin", d, 64, 0x08000020), SFI_OK);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "a.bin segment 1"));
+    assert_non_null(strstr(sfi_errdetail(ctx), "b.bin segment 1"));
+    sfi_fw_free(&fw);
+    sfi_fw_init(&fw);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "c.bin", d, 64, 0x30000000), SFI_OK);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_OK);
+    struct sfi_flash_range flash = {0x08000000, 0x200000};
+    struct sfi_image_build_cfg cfg = {.protocol = 1, .key = KEY, .nonce = NONCE,
+                                      .flash = &flash, .nflash = 1};
+    uint8_t *out;
+    size_t len;
+    assert_int_equal(sfi_image_build(ctx, &cfg, &fw, &out, &len), SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "c.bin segment 1"));
+    assert_non_null(strstr(sfi_errdetail(ctx), "outside flash"));
+    sfi_fw_free(&fw);
+    sfi_ctx_free(ctx);
+}
+
+static void test_loaders(void **state)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    const char *hex = ":020000040800F2\n:0400000001020304F2\n:00000001FF\n";
+    assert_int_equal(sfi_fw_load_ihex(ctx, &fw, "x.hex", (const uint8_t *)hex, strlen(hex)),
+                     SFI_OK);
+    assert_int_equal(fw.n, 1);
+    assert_int_equal(fw.seg[0].addr, 0x08000000);
+    assert_int_equal(fw.seg[0].len, 4);
+    const char *badsum = ":020000040800F2\n:0400000001020304F3\n:00000001FF\n";
+    assert_int_equal(sfi_fw_load_ihex(ctx, &fw, "y.hex", (const uint8_t *)badsum,
+                                      strlen(badsum)), SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "y.hex:2: checksum"));
+    assert_int_equal(fw.n, 1); /* the failed file added nothing */
+    const char *srec = "S00600004844521B\nS1070000AABBCCDDEA\nS9030000FC\n";
+    assert_int_equal(sfi_fw_load_srec(ctx, &fw, "z.srec", (const uint8_t *)srec,
+                                      strlen(srec)), SFI_OK);
+    assert_int_equal(fw.n, 2);
+    const char *badsrec = "S1070000AABBCCDDEB\n";
+    assert_int_equal(sfi_fw_load_srec(ctx, &fw, "w.srec", (const uint8_t *)badsrec,
+                                      strlen(badsrec)), SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "w.srec:1"));
+    uint8_t elf[52] = {0x7f, 'E', 'L', 'F', 1, 1};
+    assert_int_equal(sfi_fw_load_elf(ctx, &fw, "e.elf", elf, sizeof elf), SFI_E_FORMAT);
+    sfi_fw_free(&fw);
+    const char *csv = "FOPTSR_PRG,0x1026AAD0\nFPRAR_PRG_A,0x81000200\nFPRAR_PRG_B,0x81000200\n"
+                      "FSCAR_PRG_A,0x81000200\nFSCAR_PRG_B,0x81000200\nFWPSN_PRG_A,0xFFFFFFFF\n"
+                      "FWPSN_PRG_B,0xFFFFFFFF\nFBOOT7_PRG,0x24000800\nRESERVED,0x10000810\n";
+    uint8_t ob[36];
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, strlen(csv), NULL, 0,
+                                     ob), SFI_OK);
+    assert_int_equal(ob[0], 0xD0);
+    assert_int_equal(ob[3], 0x10);
+    assert_int_equal(ob[35], 0x10);
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, 40, NULL, 0, ob),
+                     SFI_E_FORMAT);
+    sfi_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flip_p1),
+        cmocka_unit_test(test_flip_p2_hash_split),
+        cmocka_unit_test(test_split_and_wrong_key),
+        cmocka_unit_test(test_builder_errors),
+        cmocka_unit_test(test_loaders),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
