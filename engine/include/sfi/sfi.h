@@ -77,7 +77,8 @@ void sfi_log_set_sink(struct sfi_ctx *ctx, sfi_log_fn fn, void *ud);
 /* A free-text log line: "HH:MM:SS : text" (human) or {"event":"log",...} (JSON). */
 void sfi_log(struct sfi_ctx *ctx, enum sfi_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void sfi_vlog(struct sfi_ctx *ctx, enum sfi_level level, const char *fmt, va_list ap);
+void sfi_vlog(struct sfi_ctx *ctx, enum sfi_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* A structured event. msg may be NULL; human format prints msg (or the event name and
  * fields when msg is NULL), JSON prints every field with the stable keys ts, level, event, msg. */
 void sfi_event(struct sfi_ctx *ctx, enum sfi_level level, const char *event,

@@ -23,9 +23,10 @@ end
 -- (opts.verbose = 2 for -v -v); collects multi values in lists.
 function M.parse(argv, spec, cmd, first)
   local byname = {}
+  -- common flags first, so a command's own spec wins (image build's -v is the image version)
   local all = {}
-  for _, s in ipairs(spec) do all[#all + 1] = s end
   for _, s in ipairs(M.common) do all[#all + 1] = s end
+  for _, s in ipairs(spec) do all[#all + 1] = s end
   for _, s in ipairs(all) do
     for i = 2, #s do byname[s[i]] = s end
   end
