@@ -83,7 +83,7 @@ local function simcfg(pack, part, knobs)
   for _, r in ipairs(pack.memory.ram) do c.ram[#c.ram + 1] = { start = r.start, size = r.size } end
   for off, v in pairs(s.ob_default) do
     c.ob_default[off] = v
-    c.ob_default[off + 4] = v & ~0x40000001   -- PRG copy (no OPT_BUSY / OPTCHANGEERR)
+    c.ob_default[off + 4] = off == 0 and v & ~0x40000001 or v   -- PRG copy (OPTSR: no status bits)
   end
   -- A stable default UID derived from the part name (model).
   local uid = {}
