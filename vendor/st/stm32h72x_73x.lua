@@ -1,5 +1,16 @@
 -- vendor/st/stm32h72x_73x.lua: device pack for DEV_ID 0x483 (STM32H723/725/730/733/735).
 -- Data only. Sources: RM0468, ST's CubeProgrammer device database, AN5054.
+-- nWRP0..7 = WPSN1 bits (sector i of bank 1).
+local function wrp_fields(fields)
+  for i = 0, 7 do
+    fields[#fields + 1] = { name = "nWRP" .. i, reg = 0x1C, shift = i % 8, bits = 1,
+      group = "Write Protection",
+      values = { [0] = "Write protection active on this sector",
+                 "Write protection not active on this sector" } }
+  end
+  return fields
+end
+
 return {
   family = "STM32H72x/73x",
   dev_id = 0x483,
@@ -43,5 +54,81 @@ return {
     token = 0x080FF000,        -- AN5054 H73x example
     hash = "required",         -- AN5054 4.3.8: mandatory on STM32H73x
     protocols = { 2 },
+  },
+  -- Simulator: register variant and the option words of a blank chip (CUR offsets; the PRG
+  -- copies start equal). model: factory values not published; chosen to match the listings.
+  sim = {
+    variant = "h72x",
+    rev = 0x1001,
+    bl = 0x90,
+    ob_default = { [0x00] = 0x0006AAD0, [0x0C] = 0x000000FF, [0x14] = 0x000000FF, [0x1C] = 0xFF, [0x24] = 0x1FF00800, [0x54] = 0x00000000 },
+  },
+  -- The simulator's RSS trigger and certificate location. model: ST does not document how the
+  -- debugger starts the RSS; these addresses and the magic are the simulator's own choice.
+  rss = {
+    model = true,
+    mailbox = 0x2401FFF0,      -- debugger writes `magic` here, then AIRCR SYSRESETREQ
+    magic = 0x52535331,        -- "RSS1"
+    result = 0x2401FFF4,       -- RSS complete value after the reset
+    cert = 0x1FF1E000,         -- 136-byte chip certificate, readable over debug
+  },
+  flash_keys = { key = { 0x45670123, 0xCDEF89AB }, optkey = { 0x08192A3B, 0x4C5D6E7F } },
+  -- Option bytes: the 308-byte window from 0x5200201C (offset k = register FLASH+0x1C+k;
+  -- each CUR word has its PRG copy at k+4). reg = CUR offset, shift/bits = field position.
+  -- Names, groups and meaning texts follow ST's listing (user reports); kind = "boot"
+  -- (value<<16 is the address), "start"/"end" (bank base + value<<8, end + 0xFF).
+  option_bytes = {
+    window = 0x5200201C,
+    size = 308,
+    fields = wrp_fields {
+      { name = "RDP", reg = 0x00, shift = 8, bits = 8, group = "Read Out Protection",
+        values = { [0xAA] = "Level 0, no protection", [0xCC] = "Level 2, chip protection" },
+        other = "Level 1, read protection" },
+      { name = "BOR_LEV", reg = 0x00, shift = 2, bits = 2, group = "BOR Level",
+        values = { [0] = "reset level OFF", "reset level is set to VBOR1",
+                   "reset level is set to VBOR2", "reset level is set to VBOR3" } },
+      { name = "IWDG1_SW", reg = 0x00, shift = 4, bits = 1, group = "User Configuration",
+        values = { [0] = "Independent watchdog is controlled by hardware", "Independent watchdog is controlled by software" } },
+      { name = "NRST_STOP", reg = 0x00, shift = 6, bits = 1, group = "User Configuration",
+        values = { [0] = "STOP mode on Domain 1 is entering with reset", "STOP mode on Domain 1 is entering without reset" } },
+      { name = "NRST_STBY", reg = 0x00, shift = 7, bits = 1, group = "User Configuration",
+        values = { [0] = "STANDBY mode on Domain 1 is entering with reset", "STANDBY mode on Domain 1 is entering without reset" } },
+      { name = "FZ_IWDG_STOP", reg = 0x00, shift = 17, bits = 1, group = "User Configuration",
+        values = { [0] = "Independent watchdog is frozen in STOP mode", "Independent watchdog is running in STOP mode" } },
+      { name = "FZ_IWDG_SDBY", reg = 0x00, shift = 18, bits = 1, group = "User Configuration",
+        values = { [0] = "Independent watchdog is frozen in STANDBY mode", "Independent watchdog is running in STANDBY mode" } },
+      { name = "SECURITY", reg = 0x00, shift = 21, bits = 1, group = "User Configuration",
+        values = { [0] = "Security feature disabled", "Security feature enabled" } },
+      { name = "IO_HSLV", reg = 0x00, shift = 29, bits = 1, group = "User Configuration",
+        values = { [0] = "Product working in the full voltage range, I/O speed optimization at low-voltage disabled", "Product working below 2.7 V, I/O speed optimization at low-voltage enabled" } },
+      { name = "TCM_AXI_SHARED", reg = 0x54, shift = 0, bits = 2, group = "User Configuration",
+        values = { [0] = "ITCM 64 KB, AXI SRAM 320 KB", "ITCM 128 KB, AXI SRAM 256 KB",
+                   "ITCM 192 KB, AXI SRAM 192 KB", "ITCM 256 KB, AXI SRAM 128 KB" } },
+      { name = "CPU_FREQ_BOOST", reg = 0x54, shift = 2, bits = 1, group = "User Configuration",
+        values = { [0] = "CPU frequency boost disabled", "CPU frequency boost enabled" } },
+      { name = "BOOT_CM7_ADD0", reg = 0x24, shift = 0, bits = 16, kind = "boot",
+        group = "Boot address Option Bytes" },
+      { name = "BOOT_CM7_ADD1", reg = 0x24, shift = 16, bits = 16, kind = "boot",
+        group = "Boot address Option Bytes" },
+      { name = "PROT_AREA_START1", reg = 0xc, shift = 0, bits = 12, kind = "start", bank = 1,
+        group = "PCROP Protection", },
+      { name = "PROT_AREA_END1", reg = 0xc, shift = 16, bits = 12, kind = "end", bank = 1,
+        group = "PCROP Protection", },
+      { name = "DMEP1", reg = 0xc, shift = 31, bits = 1, group = "PCROP Protection",
+        values = { [0] = "Flash Bank 1 PCROP zone is kept when RDP level regression (change from level 1 to 0) occurs",
+                   "Flash Bank 1 PCROP zone is erased when RDP level regression (change from level 1 to 0) occurs" } },
+      { name = "SEC_AREA_START1", reg = 0x14, shift = 0, bits = 12, kind = "start", bank = 1,
+        group = "Secure Protection", readonly = "secure areas are set by the RSS only", },
+      { name = "SEC_AREA_END1", reg = 0x14, shift = 16, bits = 12, kind = "end", bank = 1,
+        group = "Secure Protection", readonly = "secure areas are set by the RSS only", },
+      { name = "DMES1", reg = 0x14, shift = 31, bits = 1, group = "Secure Protection", readonly = "secure areas are set by the RSS only",
+        values = { [0] = "Flash Bank 1 secure area is kept when RDP level regression (change from level 1 to 0) occurs",
+                   "Flash Bank 1 secure area is erased when RDP level regression (change from level 1 to 0) occurs" } },
+      { name = "ST_RAM_SIZE", reg = 0x00, shift = 19, bits = 2, group = "DTCM RAM Protection",
+        values = { [0] = "2 KB", "4 KB", "8 KB", "16 KB" } },
+    },
+  },
+  errata = {
+    { id = "AN5054 4.3.8", text = "SFI images must carry the hash on STM32H73x" },
   },
 }

@@ -1,0 +1,322 @@
+/* lprobe.c: sfi.core.probe: the sfi.probe userdata over the engine's probe layer. The chip
+ * description for the "sim" driver arrives as a table built by scripts/sfi/probe.lua from the
+ * device packs; this file only copies it into struct sfi_sim_cfg. */
+#include <string.h>
+
+#include "sfi/probe.h"
+#include "sfib.h"
+
+#define PROBE_MT "sfi.probe"
+
+struct lprobe {
+    struct sfi_probe *p;   /* NULL <=> closed */
+};
+
+static uint32_t u32field(lua_State *L, int idx, const char *k, uint32_t def)
+{
+    lua_Integer v = sfib_optfield_int(L, idx, k, def);
+    if (v < 0 || v > 0xFFFFFFFFLL)
+        luaL_error(L, "sim field '%s' out of range", k);
+    return (uint32_t)v;
+}
+
+/* Reads {start=, size=} entries of the list at field k into starts/sizes. Returns the count. */
+static unsigned regions(lua_State *L, int idx, const char *k, uint32_t *starts, uint32_t *sizes,
+                        unsigned max)
+{
+    unsigned n = 0;
+    if (lua_getfield(L, idx, k) == LUA_TTABLE) {
+        lua_Integer len = luaL_len(L, -1);
+        if (len > (lua_Integer)max)
+            luaL_error(L, "sim field '%s' has more than %u entries", k, max);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_geti(L, -1, i);
+            starts[n] = u32field(L, -1, "start", 0);
+            sizes[n] = u32field(L, -1, "size", 0);
+            n++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
+{
+    static const char *const variants[] = {"h74x", "h7ab", "h72x", NULL};
+    memset(c, 0, sizeof *c);
+    idx = lua_absindex(L, idx);
+    c->part = sfib_optfield_str(L, idx, "part", NULL);
+    lua_getfield(L, idx, "variant");
+    c->variant = (enum sfi_sim_variant)luaL_checkoption(L, -1, "h74x", variants);
+    lua_pop(L, 1);
+    c->dev_id = u32field(L, idx, "dev_id", 0);
+    c->rev_id = u32field(L, idx, "rev_id", 0x1000);
+    c->idcode_res = u32field(L, idx, "idcode_res", 0);
+    c->cpuid = u32field(L, idx, "cpuid", 0x411FC271);
+    c->dpidr = u32field(L, idx, "dpidr", 0x6BA02477);
+    c->flash_kb = u32field(L, idx, "flash_kb", 0);
+    c->nbanks = regions(L, idx, "banks", c->bank_start, c->bank_size, 2);
+    c->sector_size = u32field(L, idx, "sector_size", 0);
+    c->flash_word = u32field(L, idx, "flash_word", 0);
+    c->flash_regs = u32field(L, idx, "flash_regs", 0x52002000);
+    c->idcode_addr = u32field(L, idx, "idcode_addr", 0x5C001000);
+    c->fsize_addr = u32field(L, idx, "fsize_addr", 0);
+    c->uid_addr = u32field(L, idx, "uid_addr", 0);
+    c->bl_addr = u32field(L, idx, "bl_addr", 0);
+    uint32_t st[SFI_SIM_MAX_RAM], sz[SFI_SIM_MAX_RAM];
+    c->nram = regions(L, idx, "ram", st, sz, SFI_SIM_MAX_RAM);
+    for (unsigned i = 0; i < c->nram; i++) {
+        c->ram[i].start = st[i];
+        c->ram[i].size = sz[i];
+    }
+    c->sys_start = u32field(L, idx, "sys_start", 0x1FF00000);
+    c->sys_size = u32field(L, idx, "sys_size", 0x20000);
+    c->bl_version = (uint8_t)u32field(L, idx, "bl", 0x90);
+    size_t ul = 0;
+    const char *uid = sfib_optfield_str(L, idx, "uid", NULL);
+    if (uid) {
+        ul = strlen(uid);
+        lua_getfield(L, idx, "uid");
+        uid = lua_tolstring(L, -1, &ul);
+        if (ul != 12)
+            luaL_error(L, "sim field 'uid' must be 12 bytes");
+        memcpy(c->uid, uid, 12);
+        lua_pop(L, 1);
+    }
+    if (lua_getfield(L, idx, "ob_default") == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_Integer off = lua_tointeger(L, -2);
+            if (off < 0 || off % 4 || off / 4 >= SFI_SIM_OB_WORDS || !lua_isinteger(L, -1))
+                luaL_error(L, "sim field 'ob_default': bad entry at offset %d", (int)off);
+            c->ob_default[off / 4] = (uint32_t)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    c->rss_mailbox = u32field(L, idx, "rss_mailbox", 0);
+    c->rss_magic = u32field(L, idx, "rss_magic", 0);
+    c->rss_result = u32field(L, idx, "rss_result", 0);
+    c->cert_addr = u32field(L, idx, "cert_addr", 0);
+    c->unreachable_after_reset = u32field(L, idx, "unreachable_after_reset", 0);
+    c->unreachable_after_rss = u32field(L, idx, "unreachable_after_rss", 0);
+    c->usb_error_every = u32field(L, idx, "usb_error_every", 0);
+    if (lua_getfield(L, idx, "power_loss_at") == LUA_TNUMBER)
+        c->power_loss_at_op = u32field(L, idx, "power_loss_at", 0);
+    else if (lua_type(L, -1) == LUA_TSTRING)
+        c->power_loss_at_name = lua_tostring(L, -1);   /* kept alive by the table */
+    lua_pop(L, 1);
+    c->state_file = sfib_optfield_str(L, idx, "state", NULL);
+}
+
+static struct sfi_probe *checkprobe(lua_State *L)
+{
+    struct lprobe *u = luaL_checkudata(L, 1, PROBE_MT);
+    if (!u->p)
+        luaL_error(L, "attempt to use a closed probe");
+    return u->p;
+}
+
+static enum sfi_connect checkconnect(lua_State *L, int arg)
+{
+    static const char *const modes[] = {"normal", "hotplug", "under-reset", NULL};
+    return (enum sfi_connect)luaL_checkoption(L, arg, "normal", modes);
+}
+
+/* probe.open{driver=, serial=, speed_khz=, connect=, sim={...}} -> sfi.probe */
+static int l_open(lua_State *L)
+{
+    struct sfi_probe_cfg cfg;
+    struct sfi_sim_cfg sc;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.driver = sfib_optfield_str(L, 1, "driver", "sim");
+    cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
+    cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
+    lua_getfield(L, 1, "connect");
+    cfg.connect = checkconnect(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "sim") == LUA_TTABLE) {
+        simcfg(L, -1, &sc);
+        cfg.sim = &sc;
+    }
+    lua_pop(L, 1);
+    struct lprobe *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->p = NULL;
+    luaL_setmetatable(L, PROBE_MT);
+    int rc = sfi_probe_open(sfib_ctx(L), &cfg, &u->p);
+    if (rc != SFI_OK)
+        return sfib_raise(L, rc, "probe.open");
+    return 1;
+}
+
+static void found(void *ud, const struct sfi_probe_info *info)
+{
+    lua_State *L = ud;
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, info->driver);
+    lua_setfield(L, -2, "driver");
+    lua_pushstring(L, info->serial);
+    lua_setfield(L, -2, "serial");
+    lua_pushstring(L, info->desc);
+    lua_setfield(L, -2, "desc");
+    lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+}
+
+/* probe.list() -> { {driver, serial, desc}... } */
+static int l_list(lua_State *L)
+{
+    lua_newtable(L);
+    sfi_probe_scan(sfib_ctx(L), found, L);
+    return 1;
+}
+
+/* p:close() */
+static int m_close(lua_State *L)
+{
+    struct lprobe *u = luaL_checkudata(L, 1, PROBE_MT);
+    sfi_probe_close(u->p);
+    u->p = NULL;
+    return 0;
+}
+
+static uint32_t checkaddr(lua_State *L, int arg)
+{
+    return (uint32_t)sfib_checkrange(L, arg, 0, 0xFFFFFFFFLL);
+}
+
+/* p:read(addr, n) -> string */
+static int m_read(lua_State *L)
+{
+    struct sfi_probe *p = checkprobe(L);
+    uint32_t addr = checkaddr(L, 2);
+    size_t n = (size_t)sfib_checkrange(L, 3, 0, 64 * 1024 * 1024);
+    luaL_Buffer b;
+    char *buf = luaL_buffinitsize(L, &b, n);
+    int rc = sfi_probe_read_mem(p, addr, buf, n);
+    if (rc)
+        return sfib_raise(L, rc, "probe.read");
+    luaL_pushresultsize(&b, n);
+    return 1;
+}
+
+/* p:write(addr, s) */
+static int m_write(lua_State *L)
+{
+    struct sfi_probe *p = checkprobe(L);
+    uint32_t addr = checkaddr(L, 2);
+    size_t n;
+    const char *s = luaL_checklstring(L, 3, &n);
+    int rc = sfi_probe_write_mem(p, addr, s, n);
+    return rc ? sfib_raise(L, rc, "probe.write") : 0;
+}
+
+/* p:read32(addr) -> integer */
+static int m_read32(lua_State *L)
+{
+    struct sfi_probe *p = checkprobe(L);
+    uint32_t v;
+    int rc = sfi_probe_read32(p, checkaddr(L, 2), &v);
+    if (rc)
+        return sfib_raise(L, rc, "probe.read32");
+    lua_pushinteger(L, v);
+    return 1;
+}
+
+/* p:write32(addr, v) */
+static int m_write32(lua_State *L)
+{
+    struct sfi_probe *p = checkprobe(L);
+    uint32_t addr = checkaddr(L, 2);
+    int rc = sfi_probe_write32(p, addr, (uint32_t)sfib_checkrange(L, 3, 0, 0xFFFFFFFFLL));
+    return rc ? sfib_raise(L, rc, "probe.write32") : 0;
+}
+
+/* p:reset([kind]) kind = "sw" | "hw" | "core" */
+static int m_reset(lua_State *L)
+{
+    static const char *const kinds[] = {"sw", "hw", "core", NULL};
+    struct sfi_probe *p = checkprobe(L);
+    int rc = sfi_probe_reset(p, (enum sfi_reset)luaL_checkoption(L, 2, "sw", kinds));
+    return rc ? sfib_raise(L, rc, "probe.reset") : 0;
+}
+
+/* p:connect([mode]) mode = "normal" | "hotplug" | "under-reset" */
+static int m_connect(lua_State *L)
+{
+    struct sfi_probe *p = checkprobe(L);
+    int rc = sfi_probe_connect(p, checkconnect(L, 2));
+    return rc ? sfib_raise(L, rc, "probe.connect") : 0;
+}
+
+/* p:halt() */
+static int m_halt(lua_State *L)
+{
+    int rc = sfi_probe_halt(checkprobe(L));
+    return rc ? sfib_raise(L, rc, "probe.halt") : 0;
+}
+
+/* p:resume() */
+static int m_resume(lua_State *L)
+{
+    int rc = sfi_probe_resume(checkprobe(L));
+    return rc ? sfib_raise(L, rc, "probe.resume") : 0;
+}
+
+/* p:connected() -> boolean */
+static int m_connected(lua_State *L)
+{
+    lua_pushboolean(L, sfi_probe_is_connected(checkprobe(L)));
+    return 1;
+}
+
+/* p:describe() -> {driver, serial, desc} */
+static int m_describe(lua_State *L)
+{
+    struct sfi_probe_info info;
+    sfi_probe_info(checkprobe(L), &info);
+    lua_settop(L, 0);
+    lua_newtable(L);
+    found(L, &info);
+    lua_rawgeti(L, -1, 1);
+    return 1;
+}
+
+/* p:sim_ops() -> integer | nil: debug operations the simulated chip counted */
+static int m_sim_ops(lua_State *L)
+{
+    struct sfi_sim *sim = sfi_probe_sim(checkprobe(L));
+    if (!sim)
+        return 0;
+    lua_pushinteger(L, (lua_Integer)sfi_sim_ops(sim));
+    return 1;
+}
+
+/* tostring(p) -> "sfi.probe (sim)" | "sfi.probe (closed)" */
+static int mm_tostring(lua_State *L)
+{
+    struct lprobe *u = luaL_checkudata(L, 1, PROBE_MT);
+    if (u->p)
+        lua_pushfstring(L, PROBE_MT " (%s)", sfi_probe_driver_name(u->p));
+    else
+        lua_pushliteral(L, PROBE_MT " (closed)");
+    return 1;
+}
+
+static const luaL_Reg l_funcs[] = {{"open", l_open}, {"list", l_list}, {NULL, NULL}};
+static const luaL_Reg m_funcs[] = {
+    {"close", m_close},       {"read", m_read},       {"write", m_write},
+    {"read32", m_read32},     {"write32", m_write32}, {"reset", m_reset},
+    {"connect", m_connect},   {"halt", m_halt},       {"resume", m_resume},
+    {"connected", m_connected}, {"describe", m_describe}, {"sim_ops", m_sim_ops},
+    {NULL, NULL}};
+static const luaL_Reg mm_funcs[] = {
+    {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};
+
+int luaopen_sfi_core_probe(lua_State *L)
+{
+    sfib_newtype(L, PROBE_MT, m_funcs, mm_funcs);
+    luaL_newlib(L, l_funcs);
+    return 1;
+}

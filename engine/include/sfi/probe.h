@@ -1,0 +1,87 @@
+/* probe.h: the debug-probe layer: open a probe by driver name, connect to the target (normal,
+ * hot-plug, under reset), reset it, read and write its memory, halt and resume the core.
+ * Drivers live behind a vtable (engine/probe/driver.h); "sim" is the simulated STM32H7. */
+#ifndef SFI_PROBE_H
+#define SFI_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfi/sfi.h"
+#include "sfi/sim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sfi_probe;
+
+enum sfi_transport { SFI_TRANSPORT_SWD = 0, SFI_TRANSPORT_JTAG };
+enum sfi_connect { SFI_CONNECT_NORMAL = 0, SFI_CONNECT_HOTPLUG, SFI_CONNECT_UNDER_RESET };
+enum sfi_reset { SFI_RESET_SW = 0, SFI_RESET_HW, SFI_RESET_CORE };
+
+#define SFI_PROBE_CAP_SWD 0x1u
+#define SFI_PROBE_CAP_JTAG 0x2u
+#define SFI_PROBE_CAP_SWO 0x4u
+
+struct sfi_probe_cfg {
+    const char *driver;              /* "sim" (USB drivers later); NULL = first that opens */
+    const char *serial;              /* NULL = any */
+    enum sfi_transport transport;
+    unsigned speed_khz;              /* 0 = driver default */
+    enum sfi_connect connect;        /* how sfi_probe_open connects */
+    const struct sfi_sim_cfg *sim;   /* sim driver: the chip to create */
+    struct sfi_sim *sim_attach;      /* sim driver: or an existing chip (a reference is taken) */
+};
+
+struct sfi_probe_info {
+    const char *driver;              /* static string */
+    char serial[64];
+    char desc[128];
+};
+
+typedef void (*sfi_probe_found_fn)(void *ud, const struct sfi_probe_info *info);
+
+/* Calls found for every probe every driver can see. Errors: none fatal (drivers that fail to
+ * scan are logged and skipped); returns SFI_OK. */
+int sfi_probe_scan(struct sfi_ctx *ctx, sfi_probe_found_fn found, void *ud);
+
+/* Opens the probe and connects to the target as cfg->connect says. *out owned by the caller
+ * (sfi_probe_close). Errors: SFI_E_NOT_FOUND (no such driver), SFI_E_INVALID (bad cfg),
+ * SFI_E_NO_DEVICE (target silent), SFI_E_IO, SFI_E_NOMEM, driver errors. */
+int sfi_probe_open(struct sfi_ctx *ctx, const struct sfi_probe_cfg *cfg, struct sfi_probe **out);
+/* Disconnects and closes; NULL-safe; never fails (problems are logged). */
+void sfi_probe_close(struct sfi_probe *p);
+
+/* Reconnects (after a reset, power loss, RSS). Errors: SFI_E_NO_DEVICE, SFI_E_IO. */
+int sfi_probe_connect(struct sfi_probe *p, enum sfi_connect mode);
+/* Errors: SFI_E_NO_DEVICE (link lost), SFI_E_IO, SFI_E_UNSUPPORTED. */
+int sfi_probe_reset(struct sfi_probe *p, enum sfi_reset kind);
+/* Memory access through the MEM-AP. Errors: SFI_E_NO_DEVICE (not connected / target gone),
+ * SFI_E_LOCKED (RDP level 1 flash access: bus error), SFI_E_TARGET (bus fault outside the
+ * memory map), SFI_E_TIMEOUT, SFI_E_IO. */
+int sfi_probe_read_mem(struct sfi_probe *p, uint64_t addr, void *buf, size_t n);
+int sfi_probe_write_mem(struct sfi_probe *p, uint64_t addr, const void *buf, size_t n);
+int sfi_probe_read32(struct sfi_probe *p, uint64_t addr, uint32_t *v);
+int sfi_probe_write32(struct sfi_probe *p, uint64_t addr, uint32_t v);
+/* Core control through DHCSR. Errors as read/write. */
+int sfi_probe_halt(struct sfi_probe *p);
+int sfi_probe_resume(struct sfi_probe *p);
+/* AP register read (drivers that have it). Errors: SFI_E_UNSUPPORTED. */
+int sfi_probe_read_ap(struct sfi_probe *p, unsigned ap, unsigned reg, uint32_t *v);
+
+/* The probe's identity (driver, serial, description). */
+int sfi_probe_info(const struct sfi_probe *p, struct sfi_probe_info *info);
+const char *sfi_probe_driver_name(const struct sfi_probe *p);
+int sfi_probe_is_connected(const struct sfi_probe *p);
+struct sfi_ctx *sfi_probe_ctx(const struct sfi_probe *p);
+/* The simulated chip behind a "sim" probe (borrowed), NULL for real probes. */
+struct sfi_sim *sfi_probe_sim(struct sfi_probe *p);
+
+const char *sfi_connect_name(enum sfi_connect mode);
+const char *sfi_reset_name(enum sfi_reset kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

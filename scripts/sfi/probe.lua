@@ -1,0 +1,212 @@
+--- sfi.probe: debug probes. Opens a probe from a URI or a table, connects to the target and
+-- gives memory access, resets and core control. "sim:<part>" is the simulated STM32H7 built
+-- from the device packs (vendor/st/*.lua); knobs come as URI query or table fields.
+-- Failed commands raise an sfi.error (NO_DEVICE, LOCKED, TARGET, IO, TIMEOUT, ...).
+local core = require "sfi.core.probe"
+local device = require "sfi.device"
+local errors = require "sfi.error"
+
+local M = {}
+
+--- M.DEFAULT_PART: the part a bare "sim" URI simulates.
+M.DEFAULT_PART = "stm32h753"
+
+local KNOBS <const> = {
+  bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
+  unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
+  flash_kb = "int",
+}
+local POWER_EVENTS <const> = { erase = true, program = true, optstart = true, rss = true,
+  reset = true }
+
+local function bad(fmt, ...)
+  errors.raise("USAGE", "probe.open", string.format(fmt, ...))
+end
+
+local function num(s, what)
+  local v = math.tointeger(tonumber(s))
+  if v == nil and type(s) == "string" and s:match("^0[xX]%x+$") then
+    v = math.tointeger(tonumber(s:sub(3), 16))
+  end
+  if v == nil or v < 0 then bad("knob '%s': '%s' is not a number", what, tostring(s)) end
+  return v
+end
+
+--- M.parse_uri(uri) -> {driver=, part=, faults={...}}. Raises USAGE for a malformed URI.
+function M.parse_uri(uri)
+  if type(uri) ~= "string" then bad("probe URI must be a string") end
+  local driver, rest = uri:match("^([%w%-]+):?(.*)$")
+  if not driver then bad("malformed probe URI '%s'", uri) end
+  local target, query = rest:match("^([^?]*)%??(.*)$")
+  local out = { driver = driver, faults = {} }
+  if driver == "sim" then
+    out.part = target ~= "" and target or nil
+  else
+    out.serial = target ~= "" and target or nil
+  end
+  for kv in query:gmatch("[^&]+") do
+    local k, v = kv:match("^([%w_]+)=(.*)$")
+    if not k then bad("malformed URI parameter '%s' in '%s'", kv, uri) end
+    out.faults[k] = v
+  end
+  return out
+end
+
+local function hex2bin(h, what)
+  if not h:match("^%x+$") or #h % 2 ~= 0 then bad("%s: '%s' is not hex", what, h) end
+  return (h:gsub("%x%x", function (b) return string.char(tonumber(b, 16)) end))
+end
+
+-- Builds the sfi.core.probe sim table from the pack, the part and the knobs.
+local function simcfg(pack, part, knobs)
+  for k in pairs(knobs) do
+    if not KNOBS[k] then
+      local names = {}
+      for n in pairs(KNOBS) do names[#names + 1] = n end
+      table.sort(names)
+      bad("unknown sim knob '%s' (known: %s)", k, table.concat(names, ", "))
+    end
+  end
+  local s = pack.sim
+  local c = {
+    part = part.name, variant = s.variant, dev_id = pack.dev_id, rev_id = s.rev, idcode_res = s.idcode_res,
+    cpuid = pack.cpuid, dpidr = pack.dpidr, flash_kb = part.flash_kb,
+    banks = {}, sector_size = pack.memory.flash[1].sector, flash_word = pack.memory.flash_word,
+    flash_regs = pack.registers.flash, idcode_addr = pack.registers.dbgmcu_idcode,
+    fsize_addr = pack.registers.flash_size, uid_addr = pack.registers.uid,
+    bl_addr = pack.registers.bl_version, ram = {}, sys_start = pack.memory.system.start,
+    sys_size = pack.memory.system.size, bl = s.bl, ob_default = {},
+    rss_mailbox = pack.rss.mailbox, rss_magic = pack.rss.magic, rss_result = pack.rss.result,
+    cert_addr = pack.rss.cert,
+  }
+  for _, b in ipairs(pack.memory.flash) do c.banks[#c.banks + 1] = { start = b.start, size = b.size } end
+  for _, r in ipairs(pack.memory.ram) do c.ram[#c.ram + 1] = { start = r.start, size = r.size } end
+  for off, v in pairs(s.ob_default) do
+    c.ob_default[off] = v
+    c.ob_default[off + 4] = off == 0 and v & ~0x40000001 or v   -- PRG copy (OPTSR: no status bits)
+  end
+  -- A stable default UID derived from the part name (model).
+  local uid = {}
+  for i = 1, 12 do uid[i] = string.char((part.name:byte((i - 1) % #part.name + 1) * 7 + i) & 0xFF) end
+  c.uid = table.concat(uid)
+  for k, v in pairs(knobs) do
+    local kind = KNOBS[k]
+    if k == "rev" then
+      local want = tostring(v)
+      local id = math.tointeger(tonumber(want))
+      if not id then
+        for rid, letter in pairs(pack.revisions) do
+          if letter:upper() == want:upper() then id = rid end
+        end
+      end
+      if not id then bad("knob 'rev': unknown revision '%s' for %s", want, pack.family) end
+      c.rev_id = id
+    elseif k == "uid" then
+      local u = #tostring(v) == 24 and hex2bin(tostring(v), "knob 'uid'") or nil
+      if not u then bad("knob 'uid' must be 24 hex digits (96 bits)") end
+      c.uid = u
+    elseif k == "state" then
+      c.state = tostring(v)
+    elseif kind == "int|name" then
+      if POWER_EVENTS[v] then c.power_loss_at = v else c.power_loss_at = num(v, k) end
+    else
+      c[k] = num(v, k)
+    end
+  end
+  if c.bl > 0xFF then bad("knob 'bl' must fit one byte") end
+  return c
+end
+
+local P = {}
+P.__index = P
+P.__name = "sfi.probe"
+
+--- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=} or {driver="sim",
+-- part=, faults={...}}. Raises USAGE (bad URI/knob), NOT_FOUND (unknown part/driver),
+-- NO_DEVICE (target silent), IO, FORMAT (corrupt state file).
+function M.open(opts)
+  if type(opts) == "string" then opts = { uri = opts } end
+  if type(opts) ~= "table" then error("probe.open expects a table or a URI string", 2) end
+  local spec = opts.uri and M.parse_uri(opts.uri) or
+    { driver = opts.driver or "sim", part = opts.part, serial = opts.serial, faults = {} }
+  for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
+  local cfg = { driver = spec.driver, serial = spec.serial, speed_khz = opts.speed_khz,
+    connect = opts.connect or "normal" }
+  local pack, part
+  if spec.driver == "sim" then
+    pack, part = device.find_part(spec.part or M.DEFAULT_PART)
+    if spec.faults.flash_kb then part.flash_kb = num(spec.faults.flash_kb, "flash_kb") end
+    cfg.sim = simcfg(pack, part, spec.faults)
+  end
+  local u = core.open(cfg)
+  local p = setmetatable({ _u = u, pack = pack, part = part and part.name, driver = spec.driver },
+    P)
+  if opts.reset then
+    local ok, err = pcall(u.reset, u, opts.reset)
+    if not ok then u:close(); error(err, 0) end
+  end
+  return p
+end
+
+--- M.list() -> { {driver, serial, desc}... }: probes the drivers can see (never raises).
+function M.list() return core.list() end
+
+--- p:close(): idempotent; also the __close / __gc action.
+function P:close() self._u:close() end
+P.__close = P.close
+function P:__tostring() return tostring(self._u) end
+
+--- p:read(addr, n) -> string. Raises NO_DEVICE, LOCKED, TARGET, IO.
+function P:read(addr, n) return self._u:read(addr, n) end
+--- p:write(addr, s). Raises as read.
+function P:write(addr, s) return self._u:write(addr, s) end
+--- p:read8/16/32(addr) -> integer; p:write8/16/32(addr, v). Raise as read.
+function P:read32(addr) return self._u:read32(addr) end
+function P:write32(addr, v) return self._u:write32(addr, v) end
+function P:read16(addr) return (string.unpack("<I2", self._u:read(addr, 2))) end
+function P:write16(addr, v) return self._u:write(addr, string.pack("<I2", v)) end
+function P:read8(addr) return (string.unpack("B", self._u:read(addr, 1))) end
+function P:write8(addr, v) return self._u:write(addr, string.pack("B", v)) end
+--- p:reset([kind]) kind "sw" (default) | "hw" | "core". Raises NO_DEVICE, IO.
+function P:reset(kind) return self._u:reset(kind) end
+--- p:halt(), p:resume(). Raise NO_DEVICE, TIMEOUT, IO.
+function P:halt() return self._u:halt() end
+function P:resume() return self._u:resume() end
+--- p:connected() -> boolean
+function P:connected() return self._u:connected() end
+--- p:sim_ops() -> integer | nil: debug operations counted by the simulated chip.
+function P:sim_ops() return self._u:sim_ops() end
+
+--- p:reconnect{connect=, reset=}: connects again (after reset, RSS, power loss), then resets
+-- if asked. Raises NO_DEVICE while the target stays silent.
+function P:reconnect(opts)
+  opts = opts or {}
+  self._u:connect(opts.connect or "normal")
+  if opts.reset then self._u:reset(opts.reset) end
+end
+
+--- p:info() -> {dev_id, rev, rev_id, flash_kb, bl, uid, part, family, probe}: read from the
+-- target's ID registers. Raises as read; NOT_FOUND for an unknown DEV_ID.
+function P:info()
+  local pack = self.pack or device.by_devid(self._u:read32(0x5C001000) & 0xFFF)
+  local id = self._u:read32(pack.registers.dbgmcu_idcode)
+  local dev_id, rev_id = id & 0xFFF, id >> 16
+  if dev_id ~= pack.dev_id then pack = device.by_devid(dev_id) end
+  local r = pack.registers
+  local uid = self._u:read(r.uid, 12)
+  return {
+    dev_id = dev_id, rev_id = rev_id, rev = pack.revisions[rev_id] or string.format("0x%04X", rev_id),
+    flash_kb = string.unpack("<I2", self._u:read(r.flash_size, 2)),
+    bl = string.unpack("B", self._u:read(r.bl_version, 1)),
+    uid = (uid:gsub(".", function (c) return string.format("%02X", c:byte()) end)),
+    part = self.part, family = pack.family, probe = self.driver,
+  }
+end
+
+--- p:pack() -> the device pack of the connected target.
+function P:device_pack()
+  if not self.pack then self.pack = device.by_devid(self._u:read32(0x5C001000) & 0xFFF) end
+  return self.pack
+end
+
+return M
