@@ -110,12 +110,17 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     c->state_file = sfib_optfield_str(L, idx, "state", NULL);
 }
 
-static struct sfi_probe *checkprobe(lua_State *L)
+struct sfi_probe *sfib_checkprobe(lua_State *L, int idx)
 {
-    struct lprobe *u = luaL_checkudata(L, 1, PROBE_MT);
+    struct lprobe *u = luaL_checkudata(L, idx, PROBE_MT);
     if (!u->p)
         luaL_error(L, "attempt to use a closed probe");
     return u->p;
+}
+
+static struct sfi_probe *checkprobe(lua_State *L)
+{
+    return sfib_checkprobe(L, 1);
 }
 
 static enum sfi_connect checkconnect(lua_State *L, int arg)

@@ -38,6 +38,10 @@ const char *sfib_optfield_str(lua_State *L, int idx, const char *k, const char *
 lua_Integer sfib_optfield_int(lua_State *L, int idx, const char *k, lua_Integer def);
 int sfib_optfield_bool(lua_State *L, int idx, const char *k, int def);
 
+/* The engine probe behind an sfi.probe userdata at idx; raises on a closed probe. */
+struct sfi_probe;
+struct sfi_probe *sfib_checkprobe(lua_State *L, int idx);
+
 /* Registers a userdata type: metatable `tname` with methods as __index and metamethods. */
 void sfib_newtype(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);

@@ -81,6 +81,16 @@ return {
     magic = 0x52535331,        -- "RSS1"
     result = 0x2401FFF4,       -- RSS complete value after the reset
     cert = 0x1FF1E000,         -- 136-byte chip certificate, readable over debug
+    ram_limit = 0x24080000,      -- the RSS reads the header and a part's areas up to here
+    token_slots = 8,           -- continuation token records (32 bytes each) at sfi.token
+    -- C-area rows (the option-byte CSV order) -> option window CUR offset; -1 = ignored (RFU)
+    ob_rows = { 0x00, 0x0C, 0x10C, 0x14, 0x114, 0x1C, 0x11C, 0x24, -1 },
+    -- RSS complete values. Observed in ST's logs: 0x0 (install finished, AN5054), 0x80 (after
+    -- a successful first part, user report), 0xCC000007 ("RSS internal system error or License
+    -- is invalid", user report). The other values are the simulator's own.
+    codes = { ok = 0x00000000, part_ok = 0x00000080, license = 0xCC000007, header = 0xCC000001,
+              hash = 0xCC000002, protocol = 0xCC000003, area = 0xCC000004, program = 0xCC000005,
+              token = 0xCC000006, state = 0xCC000008 },
   },
   flash_keys = { key = { 0x45670123, 0xCDEF89AB }, optkey = { 0x08192A3B, 0x4C5D6E7F } },
   -- Option bytes: the 308-byte window from 0x5200201C (offset k = register FLASH+0x1C+k;
