@@ -1,0 +1,613 @@
+/* hsm.c: the licence token over a raw PKCS#11 function list (dlopen + C_GetFunctionList):
+ * module/session/login, the token layout (docs/hsm.md), provisioning, the monotonic licence
+ * counter (create-new-then-destroy-old data objects; the smallest value wins) and licence
+ * generation on the token (ECDH1_DERIVE -> AES_ECB_ENCRYPT_DATA -> AES_KEY_WRAP). */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsm/p11_int.h"
+#include "license/lic_int.h"
+
+#define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define L_KEY "sfi-fwkey"
+#define L_FWID "sfi-fwid"
+#define L_CTR "sfi-counter"
+#define L_CA "sfi-ca"
+#define L_STATE "sfi-state"
+#define STATE_VALUE "sfirun-provisioned-v1"
+#define APP "sfirun"
+#define MAX_CTR_OBJS 16
+
+/* One loaded module per path, shared by every open session of this process. */
+struct module {
+    char path[512];
+    void *dl;
+    CK_FUNCTION_LIST_PTR f;
+    int refs;
+    int initialized; /* we called C_Initialize successfully (so we finalize) */
+};
+static struct module modules[4];
+
+struct sfi_hsm {
+    struct sfi_ctx *ctx;
+    struct module *m;
+    CK_SESSION_HANDLE s;
+    char token[33];
+};
+
+static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+
+static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out)
+{
+    struct module *free_slot = NULL;
+    for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+        if (modules[i].refs > 0 && strcmp(modules[i].path, path) == 0) {
+            modules[i].refs++;
+            *out = &modules[i];
+            return SFI_OK;
+        }
+        if (modules[i].refs == 0 && !free_slot)
+            free_slot = &modules[i];
+    }
+    if (!free_slot)
+        return sfi_seterr(ctx, SFI_E_BUSY, "too many PKCS#11 modules loaded");
+    if (strlen(path) >= sizeof free_slot->path)
+        return sfi_seterr(ctx, SFI_E_INVALID, "PKCS#11 module path too long");
+    struct module *m = free_slot;
+    if (!m->dl || strcmp(m->path, path) != 0) {
+        void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!dl)
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "PKCS#11 module %s: %s", path, dlerror());
+        CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+        CK_FUNCTION_LIST_PTR f = NULL;
+        if (!gfl || gfl(&f) != CKR_OK || !f) {
+            dlclose(dl);
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "%s: no C_GetFunctionList", path);
+        }
+        if (m->dl)
+            dlclose(m->dl);
+        m->dl = dl;
+        m->f = f;
+        strcpy(m->path, path);
+    }
+    CK_C_INITIALIZE_ARGS ia;
+    memset(&ia, 0, sizeof ia);
+    ia.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = m->f->C_Initialize(&ia);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        return sfi_p11_err(ctx, rv, "C_Initialize");
+    m->initialized = rv == CKR_OK;
+    m->refs = 1;
+    *out = m;
+    return SFI_OK;
+}
+
+/* The module stays mapped for the process lifetime (a reload costs more than it saves). */
+static void module_put(struct module *m)
+{
+    if (!m || m->refs <= 0)
+        return;
+    if (--m->refs == 0 && m->initialized) {
+        m->f->C_Finalize(NULL);
+        m->initialized = 0;
+    }
+}
+
+static int read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
+{
+    if (file) {
+        FILE *fp = fopen(file, "r");
+        if (!fp)
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "PIN file %s cannot be read", file);
+        char *ok = fgets(pin, (int)cap, fp);
+        fclose(fp);
+        if (!ok)
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "PIN file %s is empty", file);
+    } else {
+        const char *name = env ? env : SFI_HSM_PIN_ENV;
+        const char *v = getenv(name);
+        if (!v || !*v)
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "PIN variable %s is not set", name);
+        if (strlen(v) >= cap)
+            return sfi_seterr(ctx, SFI_E_INVALID, "PIN in %s is too long", name);
+        strcpy(pin, v);
+    }
+    pin[strcspn(pin, "\r\n")] = '\0';
+    return SFI_OK;
+}
+
+static int find_slot(struct sfi_hsm *h, const char *label, CK_SLOT_ID *out)
+{
+    CK_FUNCTION_LIST_PTR f = h->m->f;
+    CK_ULONG n = 0;
+    CK_RV rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_GetSlotList");
+    CK_SLOT_ID slots[64];
+    if (n > 64)
+        n = 64;
+    rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return sfi_p11_err(h->ctx, rv, "C_GetSlotList");
+    size_t ll = strlen(label);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+            continue;
+        const char *tl = (const char *)ti.label;
+        size_t k = 32;
+        while (k > 0 && tl[k - 1] == ' ')
+            k--;
+        if (k == ll && memcmp(tl, label, ll) == 0) {
+            *out = slots[i];
+            return SFI_OK;
+        }
+    }
+    return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "no PKCS#11 token labelled '%s'", label);
+}
+
+int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_hsm **out)
+{
+    struct sfi_hsm_uri u;
+    memset(&u, 0, sizeof u);
+    if (cfg->uri) {
+        int rc = sfi_hsm_uri_parse(ctx, cfg->uri, &u);
+        if (rc != SFI_OK)
+            return rc;
+    }
+    const char *module = cfg->module ? cfg->module : u.module[0] ? u.module : NULL;
+    if (!module)
+        module = getenv("SFI_PKCS11_MODULE");
+    if (!module || !*module)
+        module = DEFAULT_MODULE;
+    const char *token = cfg->token ? cfg->token : u.token[0] ? u.token : NULL;
+    if (!token || !*token || strlen(token) > 32)
+        return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11: a token label (1..32 chars) is required");
+    const char *pin_file = cfg->pin_file ? cfg->pin_file : u.pin_file[0] ? u.pin_file : NULL;
+    const char *pin_env = cfg->pin_env ? cfg->pin_env : u.pin_env[0] ? u.pin_env : NULL;
+
+    struct sfi_hsm *h = calloc(1, sizeof *h);
+    if (!h)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "sfi_hsm_open");
+    h->ctx = ctx;
+    strcpy(h->token, token);
+    int rc = module_get(ctx, module, &h->m);
+    if (rc != SFI_OK) {
+        free(h);
+        return rc;
+    }
+    CK_SLOT_ID slot;
+    char pin[129];
+    CK_RV rv;
+    rc = find_slot(h, token, &slot);
+    if (rc != SFI_OK)
+        goto fail;
+    rv = h->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h->s);
+    if (rv != CKR_OK) {
+        h->s = CK_INVALID_HANDLE;
+        rc = sfi_p11_err(ctx, rv, "C_OpenSession");
+        goto fail;
+    }
+    rc = read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
+    if (rc != SFI_OK)
+        goto fail;
+    rv = h->m->f->C_Login(h->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+    sfi_wipe(pin, sizeof pin);
+    rc = sfi_p11_err(ctx, rv, "C_Login");
+    if (rc != SFI_OK)
+        goto fail;
+    sfi_log(ctx, SFI_LOG_DEBUG, "HSM: token '%s' open (%s)", token, module);
+    *out = h;
+    return SFI_OK;
+fail:
+    sfi_wipe(pin, sizeof pin);
+    sfi_hsm_close(h);
+    return rc;
+}
+
+void sfi_hsm_close(struct sfi_hsm *h)
+{
+    if (!h)
+        return;
+    if (h->m && h->s != CK_INVALID_HANDLE) {
+        h->m->f->C_Logout(h->s);
+        h->m->f->C_CloseSession(h->s);
+    }
+    module_put(h->m);
+    free(h);
+}
+
+/* ---- objects ---------------------------------------------------------------------------- */
+
+static int find(struct sfi_hsm *h, CK_OBJECT_CLASS cls, const char *label,
+                CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *n)
+{
+    CK_FUNCTION_LIST_PTR f = h->m->f;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    CK_RV rv = f->C_FindObjectsInit(h->s, t, 2);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_FindObjectsInit");
+    rv = f->C_FindObjects(h->s, objs, max, n);
+    f->C_FindObjectsFinal(h->s);
+    return sfi_p11_err(h->ctx, rv, "C_FindObjects");
+}
+
+/* Reads CKA_VALUE into buf (cap); *len = its size. */
+static int value(struct sfi_hsm *h, CK_OBJECT_HANDLE o, void *buf, size_t cap, size_t *len)
+{
+    CK_ATTRIBUTE a = {CKA_VALUE, buf, cap};
+    CK_RV rv = h->m->f->C_GetAttributeValue(h->s, o, &a, 1);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_GetAttributeValue(CKA_VALUE)");
+    *len = a.ulValueLen;
+    return SFI_OK;
+}
+
+static int create_data(struct sfi_hsm *h, const char *label, const void *v, size_t n,
+                       CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_APPLICATION, (void *)APP, strlen(APP)},
+        {CKA_VALUE, (void *)v, n},
+    };
+    CK_OBJECT_HANDLE o;
+    CK_RV rv = h->m->f->C_CreateObject(h->s, t, sizeof t / sizeof t[0], &o);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_CreateObject");
+    if (out)
+        *out = o;
+    return SFI_OK;
+}
+
+static int read_data(struct sfi_hsm *h, const char *label, void *buf, size_t cap, size_t *len,
+                     int *found)
+{
+    CK_OBJECT_HANDLE o[2];
+    CK_ULONG n = 0;
+    int rc = find(h, CKO_DATA, label, o, 2, &n);
+    if (rc != SFI_OK)
+        return rc;
+    *found = n > 0;
+    if (n == 0)
+        return SFI_OK;
+    if (n > 1)
+        return sfi_seterr(h->ctx, SFI_E_FORMAT, "token holds %lu objects labelled '%s'",
+                          (unsigned long)n, label);
+    return value(h, o[0], buf, cap, len);
+}
+
+struct counter {
+    CK_OBJECT_HANDLE objs[MAX_CTR_OBJS];
+    uint32_t vals[MAX_CTR_OBJS];
+    CK_ULONG n;
+    uint32_t min;
+};
+
+static int read_counter(struct sfi_hsm *h, struct counter *c)
+{
+    int rc = find(h, CKO_DATA, L_CTR, c->objs, MAX_CTR_OBJS, &c->n);
+    if (rc != SFI_OK)
+        return rc;
+    if (c->n == 0)
+        return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "token has no licence counter (%s)", L_CTR);
+    c->min = UINT32_MAX;
+    for (CK_ULONG i = 0; i < c->n; i++) {
+        uint8_t b[8];
+        size_t len = 0;
+        rc = value(h, c->objs[i], b, sizeof b, &len);
+        if (rc != SFI_OK)
+            return rc;
+        if (len != 4)
+            return sfi_seterr(h->ctx, SFI_E_FORMAT, "licence counter object has %zu bytes, not 4",
+                              len);
+        c->vals[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24;
+        if (c->vals[i] < c->min)
+            c->min = c->vals[i];
+    }
+    return SFI_OK;
+}
+
+/* Destroys every counter object but one holding the smallest value. */
+static void tidy_counter(struct sfi_hsm *h, struct counter *c)
+{
+    int kept = 0;
+    for (CK_ULONG i = 0; i < c->n; i++) {
+        if (c->vals[i] == c->min && !kept) {
+            kept = 1;
+            continue;
+        }
+        CK_RV rv = h->m->f->C_DestroyObject(h->s, c->objs[i]);
+        if (rv != CKR_OK)
+            sfi_log(h->ctx, SFI_LOG_WARN, "HSM: stale counter object not destroyed (%s)",
+                    sfi_p11_rvname(rv));
+    }
+}
+
+int sfi_hsm_info(struct sfi_hsm *h, struct sfi_hsm_info *out)
+{
+    struct sfi_hsm_info in;
+    memset(&in, 0, sizeof in);
+    strcpy(in.token, h->token);
+    char st[64];
+    size_t len = 0;
+    int found = 0, any = 0;
+    int rc = read_data(h, L_STATE, st, sizeof st - 1, &len, &found);
+    if (rc != SFI_OK)
+        return rc;
+    int marked = found && len == strlen(STATE_VALUE) && memcmp(st, STATE_VALUE, len) == 0;
+    any |= found;
+    rc = read_data(h, L_FWID, in.fwid, SFI_HSM_FWID_MAX, &len, &found);
+    if (rc != SFI_OK)
+        return rc;
+    if (found)
+        in.fwid[len] = '\0';
+    any |= found;
+    rc = read_data(h, L_CA, in.ca_pub, 64, &len, &found);
+    if (rc != SFI_OK)
+        return rc;
+    in.has_ca = found && len == 64;
+    any |= found;
+    struct counter c;
+    rc = read_counter(h, &c);
+    if (rc == SFI_OK) {
+        in.counter = c.min;
+        in.counter_objects = (int)c.n;
+        any = 1;
+    } else if (rc != SFI_E_NOT_FOUND) {
+        return rc;
+    }
+    CK_OBJECT_HANDLE k;
+    CK_ULONG nk = 0;
+    rc = find(h, CKO_SECRET_KEY, L_KEY, &k, 1, &nk);
+    if (rc != SFI_OK)
+        return rc;
+    any |= nk > 0;
+    in.state = marked && nk == 1 && in.has_ca && in.counter_objects > 0 && in.fwid[0]
+                   ? SFI_HSM_PROVISIONED
+                   : any ? SFI_HSM_PARTIAL : SFI_HSM_EMPTY;
+    sfi_clearerr(h->ctx);
+    *out = in;
+    return SFI_OK;
+}
+
+int sfi_hsm_counter(struct sfi_hsm *h, uint32_t *out)
+{
+    struct counter c;
+    int rc = read_counter(h, &c);
+    if (rc != SFI_OK)
+        return rc;
+    *out = c.min;
+    return SFI_OK;
+}
+
+int sfi_hsm_provision(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
+{
+    struct sfi_hsm_info in;
+    int rc = sfi_hsm_info(h, &in);
+    if (rc != SFI_OK)
+        return rc;
+    if (in.state != SFI_HSM_EMPTY)
+        return sfi_seterr(h->ctx, SFI_E_LOCKED, "token '%s' is %s: provisioning refused",
+                          h->token, in.state == SFI_HSM_PROVISIONED ? "already provisioned"
+                                                                    : "partly provisioned");
+    size_t fl = p->fwid ? strlen(p->fwid) : 0;
+    if (fl == 0 || fl > SFI_HSM_FWID_MAX)
+        return sfi_seterr(h->ctx, SFI_E_INVALID, "firmware ID must be 1..%d characters",
+                          SFI_HSM_FWID_MAX);
+    for (size_t i = 0; i < fl; i++)
+        if (p->fwid[i] < 0x20 || p->fwid[i] > 0x7e)
+            return sfi_seterr(h->ctx, SFI_E_INVALID, "firmware ID must be printable ASCII");
+    if (!p->key16 || !p->iv16 || !p->ca_pub64)
+        return sfi_seterr(h->ctx, SFI_E_INVALID, "provisioning needs key, nonce and CA");
+    if (p->iv16[12] | p->iv16[13] | p->iv16[14] | p->iv16[15])
+        return sfi_seterr(h->ctx, SFI_E_INVALID, "nonce: the last 4 of the 16 IV bytes must be 0");
+    EVP_PKEY *ca = sfi_lic_pubkey(p->ca_pub64);
+    if (!ca)
+        return sfi_seterr(h->ctx, SFI_E_INVALID, "CA public key is not on P-256");
+    EVP_PKEY_free(ca);
+
+    /* 1. the firmware key material: sensitive, extractable only by wrapping */
+    uint8_t mat[32];
+    memcpy(mat, p->iv16, 16);
+    memcpy(mat + 16, p->key16, 16);
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &kt, sizeof kt},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},
+        {CKA_EXTRACTABLE, &yes, sizeof yes},
+        {CKA_MODIFIABLE, &no, sizeof no},
+        {CKA_ENCRYPT, &no, sizeof no},
+        {CKA_DECRYPT, &no, sizeof no},
+        {CKA_SIGN, &no, sizeof no},
+        {CKA_VERIFY, &no, sizeof no},
+        {CKA_DERIVE, &no, sizeof no},
+        {CKA_WRAP, &no, sizeof no},
+        {CKA_UNWRAP, &no, sizeof no},
+        {CKA_LABEL, (void *)L_KEY, strlen(L_KEY)},
+        {CKA_VALUE, mat, sizeof mat},
+    };
+    CK_OBJECT_HANDLE k;
+    CK_RV rv = h->m->f->C_CreateObject(h->s, t, sizeof t / sizeof t[0], &k);
+    sfi_wipe(mat, sizeof mat);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_CreateObject(firmware key)");
+    /* 2. firmware ID, CA, counter; 3. the marker last: a crash leaves a PARTIAL token */
+    uint8_t cb[4] = {(uint8_t)p->max, (uint8_t)(p->max >> 8), (uint8_t)(p->max >> 16),
+                     (uint8_t)(p->max >> 24)};
+    if ((rc = create_data(h, L_FWID, p->fwid, fl, NULL)) != SFI_OK ||
+        (rc = create_data(h, L_CA, p->ca_pub64, 64, NULL)) != SFI_OK ||
+        (rc = create_data(h, L_CTR, cb, 4, NULL)) != SFI_OK ||
+        (rc = create_data(h, L_STATE, STATE_VALUE, strlen(STATE_VALUE), NULL)) != SFI_OK)
+        return rc;
+    sfi_log(h->ctx, SFI_LOG_DEBUG, "HSM: token '%s' provisioned: firmware ID %s, %u licences",
+            h->token, p->fwid, (unsigned)p->max);
+    return SFI_OK;
+}
+
+/* ---- licence generation on the token ------------------------------------------------------ */
+
+static const uint8_t p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+/* Session EC key pair; pub_out = X||Y from CKA_EC_POINT (DER OCTET STRING around 04||X||Y). */
+static int eph_keypair(struct sfi_hsm *h, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv,
+                       uint8_t pub_out[64])
+{
+    CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pt[] = {
+        {CKA_TOKEN, &no, sizeof no},
+        {CKA_EC_PARAMS, (void *)p256_oid, sizeof p256_oid},
+    };
+    CK_ATTRIBUTE vt[] = {
+        {CKA_TOKEN, &no, sizeof no},         {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},   {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_DERIVE, &yes, sizeof yes},
+    };
+    CK_RV rv = h->m->f->C_GenerateKeyPair(h->s, &m, pt, 2, vt, 5, pub, priv);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_GenerateKeyPair(EC P-256)");
+    uint8_t pt_der[80];
+    CK_ATTRIBUTE a = {CKA_EC_POINT, pt_der, sizeof pt_der};
+    rv = h->m->f->C_GetAttributeValue(h->s, *pub, &a, 1);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_GetAttributeValue(CKA_EC_POINT)");
+    const uint8_t *q = pt_der;
+    if (a.ulValueLen == 67 && pt_der[0] == 0x04 && pt_der[1] == 0x41)
+        q = pt_der + 2;
+    else if (a.ulValueLen != 65)
+        return sfi_seterr(h->ctx, SFI_E_PROTOCOL, "token EC point has %lu bytes",
+                          (unsigned long)a.ulValueLen);
+    if (q[0] != 0x04)
+        return sfi_seterr(h->ctx, SFI_E_PROTOCOL, "token EC point is not uncompressed");
+    memcpy(pub_out, q + 1, 64);
+    return SFI_OK;
+}
+
+/* zkey = ECDH(eph, chip) as a non-extractable AES-256 key; kek = AES-256-ECB(zkey, d). */
+static int derive_kek(struct sfi_hsm *h, CK_OBJECT_HANDLE eph, const uint8_t chip_pub[64],
+                      const uint8_t d[16], CK_OBJECT_HANDLE *zkey, CK_OBJECT_HANDLE *kek)
+{
+    uint8_t chip_pt[65];
+    chip_pt[0] = 0x04;
+    memcpy(chip_pt + 1, chip_pub, 64);
+    CK_ECDH1_DERIVE_PARAMS ep = {CKD_NULL, 0, NULL, sizeof chip_pt, chip_pt};
+    CK_MECHANISM m = {CKM_ECDH1_DERIVE, &ep, sizeof ep};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ULONG zlen = 32, klen = 16;
+    CK_ATTRIBUTE zt[] = {
+        {CKA_CLASS, &cls, sizeof cls},         {CKA_KEY_TYPE, &aes, sizeof aes},
+        {CKA_VALUE_LEN, &zlen, sizeof zlen},   {CKA_TOKEN, &no, sizeof no},
+        {CKA_SENSITIVE, &yes, sizeof yes},     {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_DERIVE, &yes, sizeof yes},        {CKA_ENCRYPT, &no, sizeof no},
+    };
+    CK_RV rv = h->m->f->C_DeriveKey(h->s, &m, eph, zt, sizeof zt / sizeof zt[0], zkey);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_DeriveKey(CKM_ECDH1_DERIVE)");
+    CK_KEY_DERIVATION_STRING_DATA sd = {(unsigned char *)d, 16};
+    CK_MECHANISM m2 = {CKM_AES_ECB_ENCRYPT_DATA, &sd, sizeof sd};
+    CK_ATTRIBUTE kt[] = {
+        {CKA_CLASS, &cls, sizeof cls},         {CKA_KEY_TYPE, &aes, sizeof aes},
+        {CKA_VALUE_LEN, &klen, sizeof klen},   {CKA_TOKEN, &no, sizeof no},
+        {CKA_SENSITIVE, &yes, sizeof yes},     {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_WRAP, &yes, sizeof yes},          {CKA_DERIVE, &no, sizeof no},
+    };
+    rv = h->m->f->C_DeriveKey(h->s, &m2, *zkey, kt, sizeof kt / sizeof kt[0], kek);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA)");
+    return SFI_OK;
+}
+
+/* Creates counter value v (durable before the old ones go), then removes the others. */
+static int counter_store(struct sfi_hsm *h, struct counter *old, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    int rc = create_data(h, L_CTR, b, 4, NULL);
+    if (rc != SFI_OK)
+        return rc;
+    for (CK_ULONG i = 0; i < old->n; i++) {
+        CK_RV rv = h->m->f->C_DestroyObject(h->s, old->objs[i]);
+        if (rv != CKR_OK) /* harmless: the smallest value is the truth */
+            sfi_log(h->ctx, SFI_LOG_WARN, "HSM: old counter object not destroyed (%s)",
+                    sfi_p11_rvname(rv));
+    }
+    return SFI_OK;
+}
+
+int sfi_hsm_license(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
+                    uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
+{
+    struct sfi_hsm_info in;
+    int rc = sfi_hsm_info(h, &in);
+    if (rc != SFI_OK)
+        return rc;
+    if (in.state != SFI_HSM_PROVISIONED)
+        return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "token '%s' is not provisioned", h->token);
+    /* 1. the certificate, before anything moves */
+    rc = sfi_cert_verify(h->ctx, cert, in.ca_pub);
+    if (rc != SFI_OK)
+        return rc;
+    struct counter c;
+    rc = read_counter(h, &c);
+    if (rc != SFI_OK)
+        return rc;
+    if (c.n > 1)
+        tidy_counter(h, &c);
+    if (c.min == 0)
+        return sfi_seterr(h->ctx, SFI_E_COUNTER, "token '%s': no licences left", h->token);
+    CK_OBJECT_HANDLE fw;
+    CK_ULONG nk = 0;
+    rc = find(h, CKO_SECRET_KEY, L_KEY, &fw, 1, &nk);
+    if (rc != SFI_OK)
+        return rc;
+    /* 2. make the licence on the token */
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE zkey = CK_INVALID_HANDLE, kek = CK_INVALID_HANDLE;
+    uint8_t lic[SFI_LIC_SIZE], eph[64], d[16];
+    memset(lic, 0, sizeof lic);
+    rc = eph_keypair(h, &pub, &priv, eph);
+    if (rc != SFI_OK)
+        goto out;
+    sfi_license_header(0, 1, 0, eph, lic);
+    sfi_license_kdf_input(lic, cert + 8, d);
+    rc = derive_kek(h, priv, cert + 8, d, &zkey, &kek);
+    if (rc != SFI_OK)
+        goto out;
+    CK_MECHANISM wm = {CKM_AES_KEY_WRAP, NULL, 0};
+    CK_ULONG wl = 40;
+    CK_RV rv = h->m->f->C_WrapKey(h->s, &wm, kek, fw, lic + SFI_LIC_HEADER_SIZE, &wl);
+    if (rv != CKR_OK || wl != 40) {
+        rc = rv != CKR_OK ? sfi_p11_err(h->ctx, rv, "C_WrapKey(CKM_AES_KEY_WRAP)")
+                          : sfi_seterr(h->ctx, SFI_E_PROTOCOL, "wrapped key is %lu bytes",
+                                       (unsigned long)wl);
+        goto out;
+    }
+    /* 3. spend the licence durably, 4. only then release it */
+    rc = counter_store(h, &c, c.min - 1);
+    if (rc != SFI_OK)
+        goto out;
+    memcpy(lic_out, lic, sizeof lic);
+    if (counter_after)
+        *counter_after = c.min - 1;
+out:
+    sfi_wipe(lic, sizeof lic);
+    CK_OBJECT_HANDLE tmp[] = {kek, zkey, priv, pub};
+    for (size_t i = 0; i < 4; i++)
+        if (tmp[i] != CK_INVALID_HANDLE)
+            h->m->f->C_DestroyObject(h->s, tmp[i]);
+    return rc;
+}

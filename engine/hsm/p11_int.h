@@ -1,0 +1,16 @@
+/* p11_int.h: engine-internal PKCS#11 declarations: the CKR_* mapping (pkcs11_err.c) and the
+ * RFC 7512 URI parser (uri.c). */
+#ifndef SFI_P11_INT_H
+#define SFI_P11_INT_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "sfi/hsm.h"
+
+/* "CKR_PIN_INCORRECT" for 0xa0; "CKR_VENDOR_DEFINED" or "CKR_0x..." otherwise (static/TLS). */
+const char *sfi_p11_rvname(CK_RV rv);
+/* Maps rv to an sfirun code and sets the detail "op: CKR_NAME". Returns the code (SFI_OK for
+ * CKR_OK). The only place where CKR_* values become sfirun codes. */
+int sfi_p11_err(struct sfi_ctx *ctx, CK_RV rv, const char *op);
+
+#endif

@@ -1,0 +1,115 @@
+/* uri.c: RFC 7512 PKCS#11 URI parsing (the subset sfirun uses): path attribute token, query
+ * attributes module-path and pin-source (env:VAR or file:PATH). pin-value is refused: a PIN
+ * must never travel on a command line. Other attributes are accepted and ignored. */
+#include <string.h>
+
+#include "hsm/p11_int.h"
+
+static int hexv(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into out (cap bytes incl. NUL); -1 on a bad escape or overflow. */
+static int pdecode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexv(s[i + 1]), lo = hexv(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_t n)
+{
+    const char *eq = memchr(a, '=', n);
+    if (!eq)
+        return n == 0 ? SFI_OK
+                      : sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: attribute without '='");
+    size_t kl = (size_t)(eq - a), vl = n - kl - 1;
+    const char *v = eq + 1;
+    char src[512];
+    if (kl == 5 && memcmp(a, "token", 5) == 0) {
+        if (pdecode(v, vl, u->token, sizeof u->token) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad token label");
+    } else if (kl == 11 && memcmp(a, "module-path", 11) == 0) {
+        if (pdecode(v, vl, u->module, sizeof u->module) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad module-path");
+    } else if (kl == 9 && memcmp(a, "pin-value", 9) == 0) {
+        return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: pin-value refused (a PIN must not be "
+                                            "on a command line): use pin-source=env:VAR or "
+                                            "pin-source=file:PATH");
+    } else if (kl == 10 && memcmp(a, "pin-source", 10) == 0) {
+        if (pdecode(v, vl, src, sizeof src) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad pin-source");
+        if (strncmp(src, "env:", 4) == 0 && src[4] && strlen(src + 4) < sizeof u->pin_env) {
+            strcpy(u->pin_env, src + 4);
+        } else if (strncmp(src, "file:", 5) == 0 && src[5]) {
+            /* file:///abs or file:/abs or file:rel */
+            const char *p = src + 5;
+            if (strncmp(p, "//", 2) == 0)
+                p += 2;
+            strcpy(u->pin_file, p);
+        } else {
+            return sfi_seterr(ctx, SFI_E_USAGE,
+                              "PKCS#11 URI: pin-source must be env:VAR or file:PATH");
+        }
+    }
+    return SFI_OK;
+}
+
+int sfi_hsm_uri_parse(struct sfi_ctx *ctx, const char *uri, struct sfi_hsm_uri *out)
+{
+    struct sfi_hsm_uri u;
+    memset(&u, 0, sizeof u);
+    if (!uri || strncmp(uri, "pkcs11:", 7) != 0)
+        return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI must start with 'pkcs11:'");
+    if (strlen(uri) > 2048)
+        return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI too long");
+    const char *p = uri + 7;
+    const char *q = strchr(p, '?');
+    const char *pend = q ? q : p + strlen(p);
+    while (p < pend) {
+        const char *e = memchr(p, ';', (size_t)(pend - p));
+        if (!e)
+            e = pend;
+        int rc = attr(ctx, &u, p, (size_t)(e - p));
+        if (rc != SFI_OK)
+            return rc;
+        p = e + 1;
+    }
+    if (q) {
+        p = q + 1;
+        const char *end = p + strlen(p);
+        while (p < end) {
+            const char *e = memchr(p, '&', (size_t)(end - p));
+            if (!e)
+                e = end;
+            int rc = attr(ctx, &u, p, (size_t)(e - p));
+            if (rc != SFI_OK)
+                return rc;
+            p = e + 1;
+        }
+    }
+    *out = u;
+    return SFI_OK;
+}

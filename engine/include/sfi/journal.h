@@ -1,0 +1,47 @@
+/* journal.h: the licence journal, an append-only SQLite database (WAL, synchronous FULL).
+ * A request is written before the licence provider is asked and its outcome after it, so a
+ * crash in between leaves an "unknown" row. Rows are never deleted (a trigger refuses it). */
+#ifndef SFI_JOURNAL_H
+#define SFI_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfi/sfi.h"
+
+struct sfi_journal;
+
+struct sfi_journal_req {
+    const char *uid;         /* chip UID, hex (may be NULL) */
+    const uint8_t *cert;     /* certificate bytes, hashed with SHA-256 (may be NULL) */
+    size_t certlen;
+    const char *fwid;        /* firmware ID (may be NULL) */
+    const char *station;     /* station name (may be NULL) */
+    const char *recipe;      /* recipe name (may be NULL) */
+    const char *provider;    /* "token", "keyfile", "file" */
+    long long counter_before; /* -1 = unknown */
+};
+
+struct sfi_journal_row {
+    long long id, counter_before, counter_after; /* -1 = unknown / NULL */
+    char time[32], time_end[32];
+    char uid[80], cert_sha256[65], fwid[80], station[80], recipe[128], provider[16];
+    char outcome[16]; /* "unknown", "ok", or an error code name */
+    char detail[256];
+};
+
+/* Opens (creating the file and its directory) the journal. Errors: SFI_E_IO, SFI_E_ACCESS,
+ * SFI_E_FORMAT (not a journal database), SFI_E_BUSY. */
+int sfi_journal_open(struct sfi_ctx *ctx, const char *path, struct sfi_journal **out);
+void sfi_journal_close(struct sfi_journal *j);
+/* Appends a request row with outcome "unknown"; *id_out = its id. Durable on return. */
+int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
+                      long long *id_out);
+/* Records the outcome ("ok" or an error code name) of row id. A row's outcome is set once:
+ * Errors: SFI_E_NOT_FOUND (no such unknown row). */
+int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
+                       long long counter_after, const char *detail);
+/* The first row with id > after (ascending). Errors: SFI_E_NOT_FOUND at the end. */
+int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_row *row);
+
+#endif

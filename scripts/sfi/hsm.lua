@@ -1,0 +1,73 @@
+--- sfi.hsm: the licence HSM over PKCS#11 (SoftHSM2 in tests). A session is opened with an
+-- RFC 7512 URI or with fields; the PIN comes from an environment variable (default
+-- SFI_HSM_PIN) or a file, never from a Lua string. Every licence is journaled (sfi.journal).
+local core = require "sfi.core.hsm"
+local journal = require "sfi.journal"
+
+local M = {}
+
+local Session = {}
+Session.__index = Session
+
+local function raw(self)
+  if not self._s then error("attempt to use a closed hsm session", 3) end
+  return self._s
+end
+
+--- M.open{uri=} | M.open{module=, token=, pin_env=, pin_file=} -> session (use with <close>).
+-- Raises USAGE (bad URI, pin-value), NOT_FOUND (module, token, PIN source), AUTH (wrong PIN),
+-- LOCKED (PIN locked), NO_DEVICE.
+function M.open(opts)
+  if type(opts) == "string" then opts = { uri = opts } end
+  if type(opts) ~= "table" then error("hsm.open: expected a table or a pkcs11: URI", 2) end
+  local s = core.open(opts)
+  return setmetatable({ _s = s, journal = opts.journal }, Session)
+end
+
+--- h:close(): closes the session (idempotent).
+function Session:close()
+  if self._s then
+    self._s:close()
+    self._s = nil
+  end
+end
+Session.__close = Session.close
+Session.__gc = Session.close
+
+function Session.__tostring(self)
+  return self._s and "sfi.hsm.session (open)" or "sfi.hsm.session (closed)"
+end
+
+--- h:info() -> {state="empty"|"partial"|"provisioned", token, fwid, counter, counter_objects,
+-- ca (64-byte X||Y)}. Raises on token errors.
+function Session:info() return raw(self):info() end
+
+--- h:counter() -> integer licences left. Raises NOT_FOUND when not provisioned.
+function Session:counter() return raw(self):counter() end
+
+--- h:provision{key=16B, nonce=12B|16B, fwid=, max=, ca=64B X||Y}: raises LOCKED when the
+-- token is not empty, INVALID on bad fields.
+function Session:provision(p)
+  local nonce = p.nonce
+  if type(nonce) == "string" and #nonce == 12 then nonce = nonce .. string.rep("\0", 4) end
+  raw(self):provision { key = p.key, nonce = nonce, fwid = p.fwid, max = p.max, ca = p.ca }
+end
+
+--- h:license(cert136, [meta]) -> licence136, counter_after. meta = {uid=, recipe=, station=,
+-- journal=}. Journaled before and after. Raises FORMAT/AUTH (certificate; counter unchanged),
+-- COUNTER (none left), NOT_FOUND (not provisioned), token errors.
+function Session:license(cert, meta)
+  local s = raw(self)
+  meta = meta or {}
+  local info = s:info()
+  return journal.record({
+    uid = meta.uid, cert = cert, fwid = info.fwid, recipe = meta.recipe, station = meta.station,
+    provider = "token", counter_before = info.counter, journal = meta.journal or self.journal,
+    counter_on_error = function ()
+      local ok, v = pcall(s.counter, s)
+      return ok and v or nil
+    end,
+  }, function () return s:license(cert) end)
+end
+
+return M
