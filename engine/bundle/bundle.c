@@ -367,7 +367,7 @@ int sfi_bundle_member(const struct sfi_bundle *b, const char *path, const void *
                       size_t *size)
 {
     for (size_t i = 0; i < b->nmembers; i++)
-        if (strcmp(b->members[i].path, path) == 0 && strcmp(path, SFI_BUNDLE_SIGNATURE) != 0) {
+        if (strcmp(b->members[i].path, path) == 0) {
             *data = b->members[i].data;
             *size = b->members[i].size;
             return SFI_OK;

@@ -247,6 +247,19 @@ function M.verify(path, trust)
   return b:manifest()
 end
 
+--- M.memory(files, manifest) -> an object with the bundle's read/manifest methods over a
+-- {path = data} table (files not yet signed, e.g. while creating). read raises NOT_FOUND.
+function M.memory(files, manifest)
+  return {
+    read = function (_, p)
+      local d = files[p]
+      if d == nil then errors.raise("NOT_FOUND", "bundle.read", "no member '" .. p .. "' in the bundle") end
+      return d
+    end,
+    manifest = function () return manifest end,
+  }
+end
+
 --- M.load(b, label) -> recipe descriptor: runs the bundle's entry in the sandbox.
 -- Raises SANDBOX (forbidden call while loading), FORMAT (entry does not load or is not a
 -- recipe), or the recipe's own error.
@@ -309,20 +322,25 @@ end
 
 local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- Regular files under a directory (symbolic links are not followed), or the file itself.
-local function collect(path, files)
+-- Regular files under a directory (symbolic links are not followed), or the file itself,
+-- stored under their path relative to base (when given).
+local function collect(base, rel, files)
+  local path = base and (base .. "/" .. rel) or rel
   local f = io.open(path, "rb")
   if f and f:read(0) then
     f:close()
-    files[path] = readfile(path, "file")
+    files[rel] = readfile(path, "file")
     return
   end
   if f then f:close() end
   local p = io.popen("find " .. shquote(path) .. " -type f -print 2>/dev/null", "r")
   local n = 0
+  local prefix = base and (base .. "/") or ""
   for line in p:lines() do
-    files[clean(line)] = readfile(line, "file")
-    n = n + 1
+    if line:sub(1, #prefix) == prefix then
+      files[clean(line:sub(#prefix + 1))] = readfile(line, "file")
+      n = n + 1
+    end
   end
   p:close()
   if n == 0 then errors.raise("NOT_FOUND", "bundle.create", "include '" .. path .. "': no files") end
@@ -333,10 +351,10 @@ local function default_range()
   return maj .. "." .. min, maj .. "." .. (tonumber(min) + 1)
 end
 
---- M.create{recipe=, include={...}, sign=KEY.pem, out=?, name=?, version=?, permits=?,
--- sfirun=">=0.1 <0.2"?, format="tar.gz"|"zip"} -> bytes, manifest summary.
--- The recipe is stored as recipes/<file name>; each include (file or directory, relative)
--- under its own path. name/version/permissions default to the recipe's descriptor. Writes
+--- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem, out=?, name=?, version=?,
+-- permits=?, sfirun=">=0.1 <0.2"?, format="tar.gz"|"zip"|"tar"} -> bytes, summary table.
+-- The recipe is stored as recipes/<file name>; each include (file or directory, relative to
+-- base, default the current directory) under that relative path. name/version/permissions default to the recipe's descriptor. Writes
 -- `out` atomically when given. Raises USAGE, NOT_FOUND, INVALID, FORMAT (key), CRYPTO.
 function M.create(spec)
   if type(spec) ~= "table" or type(spec.recipe) ~= "string" or type(spec.sign) ~= "string" then
@@ -345,12 +363,13 @@ function M.create(spec)
   local files = {}
   local entry = "recipes/" .. basename(spec.recipe)
   files[entry] = readfile(spec.recipe, "recipe")
-  for _, inc in ipairs(spec.include or {}) do collect(clean(inc), files) end
-  local ok, desc = pcall(function () return require("sfi.cli.run").load(spec.recipe) end)
-  if not ok then desc = nil end
-  local name = spec.name or (desc and desc.name) or basename(spec.recipe):gsub("%.lua$", "")
-  local version = spec.version or (desc and desc.version) or "0"
-  local permits = spec.permits or (desc and desc.bundle_permissions) or {}
+  local base = spec.base and spec.base:gsub("/+$", "")
+  for _, inc in ipairs(spec.include or {}) do collect(base, clean(inc), files) end
+  -- Load the recipe the way the CM will: in the sandbox, over the collected files.
+  local desc = M.load(M.memory(files, { entry = entry, permits = {} }), basename(spec.recipe))
+  local name = spec.name or desc.name
+  local version = spec.version or desc.version
+  local permits = spec.permits or desc.bundle_permissions or {}
   local lo, hi = default_range()
   if spec.sfirun then
     lo, hi = spec.sfirun:match("^>=([%d%.]+) <([%d%.]+)$")

@@ -116,7 +116,7 @@ const struct sfi_bundle_manifest *sfi_bundle_get_manifest(const struct sfi_bundl
 const char *sfi_bundle_signer(const struct sfi_bundle *b);
 /* "tar.gz" or "zip". */
 const char *sfi_bundle_format(const struct sfi_bundle *b);
-/* A member's bytes (owned by b). Errors: SFI_E_NOT_FOUND. */
+/* A member's bytes (owned by b), manifest and manifest.sig included. Errors: SFI_E_NOT_FOUND. */
 int sfi_bundle_member(const struct sfi_bundle *b, const char *path, const void **data,
                       size_t *size);
 

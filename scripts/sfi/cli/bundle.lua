@@ -1,5 +1,5 @@
 --- sfi.cli.bundle: `sfirun bundle create|verify`.
---   sfirun bundle create RECIPE [--include PATH]... --sign KEY.pem -o NAME.sfib
+--   sfirun bundle create RECIPE [-C DIR] [--include PATH]... --sign KEY.pem -o NAME.sfib
 --          [--name N] [--version V] [--permit read:PARAM]... [--sfirun ">=0.1 <0.2"] [--zip]
 --   sfirun bundle verify NAME.sfib --trust OEM.pub [--json]
 -- Running a bundle is `sfirun NAME.sfib --trust OEM.pub [--set ...]`.
@@ -12,6 +12,7 @@ local M = {}
 
 local CREATE <const> = {
   { "include", "--include", value = "PATH", multi = true, help = "add a file or directory (relative path)" },
+  { "base", "-C", "--base", value = "DIR", help = "--include paths are relative to DIR" },
   { "sign", "--sign", value = "KEY.pem", help = "OEM private key (Ed25519 or EC P-256, PEM)" },
   { "out", "-o", "--output", value = "NAME.sfib", help = "bundle to write" },
   { "name", "--name", value = "NAME", help = "bundle name (default: the recipe's name)" },
@@ -27,7 +28,7 @@ local VERIFY <const> = {
 }
 
 local USAGE_TEXT <const> = [[
-usage: sfirun bundle create RECIPE [--include PATH]... --sign KEY.pem -o NAME.sfib
+usage: sfirun bundle create RECIPE [-C DIR] [--include PATH]... --sign KEY.pem -o NAME.sfib
                             [--name N] [--version V] [--permit read:PARAM]... [--zip]
        sfirun bundle verify NAME.sfib --trust OEM.pub [--json]
        sfirun NAME.sfib --trust OEM.pub [--set KEY=VALUE]...   (runs the bundle)]]
@@ -47,7 +48,7 @@ local function create(argv, first)
   if not opts.sign then usage("bundle create needs --sign KEY.pem") end
   if not opts.out then usage("bundle create needs -o NAME.sfib") end
   local _, s = bundle.create {
-    recipe = pos[1], include = opts.include, sign = opts.sign, out = opts.out,
+    recipe = pos[1], include = opts.include, base = opts.base, sign = opts.sign, out = opts.out,
     name = opts.name, version = opts.version, permits = opts.permit, sfirun = opts.sfirun,
     format = opts.zip and "zip" or "tar.gz",
   }
