@@ -131,9 +131,9 @@ int sfi_archive_write(struct sfi_ctx *ctx, const struct sfi_archive_entry *entri
             if (r == ARCHIVE_OK)
                 r = archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
         }
-        if (r == ARCHIVE_OK)
-            r = archive_write_set_bytes_in_last_block(a, 1);
     }
+    if (r == ARCHIVE_OK) /* no padding to a 10 KiB block */
+        r = archive_write_set_bytes_in_last_block(a, 1);
     struct wbuf w = {0};
     if (r == ARCHIVE_OK)
         r = archive_write_open2(a, &w, NULL, w_write, NULL, NULL);
