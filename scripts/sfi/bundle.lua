@@ -43,9 +43,30 @@ local function forbidden(name, allowed)
   })
 end
 
+-- Fields of a library view that differ from the module: the bundle's identity in the log
+-- (bundle, bundle_version, signer) is set by the runner and cannot be changed by the recipe.
+local GUARDED <const> = { bundle = true, bundle_version = true, signer = true }
+local OVERRIDES <const> = {
+  ["sfi.log"] = function (log_mod)
+    return {
+      context = function (fields)
+        for k in pairs(fields) do
+          if GUARDED[k] then sandbox_error("changing the log context field '" .. k .. "'", 2) end
+        end
+        return log_mod.context(fields)
+      end,
+    }
+  end,
+}
+
 local function readonly(name, t)
+  local over = OVERRIDES[name] and OVERRIDES[name](t) or {}
   return setmetatable({}, {
-    __index = t,
+    __index = function (_, k)
+      local v = over[k]
+      if v == nil then v = t[k] end
+      return v
+    end,
     __newindex = function (_, k) sandbox_error("changing " .. name .. "." .. tostring(k), 2) end,
     __pairs = function () return next, t, nil end,
     __metatable = false,
@@ -104,7 +125,7 @@ function MemFile:seek(whence, off)
   return self.pos - 1
 end
 
-function MemFile:close() return true end
+function MemFile.close() return true end
 MemFile.__close = MemFile.close
 
 local READ_MODES <const> = { r = true, rb = true }
@@ -125,6 +146,11 @@ local function make_env(b, man, label)
       "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable",
       "tonumber", "tostring", "type", "print", "_VERSION" } do
     env[k] = _G[k]
+  end
+  -- the string metatable is shared with trusted code: the sandbox does not get it
+  env.getmetatable = function (o)
+    if type(o) == "string" then return nil end
+    return getmetatable(o)
   end
   env.string = copy(string, { dump = deny("string.dump") })
   env.table, env.math, env.utf8, env.coroutine = copy(table), copy(math), copy(utf8),
@@ -354,7 +380,8 @@ end
 --- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem, out=?, name=?, version=?,
 -- permits=?, sfirun=">=0.1 <0.2"?, format="tar.gz"|"zip"|"tar"} -> bytes, summary table.
 -- The recipe is stored as recipes/<file name>; each include (file or directory, relative to
--- base, default the current directory) under that relative path. name/version/permissions default to the recipe's descriptor. Writes
+-- base, default the current directory) under that relative path. name/version/permissions
+-- default to the recipe's descriptor. Writes
 -- `out` atomically when given. Raises USAGE, NOT_FOUND, INVALID, FORMAT (key), CRYPTO.
 function M.create(spec)
   if type(spec) ~= "table" or type(spec.recipe) ~= "string" or type(spec.sign) ~= "string" then

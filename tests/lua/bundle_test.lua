@@ -128,6 +128,7 @@ T.case("sandbox: forbidden calls raise SANDBOX naming the call", function ()
     loadlib = "package.loadlib", debug = "debug.getregistry", binary = "binary chunk",
     binary_mode = "mode 'b'", dofile = "dofile", getenv = "os.getenv", test_lib = "sfi.test",
     write = "sfirun-bundle-escape", patch_log = "sfi.log.info", dump = "string.dump",
+    spoof = "log context field 'signer'",
   }
   for try, what in pairs(want) do
     local err = T.raises("SANDBOX", bundle.run_file, path, { try = try }, { trust = oem.pub })
@@ -135,6 +136,14 @@ T.case("sandbox: forbidden calls raise SANDBOX naming the call", function ()
     assert(s:find(what, 1, true) and s:find("not allowed in a bundle", 1, true), try .. ": " .. s)
   end
   T.eq(bundle.run_file(path, { try = "none" }, { trust = oem.pub }), 0, "harmless run")
+  -- the shared string metatable is not handed out
+  local err = T.raises("%index a nil value", function ()
+    local ok, e = pcall(bundle.run_file, path, { try = "string_mt" }, { trust = oem.pub })
+    assert(not ok)
+    error(tostring(e), 0)
+  end)
+  assert(err:find("attempt to index a nil value", 1, true), err)
+  T.eq(string.format("%d", 7), "7", "string.format intact")
   T.eq(io.open("/tmp/sfirun-bundle-escape"), nil, "no file written")
 end)
 

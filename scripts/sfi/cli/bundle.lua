@@ -82,7 +82,7 @@ local function verify(argv, first)
 end
 
 --- M.run(argv, first, gopts) -> exit code. Raises USAGE and the errors of sfi.bundle.
-function M.run(argv, first, gopts)
+function M.run(argv, first)
   local sub = argv[first]
   if sub == "create" then return create(argv, first + 1) end
   if sub == "verify" then return verify(argv, first + 1) end
