@@ -454,7 +454,7 @@ int sfi_hsm_provision(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
         (rc = create_data(h, L_CTR, cb, 4, NULL)) != SFI_OK ||
         (rc = create_data(h, L_STATE, STATE_VALUE, strlen(STATE_VALUE), NULL)) != SFI_OK)
         return rc;
-    sfi_log(h->ctx, SFI_LOG_INFO, "HSM: token '%s' provisioned: firmware ID %s, %u licences",
+    sfi_log(h->ctx, SFI_LOG_DEBUG, "HSM: token '%s' provisioned: firmware ID %s, %u licences",
             h->token, p->fwid, (unsigned)p->max);
     return SFI_OK;
 }

@@ -22,6 +22,8 @@ M.parse = core.parse
 M.open = core.open
 --- M.make_cert(ca_priv32, product_id, chip_pub64) -> cert136 (simulator CA side).
 M.make_cert = core.cert_make
+--- M.make_soft(chip_pub64, key16, iv16) -> lic136: software licence (development only).
+M.make_soft = core.make_soft
 --- M.chip_identity(uid, seed32) -> priv32, pub64: deterministic simulated chip key pair.
 M.chip_identity = core.chip_identity
 
