@@ -15,7 +15,10 @@ local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
   unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
   flash_kb = "int",
+  -- the simulated RSS (model): hash policy override, and rss=off for a chip without it
+  hash = "rss", rss = "rss",
 }
+local HASH_POLICIES <const> = { unsupported = true, optional = true, required = true }
 local POWER_EVENTS <const> = { erase = true, program = true, optstart = true, rss = true,
   reset = true }
 
@@ -107,6 +110,12 @@ local function simcfg(pack, part, knobs)
       c.uid = u
     elseif k == "state" then
       c.state = tostring(v)
+    elseif kind == "rss" then
+      if k == "hash" and not HASH_POLICIES[v] then
+        bad("knob 'hash' must be unsupported, optional or required")
+      elseif k == "rss" and v ~= "off" and v ~= "on" then
+        bad("knob 'rss' must be on or off")
+      end
     elseif kind == "int|name" then
       if POWER_EVENTS[v] then c.power_loss_at = v else c.power_loss_at = num(v, k) end
     else
@@ -115,6 +124,31 @@ local function simcfg(pack, part, knobs)
   end
   if c.bl > 0xFF then bad("knob 'bl' must fit one byte") end
   return c
+end
+
+-- The simulated RSS (engine/rss, model): the device pack's rss and sfi tables tell it where
+-- the licence, header and token are, which protocols and hash policy the ROM has, and its
+-- result codes. The chip gets its identity (key pair, certificate by the simulator CA) here.
+local function attach_rss(p, sim, knobs)
+  local pack = p.pack
+  local host = package.loaded["sfi.core.host"]
+  local root = host and host.root or "."
+  local f = io.open(root .. "/vendor/sim/ca-key.pem", "rb")
+  if not f then
+    errors.raise("NOT_FOUND", "probe.open", "simulator CA key vendor/sim/ca-key.pem not found")
+  end
+  local pem = f:read("a")
+  f:close()
+  local rss, sfi = pack.rss, pack.sfi
+  local corrupt = sfi.min_bootloader ~= nil and sim.bl < sfi.min_bootloader
+  p._rss = require("sfi.core.rss").attach(p._u, {
+    license_addr = sfi.license_addr, header_addr = sfi.header_addr, ram_limit = rss.ram_limit,
+    token_addr = sfi.token, token_slots = rss.token_slots, protocols = sfi.protocols,
+    hash = knobs.hash or (sfi.hash == "unsupported" and "unsupported") or
+      (sfi.hash == "required" and "required") or "optional",
+    corrupt = corrupt, ob_map = rss.ob_rows, codes = rss.codes,
+    ca_key_pem = pem, product_id = sfi.product_id,
+  })
 end
 
 local P = {}
@@ -141,6 +175,10 @@ function M.open(opts)
   local u = core.open(cfg)
   local p = setmetatable({ _u = u, pack = pack, part = part and part.name, driver = spec.driver },
     P)
+  if spec.driver == "sim" and pack.rss and spec.faults.rss ~= "off" then
+    local ok, err = pcall(attach_rss, p, cfg.sim, spec.faults)
+    if not ok then u:close(); error(err, 0) end
+  end
   if opts.reset then
     local ok, err = pcall(u.reset, u, opts.reset)
     if not ok then u:close(); error(err, 0) end
@@ -152,7 +190,15 @@ end
 function M.list() return core.list() end
 
 --- p:close(): idempotent; also the __close / __gc action.
-function P:close() self._u:close() end
+function P:close()
+  self._u:close()
+  if self._rss then self._rss:close() end
+end
+
+--- p:rss_last() -> code name, text | nil: what the simulated RSS did last (sim only).
+function P:rss_last()
+  if self._rss then return self._rss:last() end
+end
 P.__close = P.close
 function P:__tostring() return tostring(self._u) end
 
