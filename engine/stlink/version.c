@@ -162,3 +162,24 @@ unsigned sfi_stlink_swd_divisor(unsigned khz, unsigned *actual_khz)
         *actual_khz = swd_divisors[n - 1].khz;
     return swd_divisors[n - 1].div;
 }
+
+/* Product IDs this driver talks to (VID 0x0483). V1 (0x3744) speaks a SCSI-wrapped
+ * protocol and V3PWR (0x3757) reports generation 4: neither is supported. */
+static const uint16_t known_pids[] = {
+    0x3748, /* V2 */
+    0x374B, /* V2-1 */
+    0x3752, /* V2-1 without mass storage */
+    0x374D, /* V3 loader */
+    0x374E, /* V3E */
+    0x374F, /* V3SET */
+    0x3753, /* V3 with two virtual COM ports */
+    0x3754, /* V3 without mass storage (V3MINIE) */
+};
+
+int sfi_stlink_usb_pid_known(uint16_t pid)
+{
+    for (size_t i = 0; i < sizeof known_pids / sizeof known_pids[0]; i++)
+        if (known_pids[i] == pid)
+            return 1;
+    return 0;
+}
