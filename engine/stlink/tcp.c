@@ -1,0 +1,379 @@
+/* tcp.c: the stlink-server TCP client transport. Fixed-size little-endian requests and
+ * replies (GET_SERVER_VERSION, REFRESH_DEVICE_LIST, GET_NB_DEV, GET_DEV_INFO, OPEN_DEV,
+ * CLOSE_DEV, SEND_USB_CMD) over one socket; every wait is bounded by poll(). A server that
+ * closes is NO_DEVICE, a reply cut short is PROTOCOL, silence is TIMEOUT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "sfi/stlink.h"
+
+#define REQ_REFRESH_DEVICE_LIST 0x00
+#define REQ_GET_NB_DEV 0x01
+#define REQ_GET_DEV_INFO 0x02
+#define REQ_OPEN_DEV 0x03
+#define REQ_CLOSE_DEV 0x04
+#define REQ_SEND_USB_CMD 0x05
+#define REQ_GET_SERVER_VERSION 0x06
+#define DEV_INFO_SIZE 41u
+#define SERVER_OK 1u
+
+struct tcp {
+    struct sfi_stlink_transport base;
+    int fd;
+    uint32_t connect_id;
+    int opened;
+    unsigned timeout_ms;
+    char where[64];
+};
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int send_all(struct tcp *c, const uint8_t *p, size_t n, const char *op)
+{
+    while (n > 0) {
+        ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+            int r = poll(&pfd, 1, (int)c->timeout_ms);
+            if (r == 0)
+                return sfi_seterr(c->base.ctx, SFI_E_TIMEOUT, "%s: stlink-server at %s did "
+                                  "not accept data", op, c->where);
+            continue;
+        }
+        if (k < 0)
+            return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s: send: %s",
+                              op, c->where, strerror(errno));
+        p += k;
+        n -= (size_t)k;
+    }
+    return SFI_OK;
+}
+
+/* Receives exactly n bytes within timeout_ms. */
+static int recv_all(struct tcp *c, uint8_t *p, size_t n, unsigned timeout_ms, const char *op)
+{
+    size_t got = 0;
+    uint64_t end = sfi_now_ms() + timeout_ms;
+    while (got < n) {
+        uint64_t now = sfi_now_ms();
+        if (sfi_canceled(c->base.ctx))
+            return sfi_seterr(c->base.ctx, SFI_E_CANCELED, "%s: canceled", op);
+        if (now >= end) {
+            if (got == 0)
+                return sfi_seterr(c->base.ctx, SFI_E_TIMEOUT, "%s: no reply from stlink-server "
+                                  "at %s within %u ms", op, c->where, timeout_ms);
+            return sfi_seterr(c->base.ctx, SFI_E_PROTOCOL, "%s: short reply from stlink-server "
+                              "at %s: %zu of %zu bytes", op, c->where, got, n);
+        }
+        unsigned left = (unsigned)(end - now);
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, left < 100 ? (int)left : 100);
+        if (r < 0 && errno != EINTR)
+            return sfi_seterr(c->base.ctx, SFI_E_IO, "%s: poll: %s", op, strerror(errno));
+        if (r <= 0)
+            continue;
+        ssize_t k = recv(c->fd, p + got, n - got, 0);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (k <= 0)
+            return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s closed the "
+                              "connection after %zu of %zu bytes%s%s", op, c->where, got, n,
+                              k < 0 ? ": " : "", k < 0 ? strerror(errno) : "");
+        got += (size_t)k;
+    }
+    return SFI_OK;
+}
+
+static int request(struct tcp *c, const uint8_t *req, size_t rn, uint8_t *rep, size_t pn,
+                   const char *op)
+{
+    int rc = send_all(c, req, rn, op);
+    if (rc == SFI_OK)
+        rc = recv_all(c, rep, pn, c->timeout_ms, op);
+    return rc;
+}
+
+static int tcp_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
+                    enum sfi_stlink_dir dir, uint8_t *data, size_t len, unsigned timeout_ms)
+{
+    struct tcp *c = (struct tcp *)t;
+    char op[32];
+    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    if (len > 0xFFFFFFu)
+        return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
+    uint8_t hdr[32];
+    memset(hdr, 0, sizeof hdr);
+    hdr[0] = REQ_SEND_USB_CMD;
+    wr32(hdr + 4, c->connect_id);
+    memcpy(hdr + 8, cdb, 16);
+    hdr[24] = dir == SFI_STLINK_OUT ? 0 : 1;
+    wr32(hdr + 28, (uint32_t)len);
+    int rc = send_all(c, hdr, sizeof hdr, op);
+    if (rc == SFI_OK && dir == SFI_STLINK_OUT && len > 0)
+        rc = send_all(c, data, len, op);
+    uint8_t st[4];
+    if (rc == SFI_OK)
+        rc = recv_all(c, st, 4, timeout_ms, op);
+    if (rc == SFI_OK && dir == SFI_STLINK_IN && len > 0)
+        rc = recv_all(c, data, len, timeout_ms, op);
+    if (rc == SFI_OK)
+        rc = sfi_stlink_server_status_err(t->ctx, rd32(st), op);
+    return rc;
+}
+
+static void tcp_close(struct sfi_stlink_transport *t)
+{
+    struct tcp *c = (struct tcp *)t;
+    if (c->fd >= 0 && c->opened) {
+        uint8_t req[8] = {REQ_CLOSE_DEV}, rep[4];
+        wr32(req + 4, c->connect_id);
+        unsigned keep = c->timeout_ms;
+        c->timeout_ms = keep < 300 ? keep : 300; /* closing must not hang */
+        if (request(c, req, sizeof req, rep, sizeof rep, "CLOSE_DEV") != SFI_OK)
+            sfi_log(t->ctx, SFI_LOG_DEBUG, "stlink-server: %s", sfi_errdetail(t->ctx));
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+}
+
+static const struct sfi_stlink_transport_ops tcp_ops = {
+    .name = "tcp",
+    .xfer = tcp_xfer,
+    .close = tcp_close,
+};
+
+static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                       struct tcp **out)
+{
+    const char *host = cfg != NULL && cfg->host != NULL ? cfg->host : "127.0.0.1";
+    unsigned port = cfg != NULL && cfg->port != 0 ? cfg->port : SFI_STLINK_TCP_PORT;
+    unsigned tmo = cfg != NULL && cfg->timeout_ms != 0 ? cfg->timeout_ms : 1000;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return sfi_seterr(ctx, SFI_E_INVALID, "stlink-server address %s:%u (IPv4 address and "
+                          "port expected)", host, port);
+    struct tcp *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "stlink-server client");
+    c->base.ops = &tcp_ops;
+    c->base.ctx = ctx;
+    c->timeout_ms = tmo;
+    snprintf(c->where, sizeof c->where, "%s:%u", host, port);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (c->fd < 0) {
+        int e = errno;
+        free(c);
+        return sfi_seterr(ctx, SFI_E_IO, "socket: %s", strerror(e));
+    }
+    int rc = SFI_OK;
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (errno != EINPROGRESS) {
+            rc = sfi_seterr(ctx, SFI_E_NO_DEVICE, "no stlink-server at %s: %s", c->where,
+                            strerror(errno));
+        } else {
+            struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+            int r = poll(&pfd, 1, (int)tmo);
+            int err = 0;
+            socklen_t el = sizeof err;
+            if (r == 0)
+                rc = sfi_seterr(ctx, SFI_E_TIMEOUT, "connecting to stlink-server at %s: no "
+                                "answer within %u ms", c->where, tmo);
+            else if (r < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err)
+                rc = sfi_seterr(ctx, SFI_E_NO_DEVICE, "no stlink-server at %s: %s", c->where,
+                                strerror(err ? err : errno));
+        }
+    }
+    if (rc != SFI_OK) {
+        close(c->fd);
+        free(c);
+        return rc;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *out = c;
+    return SFI_OK;
+}
+
+/* GET_SERVER_VERSION, REFRESH_DEVICE_LIST, GET_NB_DEV. */
+static int tcp_hello(struct tcp *c, unsigned *ndev)
+{
+    uint8_t req[8], rep[16];
+    memset(req, 0, sizeof req);
+    req[0] = REQ_GET_SERVER_VERSION;
+    req[1] = 1; /* client API version */
+    int rc = request(c, req, 4, rep, 16, "GET_SERVER_VERSION");
+    if (rc != SFI_OK)
+        return rc;
+    c->base.server_api = rd32(rep);
+    sfi_log(c->base.ctx, SFI_LOG_DEBUG, "stlink-server API v%u, version %u.%u.%u",
+            (unsigned)rd32(rep), (unsigned)rd32(rep + 4), (unsigned)rd32(rep + 8),
+            (unsigned)rd32(rep + 12));
+    memset(req, 0, sizeof req);
+    req[0] = REQ_REFRESH_DEVICE_LIST;
+    rc = request(c, req, 2, rep, 4, "REFRESH_DEVICE_LIST");
+    if (rc == SFI_OK)
+        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "REFRESH_DEVICE_LIST");
+    if (rc != SFI_OK)
+        return rc;
+    req[0] = REQ_GET_NB_DEV;
+    rc = request(c, req, 1, rep, 4, "GET_NB_DEV");
+    if (rc == SFI_OK) {
+        *ndev = rd32(rep);
+        if (*ndev > 256)
+            rc = sfi_seterr(c->base.ctx, SFI_E_PROTOCOL, "GET_NB_DEV: %u devices", *ndev);
+    }
+    return rc;
+}
+
+struct devinfo {
+    uint32_t device_id;
+    struct sfi_stlink_info info;
+};
+
+static int tcp_devinfo(struct tcp *c, unsigned idx, struct devinfo *d)
+{
+    uint8_t req[8], rep[45];
+    memset(req, 0, sizeof req);
+    req[0] = REQ_GET_DEV_INFO;
+    req[1] = (uint8_t)idx;
+    wr32(req + 4, DEV_INFO_SIZE);
+    int rc = request(c, req, sizeof req, rep, sizeof rep, "GET_DEV_INFO");
+    if (rc == SFI_OK)
+        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "GET_DEV_INFO");
+    if (rc != SFI_OK)
+        return rc;
+    memset(d, 0, sizeof *d);
+    d->device_id = rd32(rep + 4);
+    memcpy(d->info.serial, rep + 8, 32); /* NUL-padded; info.serial has room for the NUL */
+    d->info.vid = (uint16_t)(rep[40] | rep[41] << 8);
+    d->info.pid = (uint16_t)(rep[42] | rep[43] << 8);
+    d->info.in_use = rep[44] != 0;
+    return SFI_OK;
+}
+
+static int tcp_opendev(struct tcp *c, const struct devinfo *d)
+{
+    uint8_t req[8] = {REQ_OPEN_DEV}, rep[8];
+    wr32(req + 4, d->device_id);
+    int rc = request(c, req, sizeof req, rep, sizeof rep, "OPEN_DEV");
+    if (rc == SFI_OK)
+        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "OPEN_DEV");
+    if (rc != SFI_OK)
+        return rc;
+    c->connect_id = rd32(rep + 4);
+    c->opened = 1;
+    memcpy(c->base.serial, d->info.serial, sizeof c->base.serial);
+    c->base.vid = d->info.vid;
+    c->base.pid = d->info.pid;
+    return SFI_OK;
+}
+
+static int usable(const struct devinfo *d)
+{
+    return d->info.vid == SFI_STLINK_VID && sfi_stlink_usb_pid_known(d->info.pid);
+}
+
+int sfi_stlink_tcp_open(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                        struct sfi_stlink_transport **out)
+{
+    struct tcp *c;
+    int rc = tcp_connect(ctx, cfg, &c);
+    if (rc != SFI_OK)
+        return rc;
+    const char *serial = cfg != NULL ? cfg->serial : NULL;
+    unsigned n = 0;
+    rc = tcp_hello(c, &n);
+    int found = 0;
+    for (unsigned i = 0; rc == SFI_OK && i < n && !found; i++) {
+        struct devinfo d;
+        rc = tcp_devinfo(c, i, &d);
+        if (rc != SFI_OK || !usable(&d))
+            continue;
+        if (serial != NULL && strcmp(serial, d.info.serial) != 0)
+            continue;
+        found = 1;
+        if (d.info.in_use)
+            rc = sfi_seterr(ctx, SFI_E_BUSY, "ST-LINK %s at stlink-server %s is already used "
+                            "by another client", d.info.serial, c->where);
+        else
+            rc = tcp_opendev(c, &d);
+    }
+    if (rc == SFI_OK && !found)
+        rc = sfi_seterr(ctx, SFI_E_NOT_FOUND, "no ST-LINK%s%s at stlink-server %s (%u devices)",
+                        serial ? " with serial " : "", serial ? serial : "", c->where, n);
+    if (rc != SFI_OK) {
+        tcp_close(&c->base);
+        return rc;
+    }
+    *out = &c->base;
+    return SFI_OK;
+}
+
+/* Opens one device just long enough to read its version. */
+static void probe_version(struct tcp *c, struct devinfo *d)
+{
+    if (d->info.in_use || tcp_opendev(c, d) != SFI_OK)
+        return;
+    uint8_t cdb[16] = {0xF1}, rep[6], ex[12];
+    struct sfi_stlink_version v;
+    int rc = tcp_xfer(&c->base, cdb, SFI_STLINK_IN, rep, 6, c->timeout_ms);
+    int need_ex = rc == SFI_OK && sfi_stlink_needs_version_ex(rep);
+    if (need_ex) {
+        cdb[0] = 0xFB;
+        rc = tcp_xfer(&c->base, cdb, SFI_STLINK_IN, ex, 12, c->timeout_ms);
+    }
+    if (rc == SFI_OK && sfi_stlink_decode_version(c->base.ctx, rep, need_ex ? ex : NULL, &v) ==
+                            SFI_OK)
+        sfi_stlink_version_str(&v, d->info.version, sizeof d->info.version);
+    uint8_t req[8] = {REQ_CLOSE_DEV}, st[4];
+    wr32(req + 4, c->connect_id);
+    request(c, req, sizeof req, st, sizeof st, "CLOSE_DEV");
+    c->opened = 0;
+}
+
+int sfi_stlink_tcp_list(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                        sfi_stlink_found_fn found, void *ud)
+{
+    struct tcp *c;
+    int rc = tcp_connect(ctx, cfg, &c);
+    if (rc != SFI_OK)
+        return rc;
+    unsigned n = 0;
+    rc = tcp_hello(c, &n);
+    for (unsigned i = 0; rc == SFI_OK && i < n; i++) {
+        struct devinfo d;
+        rc = tcp_devinfo(c, i, &d);
+        if (rc != SFI_OK || !usable(&d))
+            continue;
+        probe_version(c, &d);
+        found(ud, &d.info);
+    }
+    tcp_close(&c->base);
+    return rc;
+}

@@ -1,0 +1,356 @@
+/* tcpserver.c: the stlink-server TCP protocol, server side, in front of one simulated
+ * ST-LINK (server.c). Listens on 127.0.0.1, serves clients one after another, bounds every
+ * read, survives clients that vanish mid-command, and stops on a flag or ctx cancellation.
+ * Fault knobs (close mid-reply, short reply, silence, status word) exercise client code. */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "sfi/stlink.h"
+
+#define CMD_TIMEOUT_MS 2000 /* budget for the rest of a request once its first byte arrived */
+#define POLL_SLICE_MS 100
+#define ST_OK 0x0001u
+#define ST_BAD_PARAM 0x1002u
+#define ST_CMD_NOT_AVAILABLE 0x1053u
+#define DEVICE_ID 1u
+
+struct sfi_stlink_tcpserver {
+    struct sfi_ctx *ctx;
+    struct sfi_stlink_server *srv;
+    struct sfi_stlink_tcpserver_cfg cfg;
+    int lfd;
+    unsigned port;
+    atomic_int stop;
+    atomic_ulong commands;
+    uint32_t next_connect_id;
+    uint8_t data[SFI_STLINK_BUF_SIZE + 16];
+    uint8_t reply[SFI_STLINK_BUF_SIZE + 16];
+};
+
+struct client {
+    int fd;
+    int opened;
+    uint32_t connect_id;
+};
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int stopping(struct sfi_stlink_tcpserver *ts)
+{
+    return atomic_load(&ts->stop) || sfi_canceled(ts->ctx);
+}
+
+int sfi_stlink_tcpserver_new(struct sfi_ctx *ctx, const struct sfi_stlink_tcpserver_cfg *cfg,
+                             struct sfi_stlink_server *srv, struct sfi_stlink_tcpserver **out)
+{
+    unsigned port = cfg != NULL ? cfg->port : 0;
+    if (port > 65535)
+        return sfi_seterr(ctx, SFI_E_INVALID, "port %u out of range", port);
+    struct sfi_stlink_tcpserver *ts = calloc(1, sizeof *ts);
+    if (ts == NULL)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "stlink-server");
+    ts->ctx = ctx;
+    ts->srv = srv;
+    if (cfg != NULL)
+        ts->cfg = *cfg;
+    if (ts->cfg.api == 0)
+        ts->cfg.api = 2;
+    atomic_init(&ts->stop, 0);
+    atomic_init(&ts->commands, 0);
+    ts->next_connect_id = 0x100;
+    ts->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ts->lfd < 0) {
+        int e = errno;
+        free(ts);
+        return sfi_seterr(ctx, SFI_E_IO, "socket: %s", strerror(e));
+    }
+    int one = 1;
+    setsockopt(ts->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    int rc = SFI_OK;
+    if (bind(ts->lfd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        rc = sfi_seterr(ctx, errno == EADDRINUSE ? SFI_E_BUSY
+                             : errno == EACCES   ? SFI_E_ACCESS
+                                                 : SFI_E_IO,
+                        "bind 127.0.0.1:%u: %s", port, strerror(errno));
+    else if (listen(ts->lfd, 4) != 0 || getsockname(ts->lfd, (struct sockaddr *)&sa, &sl) != 0)
+        rc = sfi_seterr(ctx, SFI_E_IO, "listen 127.0.0.1:%u: %s", port, strerror(errno));
+    if (rc != SFI_OK) {
+        close(ts->lfd);
+        free(ts);
+        return rc;
+    }
+    ts->port = ntohs(sa.sin_port);
+    *out = ts;
+    return SFI_OK;
+}
+
+unsigned sfi_stlink_tcpserver_port(const struct sfi_stlink_tcpserver *ts)
+{
+    return ts->port;
+}
+
+void sfi_stlink_tcpserver_stop(struct sfi_stlink_tcpserver *ts)
+{
+    atomic_store(&ts->stop, 1);
+}
+
+unsigned long sfi_stlink_tcpserver_commands(const struct sfi_stlink_tcpserver *ts)
+{
+    return atomic_load(&((struct sfi_stlink_tcpserver *)ts)->commands);
+}
+
+void sfi_stlink_tcpserver_free(struct sfi_stlink_tcpserver *ts)
+{
+    if (ts == NULL)
+        return;
+    if (ts->lfd >= 0)
+        close(ts->lfd);
+    free(ts);
+}
+
+/* Reads n bytes. first: waiting for a new request (idle, polled in slices for the stop flag);
+ * otherwise the rest of a request, bounded by CMD_TIMEOUT_MS. 1 ok, 0 drop the client. */
+static int get(struct sfi_stlink_tcpserver *ts, struct client *cl, uint8_t *p, size_t n,
+               int first)
+{
+    size_t got = 0;
+    uint64_t start = sfi_now_ms();
+    while (got < n) {
+        if (stopping(ts))
+            return 0;
+        uint64_t waited = sfi_now_ms() - start;
+        if (!first && waited >= CMD_TIMEOUT_MS) {
+            sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: request cut at %zu of %zu bytes",
+                    got, n);
+            return 0;
+        }
+        if (first && ts->cfg.idle_ms != 0 && waited >= ts->cfg.idle_ms)
+            return 0;
+        struct pollfd pfd = {.fd = cl->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, POLL_SLICE_MS);
+        if (r < 0 && errno != EINTR)
+            return 0;
+        if (r <= 0)
+            continue;
+        ssize_t k = recv(cl->fd, p + got, n - got, 0);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k <= 0)
+            return 0;
+        got += (size_t)k;
+        first = 0;
+        start = sfi_now_ms();
+    }
+    return 1;
+}
+
+static int put(struct client *cl, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(cl->fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return 0;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 1;
+}
+
+static int put_status(struct client *cl, uint32_t st)
+{
+    uint8_t b[4];
+    wr32(b, st);
+    return put(cl, b, 4);
+}
+
+static uint32_t status_of(int rc)
+{
+    return rc == SFI_E_UNSUPPORTED ? ST_CMD_NOT_AVAILABLE : ST_BAD_PARAM;
+}
+
+/* SEND_USB_CMD; the 1-byte command code was already read. 1 keep the client, 0 drop. */
+static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
+{
+    uint8_t h[32];
+    if (!get(ts, cl, h + 1, 31, 0))
+        return 0;
+    const uint8_t *cdb = h + 8;
+    unsigned dir = h[24];
+    uint32_t size = rd32(h + 28);
+    if (size > SFI_STLINK_BUF_SIZE + 16 || (dir != 0 && dir != 1 && dir != 3)) {
+        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: SEND_USB_CMD dir %u size %u refused",
+                dir, (unsigned)size);
+        return 0; /* cannot resynchronise: drop */
+    }
+    if (dir == 0 && size > 0 && !get(ts, cl, ts->data, size, 0))
+        return 0;
+    unsigned long nth = atomic_fetch_add(&ts->commands, 1) + 1;
+    enum sfi_stlink_tcp_fault fault =
+        ts->cfg.fault_at != 0 && nth == ts->cfg.fault_at ? ts->cfg.fault : SFI_STLINK_TCP_FAULT_NONE;
+
+    uint32_t st = ST_OK;
+    size_t rlen = 0;
+    if (!cl->opened || rd32(h + 4) != cl->connect_id) {
+        st = ST_BAD_PARAM;
+    } else {
+        int rc = sfi_stlink_server_handle(ts->srv, cdb, dir == 0 ? ts->data : NULL,
+                                          dir == 0 ? size : 0, ts->reply, sizeof ts->reply,
+                                          &rlen);
+        if (rc != SFI_OK) {
+            sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: %s", sfi_errdetail(ts->ctx));
+            st = status_of(rc);
+            rlen = 0;
+        }
+    }
+    if (fault == SFI_STLINK_TCP_FAULT_STATUS)
+        st = ts->cfg.fault_status;
+    /* the reply: status word, then exactly size bytes for IN commands (zero padded) */
+    size_t n = 4;
+    uint8_t *out = ts->data;
+    wr32(out, st);
+    if (dir != 0) {
+        if (rlen < size)
+            memset(ts->reply + rlen, 0, size - rlen);
+        memcpy(out + 4, ts->reply, size);
+        n += size;
+    }
+    switch (fault) {
+    case SFI_STLINK_TCP_FAULT_CLOSE_MID_REPLY:
+        put(cl, out, n / 2);
+        return 0;
+    case SFI_STLINK_TCP_FAULT_SHORT_REPLY:
+        return put(cl, out, n - 1);
+    case SFI_STLINK_TCP_FAULT_SILENT:
+        return 1;
+    default:
+        return put(cl, out, n);
+    }
+}
+
+/* One request. 1 keep the client, 0 drop it. */
+static int serve_one(struct sfi_stlink_tcpserver *ts, struct client *cl)
+{
+    uint8_t b[48];
+    if (!get(ts, cl, b, 1, 1))
+        return 0;
+    switch (b[0]) {
+    case 0x06: /* GET_SERVER_VERSION: api, major, minor, build */
+        if (!get(ts, cl, b + 1, 3, 0))
+            return 0;
+        memset(b, 0, 16);
+        wr32(b, ts->cfg.api);
+        wr32(b + 4, 2);
+        wr32(b + 8, 1);
+        return put(cl, b, 16);
+    case 0x00: /* REFRESH_DEVICE_LIST */
+        if (!get(ts, cl, b + 1, 1, 0))
+            return 0;
+        return put_status(cl, ST_OK);
+    case 0x01: /* GET_NB_DEV */
+        wr32(b, 1);
+        return put(cl, b, 4);
+    case 0x02: { /* GET_DEV_INFO */
+        if (!get(ts, cl, b + 1, 7, 0))
+            return 0;
+        unsigned idx = b[1];
+        memset(b, 0, 45);
+        if (idx != 0) {
+            wr32(b, ST_BAD_PARAM);
+            return put(cl, b, 45);
+        }
+        wr32(b, ST_OK);
+        wr32(b + 4, DEVICE_ID);
+        const char *serial = sfi_stlink_server_serial(ts->srv);
+        memcpy(b + 8, serial, strlen(serial));
+        b[40] = (uint8_t)SFI_STLINK_VID;
+        b[41] = (uint8_t)(SFI_STLINK_VID >> 8);
+        b[42] = (uint8_t)sfi_stlink_server_pid(ts->srv);
+        b[43] = (uint8_t)(sfi_stlink_server_pid(ts->srv) >> 8);
+        b[44] = (uint8_t)cl->opened;
+        return put(cl, b, 45);
+    }
+    case 0x03: /* OPEN_DEV */
+        if (!get(ts, cl, b + 1, 7, 0))
+            return 0;
+        if (rd32(b + 4) != DEVICE_ID) {
+            wr32(b, 0x1003); /* open error */
+            wr32(b + 4, 0);
+            return put(cl, b, 8);
+        }
+        cl->opened = 1;
+        cl->connect_id = ts->next_connect_id++;
+        wr32(b, ST_OK);
+        wr32(b + 4, cl->connect_id);
+        return put(cl, b, 8);
+    case 0x04: /* CLOSE_DEV */
+        if (!get(ts, cl, b + 1, 7, 0))
+            return 0;
+        if (!cl->opened || rd32(b + 4) != cl->connect_id)
+            return put_status(cl, ST_BAD_PARAM);
+        cl->opened = 0;
+        return put_status(cl, ST_OK);
+    case 0x05:
+        return usb_cmd(ts, cl);
+    default:
+        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: unknown request 0x%02x, dropping client",
+                b[0]);
+        return 0;
+    }
+}
+
+int sfi_stlink_tcpserver_run(struct sfi_stlink_tcpserver *ts)
+{
+    while (!stopping(ts)) {
+        struct pollfd pfd = {.fd = ts->lfd, .events = POLLIN};
+        int r = poll(&pfd, 1, POLL_SLICE_MS);
+        if (r < 0 && errno != EINTR)
+            return sfi_seterr(ts->ctx, SFI_E_IO, "stlink-server poll: %s", strerror(errno));
+        if (r <= 0)
+            continue;
+        struct client cl = {.fd = accept4(ts->lfd, NULL, NULL, SOCK_CLOEXEC)};
+        if (cl.fd < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+                continue;
+            return sfi_seterr(ts->ctx, SFI_E_IO, "stlink-server accept: %s", strerror(errno));
+        }
+        int one = 1;
+        setsockopt(cl.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: client connected");
+        while (serve_one(ts, &cl))
+            ;
+        close(cl.fd);
+        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: client gone");
+    }
+    if (sfi_canceled(ts->ctx))
+        return sfi_seterr(ts->ctx, SFI_E_CANCELED, "stlink-server stopped by cancellation");
+    return SFI_OK;
+}
