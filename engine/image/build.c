@@ -1,6 +1,7 @@
 /* build.c: the SFI image builder. Checks merged firmware segments against flash, plans the
  * areas (F per segment, cut into parts separated by P/R areas at the continuation token when
- * a RAM size is given, the C area last) and encrypts each area in place in one buffer.
+ * a RAM size is given, the C area last) and encrypts each area from the segments straight
+ * into the one output buffer (no intermediate copy; the input is never written).
  * The cut rule and the P/R record are a model: docs/sfi-image.md. */
 #include <stdlib.h>
 #include <string.h>
@@ -188,11 +189,14 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
     }
     uint8_t *buf = malloc((size_t)total);
     EVP_CIPHER_CTX *c = NULL;
+    struct sfi_img_sha sha = {NULL, NULL};
     if (!buf) {
         free(p.a);
         return sfi_seterr(ctx, SFI_E_NOMEM, "image of %llu bytes", (unsigned long long)total);
     }
     rc = sfi_img_gcm_init(ctx, &c, cfg->key, 1);
+    if (rc == SFI_OK && hl)
+        rc = sfi_img_sha_init(ctx, &sha);
     if (rc)
         goto done;
     memcpy(buf, SFI_IMAGE_MAGIC, 8);
@@ -207,6 +211,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
     for (size_t i = 0; i < p.n; i++) {
         const struct plan *a = &p.a[i];
         uint8_t *d = buf + off, *data = d + wrap;
+        const uint8_t *plain = a->data ? a->data : data;
         uint16_t index = (uint16_t)(i + 1);
         d[0] = (uint8_t)a->type;
         d[1] = SFI_IMAGE_AREA_VER | (hl ? SFI_IMAGE_VER_HASH : 0);
@@ -214,9 +219,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         sfi_wr32(d + 4, a->size);
         sfi_wr32(d + 8, a->addr);
         sfi_wr16(d + 12, (uint16_t)p.n);
-        if (a->data) {
-            memcpy(data, a->data, a->size);
-        } else if (a->size) { /* model P/R record: token, part, parts, next index */
+        if (!a->data && a->size) { /* model P/R record: token, part, parts, next index */
             memset(data, 0, a->size);
             sfi_wr32(data, cfg->token);
             sfi_wr16(data + 4, a->part);
@@ -224,20 +227,21 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
             sfi_wr16(data + 8, (uint16_t)((size_t)index + 1 <= p.n ? index + 1 : 0));
         }
         if (hl) {
-            rc = sfi_img_hash(ctx, data, a->size, d + SFI_IMAGE_DESC_SIZE);
+            rc = sfi_img_sha(ctx, &sha, plain, a->size, d + SFI_IMAGE_DESC_SIZE);
             if (rc)
                 goto done;
         }
         uint8_t iv[SFI_IMAGE_NONCE_SIZE];
         sfi_image_area_iv(cfg->nonce, index, iv);
         rc = sfi_img_gcm(ctx, c, 1, iv, d, SFI_IMAGE_DESC_SIZE, d + SFI_IMAGE_DESC_SIZE, hl,
-                         data, data, a->size, d + SFI_IMAGE_DESC_SIZE + hl);
+                         plain, data, a->size, d + SFI_IMAGE_DESC_SIZE + hl);
         if (rc)
             goto done;
         off += wrap + a->size;
     }
 done:
     EVP_CIPHER_CTX_free(c);
+    sfi_img_sha_free(&sha);
     free(p.a);
     if (rc) {
         sfi_wipe(buf, (size_t)total);

@@ -1,6 +1,7 @@
 /* fw.c: firmware segment sets (what the loaders produce and the builder consumes): append,
- * merge and overlap checks, the raw-binary loader, loader selection by content, and the
- * atomic file writer (temporary file + rename) used for every output. */
+ * merge and overlap checks, the raw-binary loader (which borrows the caller's buffer instead
+ * of copying it), loader selection by content, and the atomic file writer (temporary file +
+ * rename) used for every output. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,12 +16,40 @@ void sfi_fw_init(struct sfi_fw *fw)
     memset(fw, 0, sizeof *fw);
 }
 
+/* A segment owns its bytes when cap > 0; cap == 0 with data set borrows the caller's buffer
+ * (raw binaries: no copy). Owned storage is allocated on the first write into a segment. */
+static void seg_release(struct sfi_fw_seg *s)
+{
+    if (s->cap)
+        free(s->data);
+    s->data = NULL;
+    s->cap = 0;
+}
+
+/* Sets the capacity to exactly cap (>= len), copying borrowed bytes into owned storage. */
+static int seg_resize(struct sfi_fw_seg *s, size_t cap)
+{
+    uint8_t *p;
+    if (s->cap == 0 && s->data) {
+        p = malloc(cap);
+        if (p)
+            memcpy(p, s->data, s->len);
+    } else {
+        p = realloc(s->data, cap);
+    }
+    if (!p)
+        return SFI_E_NOMEM;
+    s->data = p;
+    s->cap = cap;
+    return SFI_OK;
+}
+
 void sfi_fw_free(struct sfi_fw *fw)
 {
     if (!fw)
         return;
     for (size_t i = 0; i < fw->n; i++)
-        free(fw->seg[i].data);
+        seg_release(&fw->seg[i]);
     free(fw->seg);
     memset(fw, 0, sizeof *fw);
 }
@@ -28,9 +57,37 @@ void sfi_fw_free(struct sfi_fw *fw)
 void sfi_fw_truncate(struct sfi_fw *fw, size_t n)
 {
     for (size_t i = n; i < fw->n; i++)
-        free(fw->seg[i].data);
+        seg_release(&fw->seg[i]);
     if (n < fw->n)
         fw->n = n;
+}
+
+static int check_span(struct sfi_ctx *ctx, const char *name, uint32_t addr, size_t len)
+{
+    if ((uint64_t)addr + len > 0x100000000ull)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "%s: data at 0x%08lX (+%zu) passes 4 GiB", name,
+                          (unsigned long)addr, len);
+    return SFI_OK;
+}
+
+static struct sfi_fw_seg *seg_new(struct sfi_ctx *ctx, struct sfi_fw *fw, size_t first,
+                                  const char *name, uint32_t addr)
+{
+    if (fw->n == fw->cap) {
+        size_t cap = fw->cap ? fw->cap * 2 : 8;
+        struct sfi_fw_seg *p = realloc(fw->seg, cap * sizeof *p);
+        if (!p) {
+            sfi_seterr(ctx, SFI_E_NOMEM, "segments");
+            return NULL;
+        }
+        fw->seg = p;
+        fw->cap = cap;
+    }
+    struct sfi_fw_seg *s = &fw->seg[fw->n++];
+    memset(s, 0, sizeof *s);
+    s->addr = addr;
+    snprintf(s->name, sizeof s->name, "%s segment %zu", name, fw->n - first);
+    return s;
 }
 
 int sfi_fw_put(struct sfi_ctx *ctx, struct sfi_fw *fw, size_t first, const char *name,
@@ -38,49 +95,42 @@ int sfi_fw_put(struct sfi_ctx *ctx, struct sfi_fw *fw, size_t first, const char 
 {
     if (len == 0)
         return SFI_OK;
-    if ((uint64_t)addr + len > 0x100000000ull)
-        return sfi_seterr(ctx, SFI_E_FORMAT, "%s: data at 0x%08lX (+%zu) passes 4 GiB", name,
-                          (unsigned long)addr, len);
+    int rc = check_span(ctx, name, addr, len);
+    if (rc)
+        return rc;
     struct sfi_fw_seg *s = fw->n > first ? &fw->seg[fw->n - 1] : NULL;
     if (!s || (uint64_t)s->addr + s->len != addr) {
-        if (fw->n == fw->cap) {
-            size_t cap = fw->cap ? fw->cap * 2 : 8;
-            struct sfi_fw_seg *p = realloc(fw->seg, cap * sizeof *p);
-            if (!p)
-                return sfi_seterr(ctx, SFI_E_NOMEM, "segments");
-            fw->seg = p;
-            fw->cap = cap;
-        }
-        s = &fw->seg[fw->n++];
-        memset(s, 0, sizeof *s);
-        s->addr = addr;
-        snprintf(s->name, sizeof s->name, "%s segment %zu", name, fw->n - first);
+        s = seg_new(ctx, fw, first, name, addr);
+        if (!s)
+            return SFI_E_NOMEM;
     }
     if (s->len + len > s->cap) {
         size_t cap = s->cap ? s->cap : 256;
         while (cap < s->len + len)
             cap *= 2;
-        uint8_t *p = realloc(s->data, cap);
-        if (!p)
+        if (seg_resize(s, cap))
             return sfi_seterr(ctx, SFI_E_NOMEM, "%s: %zu bytes", name, cap);
-        s->data = p;
-        s->cap = cap;
     }
     memcpy(s->data + s->len, data, len);
     s->len += len;
     return SFI_OK;
 }
 
+/* The segment borrows buf (no copy): buf must outlive fw (until sfi_fw_free). */
 int sfi_fw_load_bin(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                     const uint8_t *buf, size_t len, uint32_t addr)
 {
     if (len == 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "%s: empty file", name);
-    size_t first = fw->n;
-    int rc = sfi_fw_put(ctx, fw, first, name, addr, buf, len);
+    int rc = check_span(ctx, name, addr, len);
     if (rc)
-        sfi_fw_truncate(fw, first);
-    return rc;
+        return rc;
+    struct sfi_fw_seg *s = seg_new(ctx, fw, fw->n, name, addr);
+    if (!s)
+        return SFI_E_NOMEM;
+    s->data = (uint8_t *)buf;
+    s->len = len;
+    return SFI_OK;
 }
 
 int sfi_fw_load_auto(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
@@ -111,7 +161,7 @@ int sfi_fw_merge(struct sfi_ctx *ctx, struct sfi_fw *fw)
         if (fw->seg[i].len)
             fw->seg[k++] = fw->seg[i];
         else
-            free(fw->seg[i].data);
+            seg_release(&fw->seg[i]);
     }
     fw->n = k;
     if (fw->n == 0)
@@ -132,16 +182,11 @@ int sfi_fw_merge(struct sfi_ctx *ctx, struct sfi_fw *fw)
         struct sfi_fw_seg *d = k ? &fw->seg[k - 1] : NULL;
         struct sfi_fw_seg *s = &fw->seg[i];
         if (d && (uint64_t)d->addr + d->len == s->addr) {
-            if (d->len + s->len > d->cap) {
-                uint8_t *p = realloc(d->data, d->len + s->len);
-                if (!p)
-                    return sfi_seterr(ctx, SFI_E_NOMEM, "merging segments");
-                d->data = p;
-                d->cap = d->len + s->len;
-            }
+            if (d->len + s->len > d->cap && seg_resize(d, d->len + s->len))
+                return sfi_seterr(ctx, SFI_E_NOMEM, "merging segments");
             memcpy(d->data + d->len, s->data, s->len);
             d->len += s->len;
-            free(s->data);
+            seg_release(s);
         } else {
             fw->seg[k++] = *s;
         }

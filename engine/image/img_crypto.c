@@ -31,12 +31,20 @@ void sfi_image_area_iv(const uint8_t *nonce, uint16_t index, uint8_t iv[SFI_IMAG
 
 int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *key, int enc)
 {
+    /* fetched once per context: the areas only change the IV */
+    EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    if (!gcm)
+        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM fetch");
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c)
+    if (!c) {
+        EVP_CIPHER_free(gcm);
         return sfi_img_ossl_err(ctx, SFI_E_NOMEM, "EVP_CIPHER_CTX_new");
-    if (EVP_CipherInit_ex(c, EVP_aes_128_gcm(), NULL, NULL, NULL, enc) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SFI_IMAGE_NONCE_SIZE, NULL) != 1 ||
-        EVP_CipherInit_ex(c, NULL, NULL, key, NULL, enc) != 1) {
+    }
+    int ok = EVP_CipherInit_ex(c, gcm, NULL, NULL, NULL, enc) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SFI_IMAGE_NONCE_SIZE, NULL) == 1 &&
+             EVP_CipherInit_ex(c, NULL, NULL, key, NULL, enc) == 1;
+    EVP_CIPHER_free(gcm); /* the context keeps its own reference */
+    if (!ok) {
         EVP_CIPHER_CTX_free(c);
         return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM init");
     }
@@ -79,15 +87,50 @@ int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *
     return SFI_OK;
 }
 
-int sfi_img_hash(struct sfi_ctx *ctx, const uint8_t *data, size_t len,
-                 uint8_t out[SFI_IMAGE_HASH_SIZE])
+int sfi_img_sha_init(struct sfi_ctx *ctx, struct sfi_img_sha *sha)
+{
+    sha->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha->c = sha->md ? EVP_MD_CTX_new() : NULL;
+    if (!sha->c) {
+        sfi_img_sha_free(sha);
+        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256 fetch");
+    }
+    return SFI_OK;
+}
+
+void sfi_img_sha_free(struct sfi_img_sha *sha)
+{
+    if (!sha)
+        return;
+    EVP_MD_CTX_free(sha->c);
+    EVP_MD_free(sha->md);
+    sha->c = NULL;
+    sha->md = NULL;
+}
+
+int sfi_img_sha(struct sfi_ctx *ctx, struct sfi_img_sha *sha, const uint8_t *data, size_t len,
+                uint8_t out[SFI_IMAGE_HASH_SIZE])
 {
     uint8_t md[32];
     unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+    if (EVP_DigestInit_ex2(sha->c, sha->md, NULL) != 1 ||
+        EVP_DigestUpdate(sha->c, data, len) != 1 ||
+        EVP_DigestFinal_ex(sha->c, md, &mdlen) != 1)
         return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
     memcpy(out, md, SFI_IMAGE_HASH_SIZE);
+    OPENSSL_cleanse(md, sizeof md);
     return SFI_OK;
+}
+
+int sfi_img_hash(struct sfi_ctx *ctx, const uint8_t *data, size_t len,
+                 uint8_t out[SFI_IMAGE_HASH_SIZE])
+{
+    struct sfi_img_sha sha;
+    int rc = sfi_img_sha_init(ctx, &sha);
+    if (rc == SFI_OK)
+        rc = sfi_img_sha(ctx, &sha, data, len, out);
+    sfi_img_sha_free(&sha);
+    return rc;
 }
 
 int sfi_image_check_header_tag(struct sfi_ctx *ctx, const uint8_t *hdr_bytes,

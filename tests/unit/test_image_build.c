@@ -186,6 +186,105 @@ static void test_loaders(void **state)
     sfi_ctx_free(ctx);
 }
 
+/* Raw binaries joined with HEX data on both sides: the merged bytes are right, the image
+ * decrypts to them, and the callers' buffers are never written. */
+static void test_join_raw_and_hex(void **state)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    uint8_t a[60], b[64], a0[60], b0[64];
+    for (size_t i = 0; i < sizeof a; i++)
+        a[i] = a0[i] = (uint8_t)(0x40 + i);
+    for (size_t i = 0; i < sizeof b; i++)
+        b[i] = b0[i] = (uint8_t)(0x90 + i);
+    const char *hex = ":020000040800F2\n:0400000001020304F2\n:00000001FF\n";
+    const char *tail = ":020000040800F2\n:04008000A1A2A3A4F2\n:00000001FF\n";
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "b.bin", b, sizeof b, 0x08000040), SFI_OK);
+    assert_int_equal(sfi_fw_load_ihex(ctx, &fw, "t.hex", (const uint8_t *)tail, strlen(tail)),
+                     SFI_OK);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "big.bin", b, sizeof b, 0xFFFFFFF0u),
+                     SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "big.bin"));
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "a.bin", a, sizeof a, 0x08000004), SFI_OK);
+    assert_int_equal(sfi_fw_load_ihex(ctx, &fw, "h.hex", (const uint8_t *)hex, strlen(hex)),
+                     SFI_OK);
+    assert_int_equal(fw.n, 4);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_OK);
+    assert_int_equal(fw.n, 1);
+    assert_int_equal(fw.seg[0].addr, 0x08000000);
+    assert_int_equal(fw.seg[0].len, 4 + 60 + 64 + 4);
+    uint8_t want[132] = {1, 2, 3, 4};
+    memcpy(want + 4, a0, sizeof a0);
+    memcpy(want + 64, b0, sizeof b0);
+    memcpy(want + 128, "\xA1\xA2\xA3\xA4", 4);
+    assert_memory_equal(fw.seg[0].data, want, sizeof want);
+    struct sfi_image_build_cfg cfg = {.protocol = 2, .hash = 1, .key = KEY, .nonce = NONCE};
+    uint8_t *out;
+    size_t len;
+    assert_int_equal(sfi_image_build(ctx, &cfg, &fw, &out, &len), SFI_OK);
+    sfi_fw_free(&fw);
+    struct sfi_image *img;
+    assert_int_equal(sfi_image_parse(ctx, out, len, &img), SFI_OK);
+    assert_int_equal(img->n, 1);
+    uint8_t plain[132];
+    assert_int_equal(sfi_image_decrypt_area(ctx, &img->area[0], img->buf + img->area[0].offset,
+                                            KEY, NONCE, plain), SFI_OK);
+    assert_memory_equal(plain, want, sizeof want);
+    assert_memory_equal(a, a0, sizeof a);
+    assert_memory_equal(b, b0, sizeof b);
+    sfi_image_free(img);
+    free(out);
+    sfi_ctx_free(ctx);
+}
+
+/* The builder reads raw binaries in place: it must leave them as they were. */
+static void test_input_untouched(void **state)
+{
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    enum { N = 5000 };
+    uint8_t *d = malloc(N), *d0 = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        d[i] = d0[i] = (uint8_t)(i * 13 + 5);
+    static const uint8_t ob[36] = {7};
+    struct sfi_image_build_cfg cfg = {.protocol = 2, .hash = 1, .ram_size = 1200,
+                                      .token = 0x08100000, .has_token = 1, .key = KEY,
+                                      .nonce = NONCE, .ob = ob, .ob_len = sizeof ob};
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    assert_int_equal(sfi_fw_load_bin(ctx, &fw, "d.bin", d, N, 0x08000000), SFI_OK);
+    assert_int_equal(sfi_fw_merge(ctx, &fw), SFI_OK);
+    uint8_t *out;
+    size_t len;
+    assert_int_equal(sfi_image_build(ctx, &cfg, &fw, &out, &len), SFI_OK);
+    sfi_fw_free(&fw);
+    assert_memory_equal(d, d0, N);
+    struct sfi_image *img;
+    assert_int_equal(sfi_image_parse(ctx, out, len, &img), SFI_OK);
+    uint8_t *plain = malloc(N);
+    size_t got = 0;
+    for (size_t i = 0; i < img->n; i++) {
+        const struct sfi_image_area *ar = &img->area[i];
+        assert_int_equal(sfi_image_decrypt_area(ctx, ar, img->buf + ar->offset, KEY, NONCE,
+                                                plain), SFI_OK);
+        if (ar->type == 'F') {
+            assert_int_equal(ar->addr, 0x08000000 + got);
+            assert_memory_equal(plain, d0 + got, ar->size);
+            got += ar->size;
+        }
+    }
+    assert_int_equal(got, N);
+    assert_true(img->n > 4);
+    free(plain);
+    sfi_image_free(img);
+    free(out);
+    free(d);
+    free(d0);
+    sfi_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +293,8 @@ int main(void)
         cmocka_unit_test(test_split_and_wrong_key),
         cmocka_unit_test(test_builder_errors),
         cmocka_unit_test(test_loaders),
+        cmocka_unit_test(test_join_raw_and_hex),
+        cmocka_unit_test(test_input_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
