@@ -97,7 +97,9 @@ struct sfi_fw {
 void sfi_fw_init(struct sfi_fw *fw);
 void sfi_fw_free(struct sfi_fw *fw);
 /* Loaders append the file's segments to fw; name is used in messages. FORMAT naming the
- * file and line / record / segment. On error fw keeps what it had before the call. */
+ * file and line / record / segment. On error fw keeps what it had before the call.
+ * sfi_fw_load_bin (and _auto for raw input) BORROWS buf: it must stay valid and unchanged
+ * until sfi_fw_free (a copy is made only when a segment is merged or written to). */
 int sfi_fw_load_bin(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                     const uint8_t *buf, size_t len, uint32_t addr);
 int sfi_fw_load_ihex(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
