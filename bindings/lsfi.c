@@ -3,7 +3,9 @@
 #include <archive.h>
 #include <libusb.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sfib.h"
@@ -200,7 +202,24 @@ static int l_canceled(lua_State *L)
     return 1;
 }
 
+/* core.sha256(s) -> hex string */
+static int l_sha256(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    if (!EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL))
+        return sfib_raisef(L, SFI_E_CRYPTO, "sha256", "digest failed");
+    char hex[65];
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    lua_pushlstring(L, hex, 64);
+    return 1;
+}
+
 static const luaL_Reg l_core[] = {
+    {"sha256", l_sha256},
     {"versions", l_versions}, {"log", l_log},         {"event", l_event},
     {"set_log", l_set_log},   {"get_log", l_get_log}, {"error", l_error},
     {"error_mt", l_error_mt}, {"codes", l_codes},     {"now_ms", l_now_ms},

@@ -56,8 +56,11 @@ end
 -- Raises as p:read when given a probe.
 function M.format(x, pack)
   local values = x
+  local dual = true -- without a probe the part is unknown: show every field
   if type(x) == "table" and x.device_pack then
     values = M.read(x)
+    local part = x.part and x:device_pack().parts[x.part]
+    dual = part == nil or part.dual_core == true
   end
   pack = pack or packs[values]
   assert(pack, "ob.format: pass the device pack with a plain values table")
@@ -65,7 +68,7 @@ function M.format(x, pack)
   local group
   for _, f in ipairs(pack.option_bytes.fields) do
     local v = values[f.name]
-    if v ~= nil then
+    if v ~= nil and (dual or not f.dual_core) then -- dual-core fields only on dual-core parts
       if f.group ~= group then
         group = f.group
         out[#out + 1] = "   " .. group .. ":"

@@ -119,6 +119,8 @@ return {
         values = { [0] = "Independent watchdog is frozen in STANDBY mode", "Independent watchdog is running in STANDBY mode" } },
       { name = "SECURITY", reg = 0x00, shift = 21, bits = 1, group = "User Configuration",
         values = { [0] = "Security feature disabled", "Security feature enabled" } },
+      { name = "BCM4", reg = 0x00, shift = 22, bits = 1, group = "User Configuration", dual_core = true,
+        values = { [0] = "CM4 boot disabled", "CM4 boot enabled" } },
       { name = "BCM7", reg = 0x00, shift = 23, bits = 1, group = "User Configuration",
         values = { [0] = "CM7 boot disabled", "CM7 boot enabled" } },
       { name = "NRST_STOP_D2", reg = 0x00, shift = 24, bits = 1, group = "User Configuration",

@@ -1,0 +1,20 @@
+-- recipes/h753.lua: SFI install on STM32H753 (DEV_ID 0x450, single core).
+-- Protocol-2 image WITHOUT hash (this RSS rejects hashed images), hotplug connect, and after
+-- each RSS run a reconnect that backs off and alternates connect modes and reset kinds.
+local flow = require "sfi.flow"
+local sfi = require "sfi.sfi"
+
+return flow.recipe {
+  name = "h753",
+  version = "1",
+  description = "Secure Firmware Install on STM32H753 (protocol 2, hash off, hotplug)",
+  params = sfi.params { probe = "sim:stm32h753" },
+  run = function (r, a)
+    sfi.install(r, {
+      dev_id = 0x450, image = a.image, probe = a.probe, licence = sfi.licence(a),
+      connect = "hotplug", reconnect = sfi.strategy(a.strategy, a.tries),
+      write_mode = { SECURITY = 1, ST_RAM_SIZE = 3, BCM7 = 1 },
+      verify = a.verify, allow_errata = a.allow_errata, station = a.station,
+    })
+  end,
+}
