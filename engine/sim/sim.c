@@ -112,8 +112,18 @@ static void core_reset(struct sfi_sim *sim, int halt)
 
 static void power_on(struct sfi_sim *sim)
 {
-    for (unsigned i = 0; i < sim->cfg.nram; i++)
-        memset(sim->ram[i], 0, sim->cfg.ram[i].size);
+    /* SRAM holds no defined value after power-up: fill it with a pattern (never all zeros,
+     * so a result word that nobody wrote cannot read as a success code). */
+    uint32_t x = 0x9E3779B9u ^ (uint32_t)sim->power_cycles++;
+    for (unsigned i = 0; i < sim->cfg.nram; i++) {
+        uint8_t *m = sim->ram[i];
+        for (uint32_t k = 0; k < sim->cfg.ram[i].size; k++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            m[k] = (uint8_t)x;
+        }
+    }
     sim->dhcsr_ctrl = sim->demcr = sim->dfsr = sim->dcrdr = 0;
     sim->nsparse = 0;
     sim_flash_reset(sim);

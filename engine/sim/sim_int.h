@@ -78,6 +78,7 @@ struct sfi_sim {
     unsigned rss_runs;
     /* link and faults */
     int connected, powered, pl_fired;
+    unsigned long power_cycles; /* seeds the undefined SRAM pattern at power-up */
     unsigned unreachable;
     unsigned long ops;
 };

@@ -341,7 +341,11 @@ function Run:close()
     local x = self.owned[i]
     self.owned[i] = nil
     local ok, err = pcall(function () x:close() end)
-    if not ok then log.warn("closing %s failed: %s", tostring(x), tostring(err)) end
+    if ok then
+      log.debug("closed %s", tostring(x))
+    else
+      log.warn("closing %s failed: %s", tostring(x), tostring(err))
+    end
   end
 end
 

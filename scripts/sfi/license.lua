@@ -99,6 +99,9 @@ function Provider:close()
   self.hsm = nil
 end
 Provider.__close = Provider.close
+function Provider:__tostring()
+  return "sfi.license.provider (" .. self.kind .. (self.owned and ", with its HSM session" or "") .. ")"
+end
 
 --- p:get(cert, [meta]) -> licence136. Raises as the provider does (AUTH, COUNTER, FORMAT ...).
 function Provider:get(cert, meta)

@@ -19,6 +19,7 @@ local ob = require "sfi.ob"
 local M = {}
 
 local TOKEN_MAGIC <const> = 0x54434653 -- "SFCT": continuation token record (model)
+local PENDING <const> = 0xFFFFFFFF     -- written to the result word before each RSS run
 
 --- M.params(over) -> the parameter table shared by the SFI recipes; `over` replaces defaults
 -- (e.g. {probe = "sim:stm32h7b3"}).
@@ -311,6 +312,7 @@ function M.install(r, o)
         p:write(s.header_addr + 28, img:part_bytes(i))
         if i == #parts then log.info("all areas processed") end
         log.info("RSS process started...")
+        p:write32(rss.result, PENDING) -- so a result nobody wrote is never taken for one
         p:write32(rss.mailbox, rss.magic)
         flow.try(p.reset, p, "sw") -- the chip may drop the link while RSS runs
         log.info("Reconnecting...")
@@ -318,6 +320,10 @@ function M.install(r, o)
         local v = p:read32(rss.result)
         log.info("RSS command execution OK")
         log.info("RSS complete Value = %s", hex(v))
+        if v == PENDING then
+          errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
+            "word unchanged after the reset)", i))
+        end
         local name = code_name(pack, v)
         local want = i == #parts and "ok" or "part_ok"
         if name ~= want then
