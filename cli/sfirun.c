@@ -75,10 +75,9 @@ static void find_root(char *out, size_t n)
             *slash = '\0';
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/../share/sfirun/scripts/sfi/flow.lua", exe);
-            if (isfile(probe)) {
-                snprintf(out, n, "%s/../share/sfirun", exe);
+            int w = isfile(probe) ? snprintf(out, n, "%s/../share/sfirun", exe) : -1;
+            if (w > 0 && (size_t)w < n)
                 return;
-            }
         }
     }
     char probe[PATH_MAX + 64];

@@ -106,14 +106,43 @@ static int write_token(struct sfi_rss *r, unsigned slot, const struct token *t)
                                 sizeof rec);
 }
 
+/* [addr, addr+n) lies in flash; adjacent banks are one address range (an area may cross
+ * from bank 1 into bank 2). */
 static int in_flash(const struct sfi_sim_cfg *c, uint32_t addr, uint32_t n)
 {
-    for (unsigned b = 0; b < c->nbanks; b++) {
-        uint64_t lo = c->bank_start[b], hi = lo + c->bank_size[b];
-        if (addr >= lo && (uint64_t)addr + n <= hi)
-            return 1;
+    uint64_t at = addr, end = (uint64_t)addr + n;
+    for (int moved = 1; at < end && moved;) {
+        moved = 0;
+        for (unsigned b = 0; b < c->nbanks; b++) {
+            uint64_t lo = c->bank_start[b], hi = lo + c->bank_size[b];
+            if (at >= lo && at < hi) {
+                at = hi;
+                moved = 1;
+            }
+        }
     }
-    return 0;
+    return at >= end;
+}
+
+/* Programs [addr, addr+n), one bank at a time. */
+static int program(struct sfi_sim *sim, uint32_t addr, const uint8_t *data, uint32_t n)
+{
+    const struct sfi_sim_cfg *c = sfi_sim_config(sim);
+    while (n > 0) {
+        uint32_t chunk = n;
+        for (unsigned b = 0; b < c->nbanks; b++) {
+            uint64_t hi = (uint64_t)c->bank_start[b] + c->bank_size[b];
+            if (addr >= c->bank_start[b] && addr < hi && (uint64_t)addr + n > hi)
+                chunk = (uint32_t)(hi - addr);
+        }
+        int rc = sfi_sim_priv_program(sim, addr, data, chunk);
+        if (rc != SFI_OK)
+            return rc;
+        addr += chunk;
+        data += chunk;
+        n -= chunk;
+    }
+    return SFI_OK;
 }
 
 /* One RSS run. Everything read comes from the chip's RAM through privileged access. */
@@ -199,7 +228,7 @@ static int run(struct sfi_rss *r, uint8_t *key, uint8_t *iv, uint8_t *buf, size_
             }
             if (c->corrupt && a.size > 0)
                 plain[(a.size / 2) & ~3u] ^= 0x01; /* errata model: one wrong bit per area */
-            rc = sfi_sim_priv_program(sim, a.addr, plain, a.size);
+            rc = program(sim, a.addr, plain, a.size);
             if (rc != SFI_OK) {
                 free(plain);
                 return fail(r, SFI_RSS_E_PROGRAM, "area %u at 0x%08X: flash not erased", a.index,

@@ -117,11 +117,11 @@ static void power_on(struct sfi_sim *sim)
     uint32_t x = 0x9E3779B9u ^ (uint32_t)sim->power_cycles++;
     for (unsigned i = 0; i < sim->cfg.nram; i++) {
         uint8_t *m = sim->ram[i];
-        for (uint32_t k = 0; k < sim->cfg.ram[i].size; k++) {
+        for (uint32_t k = 0; k + 4 <= sim->cfg.ram[i].size; k += 4) {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            m[k] = (uint8_t)x;
+            memcpy(m + k, &x, 4);
         }
     }
     sim->dhcsr_ctrl = sim->demcr = sim->dfsr = sim->dcrdr = 0;

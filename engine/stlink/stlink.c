@@ -206,7 +206,7 @@ int sfi_stlink_current_mode(struct sfi_stlink *s, enum sfi_stlink_mode *mode)
 
 int sfi_stlink_leave_mode(struct sfi_stlink *s)
 {
-    enum sfi_stlink_mode mode;
+    enum sfi_stlink_mode mode = (enum sfi_stlink_mode)0;
     int rc = sfi_stlink_current_mode(s, &mode);
     if (rc != SFI_OK)
         return rc;

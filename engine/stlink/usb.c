@@ -177,7 +177,9 @@ static void read_serial(libusb_device_handle *dh, uint8_t idx, char *out, size_t
         if (raw[i] < 0x21 || raw[i] > 0x7E || raw[i] == '?')
             printable = 0;
     if (printable || k != 12) {
-        snprintf(out, n, "%s", (char *)raw);
+        size_t m = (size_t)k < n - 1 ? (size_t)k : n - 1; /* truncating is fine: a label */
+        memcpy(out, raw, m);
+        out[m] = '\0';
         return;
     }
     unsigned char u16[64];

@@ -238,11 +238,13 @@ function Policy:delay(n)
   return self.pause:delay(n)
 end
 
---- policy:plan() -> { {n=, delay_ms=, connect=, reset=}... }: every attempt the policy makes.
+--- policy:plan() -> { {n=, delay_ms=, connect=, reset=}... }: every attempt the policy makes;
+-- delay_ms is the pause before it: the first attempt goes at once (or after first_ms), then
+-- the policy's pauses 1, 2, ... come between attempts.
 function Policy:plan()
   local out = {}
   for n = 1, self.tries do
-    local a = { n = n, delay_ms = self:delay(n) }
+    local a = { n = n, delay_ms = n == 1 and (self.first_ms or 0) or self:delay(n - 1) }
     if self.kind == "alternate" then
       a.connect = self.connect[(n - 1) % #self.connect + 1]
       a.reset = self.reset[(n - 1) % #self.reset + 1]

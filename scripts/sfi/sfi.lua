@@ -114,8 +114,10 @@ local function cache_get(path)
 end
 
 local function cache_put(path, lic)
-  os.execute("mkdir -p '" .. path:match("^(.*)/") .. "'")
-  local ok, err = pcall(image.write, path, lic)
+  local ok, err = pcall(function ()
+    core.mkdir(path:match("^(.*)/"))
+    image.write(path, lic)
+  end)
   if not ok then log.warn("could not keep the licence for reuse: %s", tostring(err)) end
 end
 
@@ -220,6 +222,14 @@ function M.install(r, o)
         " RSS requires a hashed SFI image", nil, 0)
       err.hint = "rebuild the image with hash: sfirun image build ... --hash 1"
       error(err, 0)
+    end
+    local tok_lo, tok_hi = pack.sfi.token, pack.sfi.token + 32 * pack.rss.token_slots
+    for _, a in ipairs(im:areas()) do
+      if a.type == "F" and a.addr < tok_hi and a.addr + a.size > tok_lo then
+        errors.raise("FORMAT", "sfi.image", string.format("area %d (0x%08X..0x%08X) overlaps the " ..
+          "continuation token page 0x%08X..0x%08X", a.index, a.addr, a.addr + a.size - 1, tok_lo,
+          tok_hi - 1))
+      end
     end
     local room = pack.rss.ram_limit - pack.sfi.header_addr - 28
     for i, part in ipairs(im:parts()) do

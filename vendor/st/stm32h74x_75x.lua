@@ -82,7 +82,7 @@ return {
     result = 0x2401FFF4,       -- RSS complete value after the reset
     cert = 0x1FF1E000,         -- 136-byte chip certificate, readable over debug
     ram_limit = 0x24080000,      -- the RSS reads the header and a part's areas up to here
-    token_slots = 8,           -- continuation token records (32 bytes each) at sfi.token
+    token_slots = 128,         -- continuation token records (32 bytes each): the 4 KiB page at sfi.token
     -- C-area rows (the option-byte CSV order) -> option window CUR offset; -1 = ignored (RFU)
     ob_rows = { 0x00, 0x0C, 0x10C, 0x14, 0x114, 0x1C, 0x11C, 0x24, -1 },
     -- RSS complete values. Observed in ST's logs: 0x0 (install finished, AN5054), 0x80 (after

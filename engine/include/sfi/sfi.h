@@ -97,6 +97,7 @@ void sfi_cancel_reset(struct sfi_ctx *ctx);
 
 /* Monotonic milliseconds, and a sleep that returns SFI_E_CANCELED early when canceled. */
 uint64_t sfi_now_ms(void);
+uint64_t sfi_now_ns(void);
 int sfi_sleep_ms(struct sfi_ctx *ctx, unsigned ms);
 
 /* Zero memory in a way the compiler keeps (key material). */
