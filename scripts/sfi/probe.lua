@@ -47,7 +47,8 @@ function M.parse_uri(uri)
   if driver == "sim" then
     out.part = target ~= "" and target or nil
   elseif driver == "stlink-tcp" then
-    local port, serial = target:match("^(%d*)/?(.*)$")
+    local port, serial = target:match("^(%d*)/(.+)$")
+    if not port then port, serial = target:match("^(%d*)$"), "" end
     if not port then bad("malformed stlink-tcp URI '%s' (stlink-tcp[:PORT[/SERIAL]])", uri) end
     if port ~= "" then
       out.port = math.tointeger(tonumber(port))
