@@ -175,3 +175,17 @@ T.case("RSS trigger over stlink-tcp: mailbox, system reset, reconnect", function
   T.eq(p:read32(r.result), r.codes.ok)
   T.eq(p:read(0x08000000, #fw), fw)
 end)
+
+T.case("sfirun probes --json lists an stlink-server probe and the simulator", function ()
+  local srv <close> = simserver.start { dir = dir, args = "--serial 0669FF535155878281123456" }
+  local code, out = T.sh(string.format("%s probes --json --tcp-port %d", SFIRUN, srv.port))
+  T.eq(code, 0, out)
+  assert(out:find('"uri":"stlink-tcp:' .. srv.port .. '/0669FF535155878281123456"', 1, true), out)
+  assert(out:find('"desc":"ST-LINK V3J7S0 via stlink-server', 1, true), out)
+  assert(out:find('"uri":"sim:stm32h753"', 1, true), out)
+  -- the probe is found by its serial, and another serial is NOT_FOUND
+  local p <close> = probe.open(string.format("stlink-tcp:%d/0669FF535155878281123456", srv.port))
+  T.eq(p:info().dev_id, 0x450)
+  p:close()
+  T.raises("NOT_FOUND", probe.open, string.format("stlink-tcp:%d/OTHER", srv.port))
+end)
