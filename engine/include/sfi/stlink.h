@@ -121,6 +121,12 @@ struct sfi_stlink_transport_ops {
     int (*xfer)(struct sfi_stlink_transport *t, const uint8_t cdb[16], enum sfi_stlink_dir dir,
                 uint8_t *data, size_t len, unsigned timeout_ms);
     void (*close)(struct sfi_stlink_transport *t); /* frees t; cannot fail */
+    /* Optional: cdb (with its data as xfer) and then cdb2 (IN, len2 bytes into rep2) sent back
+     * to back before either reply is read, i.e. one round trip for a memory command and its
+     * status query. Both commands always run; the first error is returned. */
+    int (*xfer_pair)(struct sfi_stlink_transport *t, const uint8_t cdb[16],
+                     enum sfi_stlink_dir dir, uint8_t *data, size_t len,
+                     const uint8_t cdb2[16], uint8_t *rep2, size_t len2, unsigned timeout_ms);
 };
 /* Base of every transport; concrete transports embed it first. */
 struct sfi_stlink_transport {
