@@ -129,7 +129,7 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", modes);
 }
 
-/* probe.open{driver=, serial=, speed_khz=, connect=, sim={...}} -> sfi.probe */
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}} -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
@@ -139,6 +139,10 @@ static int l_open(lua_State *L)
     cfg.driver = sfib_optfield_str(L, 1, "driver", "sim");
     cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
     cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
+    lua_Integer port = sfib_optfield_int(L, 1, "port", 0);
+    if (port < 0 || port > 65535)
+        return luaL_error(L, "probe port %d out of range", (int)port);
+    cfg.tcp_port = (unsigned)port;
     lua_getfield(L, 1, "connect");
     cfg.connect = checkconnect(L, lua_gettop(L));
     lua_pop(L, 1);

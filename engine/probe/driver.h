@@ -29,5 +29,7 @@ extern const struct sfi_probe_driver *const sfi_probe_drivers[];
 void *sfi_probe_priv(struct sfi_probe *p);
 
 extern const struct sfi_probe_driver sfi_drv_sim;
+extern const struct sfi_probe_driver sfi_drv_stlink;     /* SFI_WITH_USB only */
+extern const struct sfi_probe_driver sfi_drv_stlink_tcp;
 
 #endif

@@ -344,20 +344,32 @@ static int mem_chunk(struct sfi_stlink *s, int write, unsigned width, uint32_t a
     /* cdb[8] AP 0, cdb[9..11] CSW 0: the probe's defaults */
     for (int i = 0;; i++) {
         int rc;
+        unsigned st;
         if (!write && width == 8 && len == 1) {
             /* a single byte is read as a 2-byte IN transfer */
             rc = xfer(s, cdb, SFI_STLINK_IN, tmp, 2);
             if (rc == SFI_OK)
                 buf[0] = tmp[0];
+        } else if (s->t->ops->xfer_pair != NULL) {
+            /* the command and its status query in one round trip */
+            uint8_t scdb[16], srep[12];
+            int two = (s->v.flags & SFI_STLINK_F_HAS_GETLASTRWSTATUS2) != 0;
+            cdb2(scdb, CMD_DEBUG, two ? DBG_GETLASTRWSTATUS2 : DBG_GETLASTRWSTATUS);
+            rc = s->t->ops->xfer_pair(s->t, cdb, write ? SFI_STLINK_OUT : SFI_STLINK_IN, buf,
+                                      len, scdb, srep, two ? 12 : 2, s->timeout_ms);
+            if (rc != SFI_OK)
+                return rc;
+            st = srep[0];
+            goto checked;
         } else {
             rc = xfer(s, cdb, write ? SFI_STLINK_OUT : SFI_STLINK_IN, buf, len);
         }
         if (rc != SFI_OK)
             return rc;
-        unsigned st;
         rc = last_rw_status(s, &st);
         if (rc != SFI_OK)
             return rc;
+    checked:
         if (!sfi_stlink_status_is_wait(st))
             return sfi_stlink_status_err(s->ctx, st, op);
         if (i == WAIT_RETRIES)

@@ -33,6 +33,7 @@ struct tcp {
     int opened;
     unsigned timeout_ms;
     char where[64];
+    uint8_t out[2 * 32 + SFI_STLINK_BUF_SIZE + 16]; /* requests are sent with one send() */
 };
 
 static void wr32(uint8_t *p, uint32_t v)
@@ -115,32 +116,68 @@ static int request(struct tcp *c, const uint8_t *req, size_t rn, uint8_t *rep, s
     return rc;
 }
 
+/* Appends one SEND_USB_CMD request (header, and OUT data) at out; returns its length. */
+static size_t put_cmd(struct tcp *c, uint8_t *out, const uint8_t cdb[16], enum sfi_stlink_dir dir,
+                      const uint8_t *data, size_t len)
+{
+    memset(out, 0, 32);
+    out[0] = REQ_SEND_USB_CMD;
+    wr32(out + 4, c->connect_id);
+    memcpy(out + 8, cdb, 16);
+    out[24] = dir == SFI_STLINK_OUT ? 0 : 1;
+    wr32(out + 28, (uint32_t)len);
+    if (dir == SFI_STLINK_OUT && len > 0) {
+        memcpy(out + 32, data, len);
+        return 32 + len;
+    }
+    return 32;
+}
+
+/* Reads one SEND_USB_CMD reply: status word, then len bytes for IN commands. */
+static int get_reply(struct tcp *c, enum sfi_stlink_dir dir, uint8_t *data, size_t len,
+                     unsigned timeout_ms, const char *op)
+{
+    uint8_t st[4];
+    int rc = recv_all(c, st, 4, timeout_ms, op);
+    if (rc == SFI_OK && dir == SFI_STLINK_IN && len > 0)
+        rc = recv_all(c, data, len, timeout_ms, op);
+    if (rc == SFI_OK)
+        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(st), op);
+    return rc;
+}
+
 static int tcp_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
                     enum sfi_stlink_dir dir, uint8_t *data, size_t len, unsigned timeout_ms)
 {
     struct tcp *c = (struct tcp *)t;
     char op[32];
     snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
-    if (len > 0xFFFFFFu)
+    if (len > SFI_STLINK_BUF_SIZE + 16)
         return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
-    uint8_t hdr[32];
-    memset(hdr, 0, sizeof hdr);
-    hdr[0] = REQ_SEND_USB_CMD;
-    wr32(hdr + 4, c->connect_id);
-    memcpy(hdr + 8, cdb, 16);
-    hdr[24] = dir == SFI_STLINK_OUT ? 0 : 1;
-    wr32(hdr + 28, (uint32_t)len);
-    int rc = send_all(c, hdr, sizeof hdr, op);
-    if (rc == SFI_OK && dir == SFI_STLINK_OUT && len > 0)
-        rc = send_all(c, data, len, op);
-    uint8_t st[4];
-    if (rc == SFI_OK)
-        rc = recv_all(c, st, 4, timeout_ms, op);
-    if (rc == SFI_OK && dir == SFI_STLINK_IN && len > 0)
-        rc = recv_all(c, data, len, timeout_ms, op);
-    if (rc == SFI_OK)
-        rc = sfi_stlink_server_status_err(t->ctx, rd32(st), op);
-    return rc;
+    size_t n = put_cmd(c, c->out, cdb, dir, data, len);
+    int rc = send_all(c, c->out, n, op);
+    return rc ? rc : get_reply(c, dir, data, len, timeout_ms, op);
+}
+
+static int tcp_xfer_pair(struct sfi_stlink_transport *t, const uint8_t cdb[16],
+                         enum sfi_stlink_dir dir, uint8_t *data, size_t len,
+                         const uint8_t cdb2[16], uint8_t *rep2, size_t len2, unsigned timeout_ms)
+{
+    struct tcp *c = (struct tcp *)t;
+    char op[32];
+    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    if (len > SFI_STLINK_BUF_SIZE + 16 || len2 > 64)
+        return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
+    size_t n = put_cmd(c, c->out, cdb, dir, data, len);
+    n += put_cmd(c, c->out + n, cdb2, SFI_STLINK_IN, NULL, len2);
+    int rc = send_all(c, c->out, n, op);
+    if (rc != SFI_OK)
+        return rc;
+    rc = get_reply(c, dir, data, len, timeout_ms, op);
+    if (rc != SFI_OK && rc != SFI_E_PROTOCOL && rc != SFI_E_BUSY)
+        return rc; /* the stream itself failed */
+    int rc2 = get_reply(c, SFI_STLINK_IN, rep2, len2, timeout_ms, op);
+    return rc ? rc : rc2;
 }
 
 static void tcp_close(struct sfi_stlink_transport *t)
@@ -163,6 +200,7 @@ static const struct sfi_stlink_transport_ops tcp_ops = {
     .name = "tcp",
     .xfer = tcp_xfer,
     .close = tcp_close,
+    .xfer_pair = tcp_xfer_pair,
 };
 
 static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,

@@ -33,6 +33,7 @@ struct sfi_stlink_tcpserver {
     atomic_int stop;
     atomic_ulong commands;
     uint32_t next_connect_id;
+    unsigned long clients;
     uint8_t data[SFI_STLINK_BUF_SIZE + 16];
     uint8_t reply[SFI_STLINK_BUF_SIZE + 16];
 };
@@ -344,11 +345,19 @@ int sfi_stlink_tcpserver_run(struct sfi_stlink_tcpserver *ts)
         }
         int one = 1;
         setsockopt(cl.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: client connected");
+        unsigned long before = atomic_load(&ts->commands);
+        ts->clients++;
+        sfi_log(ts->ctx, SFI_LOG_INFO, "stlink-server: client %lu connected", ts->clients);
         while (serve_one(ts, &cl))
             ;
         close(cl.fd);
-        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: client gone");
+        unsigned long cmds = atomic_load(&ts->commands) - before;
+        sfi_log(ts->ctx, SFI_LOG_INFO, "stlink-server: client %lu gone (%lu commands)",
+                ts->clients, cmds);
+        if (ts->cfg.client_done != NULL)
+            ts->cfg.client_done(ts->cfg.client_ud, ts->clients, cmds);
+        if (ts->cfg.max_clients != 0 && ts->clients >= ts->cfg.max_clients)
+            return SFI_OK;
     }
     if (sfi_canceled(ts->ctx))
         return sfi_seterr(ts->ctx, SFI_E_CANCELED, "stlink-server stopped by cancellation");

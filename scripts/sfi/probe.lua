@@ -35,7 +35,9 @@ local function num(s, what)
   return v
 end
 
---- M.parse_uri(uri) -> {driver=, part=, faults={...}}. Raises USAGE for a malformed URI.
+--- M.parse_uri(uri) -> {driver=, part=, serial=, port=, faults={...}}. URIs: "sim[:PART][?knobs]",
+-- "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on 127.0.0.1, default
+-- port 7184). Raises USAGE for a malformed URI.
 function M.parse_uri(uri)
   if type(uri) ~= "string" then bad("probe URI must be a string") end
   local driver, rest = uri:match("^([%w%-]+):?(.*)$")
@@ -44,6 +46,17 @@ function M.parse_uri(uri)
   local out = { driver = driver, faults = {} }
   if driver == "sim" then
     out.part = target ~= "" and target or nil
+  elseif driver == "stlink-tcp" then
+    local port, serial = target:match("^(%d*)/(.+)$")
+    if not port then port, serial = target:match("^(%d*)$"), "" end
+    if not port then bad("malformed stlink-tcp URI '%s' (stlink-tcp[:PORT[/SERIAL]])", uri) end
+    if port ~= "" then
+      out.port = math.tointeger(tonumber(port))
+      if not out.port or out.port < 1 or out.port > 65535 then
+        bad("stlink-tcp port '%s' out of range in '%s'", port, uri)
+      end
+    end
+    out.serial = serial ~= "" and serial or nil
   else
     out.serial = target ~= "" and target or nil
   end
@@ -155,8 +168,8 @@ local P = {}
 P.__index = P
 P.__name = "sfi.probe"
 
---- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=} or {driver="sim",
--- part=, faults={...}}. Raises USAGE (bad URI/knob), NOT_FOUND (unknown part/driver),
+--- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=} or {driver="sim"|"stlink"|
+-- "stlink-tcp", part=, serial=, port=, faults={...}}. Raises USAGE (bad URI/knob), NOT_FOUND (unknown part/driver),
 -- NO_DEVICE (target silent), IO, FORMAT (corrupt state file).
 function M.open(opts)
   if type(opts) == "string" then opts = { uri = opts } end
@@ -164,8 +177,14 @@ function M.open(opts)
   local spec = opts.uri and M.parse_uri(opts.uri) or
     { driver = opts.driver or "sim", part = opts.part, serial = opts.serial, faults = {} }
   for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
-  local cfg = { driver = spec.driver, serial = spec.serial, speed_khz = opts.speed_khz,
-    connect = opts.connect or "normal" }
+  local cfg = { driver = spec.driver, serial = spec.serial, port = spec.port or opts.port,
+    speed_khz = opts.speed_khz, connect = opts.connect or "normal" }
+  if spec.driver ~= "sim" then
+    for k, v in pairs(spec.faults) do
+      if k ~= "speed" then bad("probe URI parameter '%s' applies to sim: probes only", k) end
+      cfg.speed_khz = num(v, "speed")
+    end
+  end
   local pack, part
   if spec.driver == "sim" then
     pack, part = device.find_part(spec.part or M.DEFAULT_PART)

@@ -25,8 +25,9 @@ enum sfi_reset { SFI_RESET_SW = 0, SFI_RESET_HW, SFI_RESET_CORE };
 #define SFI_PROBE_CAP_SWO 0x4u
 
 struct sfi_probe_cfg {
-    const char *driver;              /* "sim" (USB drivers later); NULL = first that opens */
+    const char *driver;              /* "sim", "stlink" (USB), "stlink-tcp"; NULL = "sim" */
     const char *serial;              /* NULL = any */
+    unsigned tcp_port;               /* stlink-tcp: stlink-server port on 127.0.0.1, 0 = 7184 */
     enum sfi_transport transport;
     unsigned speed_khz;              /* 0 = driver default */
     enum sfi_connect connect;        /* how sfi_probe_open connects */

@@ -121,6 +121,12 @@ struct sfi_stlink_transport_ops {
     int (*xfer)(struct sfi_stlink_transport *t, const uint8_t cdb[16], enum sfi_stlink_dir dir,
                 uint8_t *data, size_t len, unsigned timeout_ms);
     void (*close)(struct sfi_stlink_transport *t); /* frees t; cannot fail */
+    /* Optional: cdb (with its data as xfer) and then cdb2 (IN, len2 bytes into rep2) sent back
+     * to back before either reply is read, i.e. one round trip for a memory command and its
+     * status query. Both commands always run; the first error is returned. */
+    int (*xfer_pair)(struct sfi_stlink_transport *t, const uint8_t cdb[16],
+                     enum sfi_stlink_dir dir, uint8_t *data, size_t len,
+                     const uint8_t cdb2[16], uint8_t *rep2, size_t len2, unsigned timeout_ms);
 };
 /* Base of every transport; concrete transports embed it first. */
 struct sfi_stlink_transport {
@@ -276,6 +282,22 @@ int sfi_stlink_server_handle(struct sfi_stlink_server *srv, const uint8_t cdb[16
 int sfi_stlink_loopback_new(struct sfi_ctx *ctx, struct sfi_stlink_server *srv,
                             struct sfi_stlink_transport **out);
 
+/* ---- the simulated STM32H7 as a server target (simtarget.c) ----------------------------- */
+
+struct sfi_sim;
+/* Adapter from struct sfi_stlink_target_ops to the sim's debug side: every access connects
+ * the debug port on demand (hot-plug); NRST low then high is a connect under reset (or a
+ * hardware reset when already connected); RESETSYS is a system reset. Sim errors map to
+ * statuses: LOCKED/TARGET -> 0x11 AP fault, NO_DEVICE -> 0x16 DP error, IO -> 0x12 AP error.
+ * The target keeps a reference on sim. */
+struct sfi_stlink_simtarget;
+extern const struct sfi_stlink_target_ops sfi_stlink_simtarget_ops;
+int sfi_stlink_simtarget_new(struct sfi_ctx *ctx, struct sfi_sim *sim,
+                             struct sfi_stlink_simtarget **out);
+/* The debugger left: the sim's debug port is released (NRST released too). */
+void sfi_stlink_simtarget_detach(struct sfi_stlink_simtarget *t);
+void sfi_stlink_simtarget_free(struct sfi_stlink_simtarget *t);
+
 /* ---- stlink-server TCP protocol, server side (tcpserver.c) ------------------------------ */
 
 /* Fault knobs: applied to the nth SEND_USB_CMD (1-based, 0 = never). */
@@ -293,6 +315,11 @@ struct sfi_stlink_tcpserver_cfg {
     unsigned fault_at;
     uint32_t fault_status;
     unsigned idle_ms; /* drop a client silent this long, 0 = never */
+    unsigned max_clients; /* run returns SFI_OK after serving this many clients, 0 = no limit */
+    /* Called after each client left (n = clients served so far, cmds = its SEND_USB_CMDs);
+     * optional. Runs on the thread of sfi_stlink_tcpserver_run. */
+    void (*client_done)(void *ud, unsigned long n, unsigned long cmds);
+    void *client_ud;
 };
 struct sfi_stlink_tcpserver;
 /* Binds 127.0.0.1:port and listens. srv stays owned by the caller.

@@ -1,0 +1,77 @@
+-- simserver.lua: starts `sfirun sim-server` in the background on a free loopback port for tests
+-- and benchmarks, and stops it (SIGINT, then SIGKILL) in every case. Waits are bounded.
+local M = {}
+
+local S = {}
+S.__index = S
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+local function alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+local function readfile(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local n = 0
+
+--- M.start{dir=, target=, set={knob=value...}, args=""} -> server {port, pid, log, serial}.
+-- Raises (a string) when the server does not come up within 10 s.
+function M.start(opts)
+  n = n + 1
+  local sfirun = assert(os.getenv("SFIRUN"), "SFIRUN not set")
+  local dir = assert(opts.dir)
+  local pf, logf = string.format("%s/port%d", dir, n), string.format("%s/server%d.log", dir, n)
+  local sets = {}
+  for k, v in pairs(opts.set or {}) do sets[#sets + 1] = string.format("--set '%s=%s'", k, v) end
+  table.sort(sets)
+  local cmd = string.format("exec %s sim-server --port 0 --port-file '%s' --target %s %s %s" ..
+    " </dev/null >'%s' 2>&1 & echo $!", sfirun, pf, opts.target or "stm32h753",
+    table.concat(sets, " "), opts.args or "", logf)
+  local f = assert(io.popen(cmd, "r"))
+  local pid = math.tointeger(tonumber(f:read("l")))
+  f:close()
+  assert(pid, "sim-server did not start")
+  local s = setmetatable({ pid = pid, log = logf }, S)
+  for _ = 1, 200 do
+    local port = math.tointeger(tonumber(readfile(pf) or ""))
+    if port then
+      s.port = port
+      return s
+    end
+    if not alive(pid) then break end
+    sleep(0.05)
+  end
+  s:stop()
+  error("sim-server did not come up: " .. (readfile(logf) or "(no log)"), 0)
+end
+
+--- s:stop(): interrupts the server (it saves the chip) and waits up to 5 s, then kills it.
+-- Idempotent.
+function S:stop()
+  if self.stopped then return end
+  self.stopped = true
+  os.execute("kill -INT " .. self.pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not alive(self.pid) then return end
+    sleep(0.05)
+  end
+  os.execute("kill -KILL " .. self.pid .. " 2>/dev/null")
+end
+S.__close = S.stop
+S.__gc = S.stop
+
+--- s:output() -> the server's log so far.
+function S:output() return readfile(self.log) or "" end
+
+--- s:running() -> boolean
+function S:running() return alive(self.pid) end
+
+M.sleep = sleep
+return M
