@@ -73,6 +73,8 @@ if(SFI_FUZZ)
       COMMAND ${name} -max_total_time=${SFI_FUZZ_SECONDS} -timeout=10 -rss_limit_mb=2048
               -print_final_stats=1 ${CMAKE_BINARY_DIR}/fuzz-corpus/${short}
               ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${short})
-    set_tests_properties(fuzz/${short} PROPERTIES LABELS fuzz TIMEOUT 900)
+    # UBSan findings stop the run (libFuzzer alone would print them and go on)
+    set_tests_properties(fuzz/${short} PROPERTIES LABELS fuzz TIMEOUT 900
+      ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
 endif()
