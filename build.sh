@@ -49,23 +49,34 @@ demo)
     exec sh demo/run.sh build/dev/sfirun ;;
 test)
     deps
-    echo "== build: dev (warnings are errors)"
+    t0=$(date +%s); t=$t0
+    stage() { # print the time the previous stage took, then the next stage's title
+        now=$(date +%s)
+        [ "$now" -gt "$t" ] && echo "   ($((now - t)) s)"
+        t=$now
+        [ -n "${1:-}" ] && echo "== $1"
+        return 0
+    }
+    stage "build: dev (warnings are errors)"
     build dev
-    echo "== tests: dev"
+    stage "tests: dev"
     ctest --preset dev
-    echo "== build: asan (AddressSanitizer + UndefinedBehaviorSanitizer)"
+    stage "build: asan (AddressSanitizer + UndefinedBehaviorSanitizer)"
     build asan
-    echo "== tests: asan"
+    stage "tests: asan"
     ctest --preset asan
     if [ -d tests/fuzz ] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
-        echo "== build: fuzz (libFuzzer, bounded time per target)"
+        stage "build: fuzz (libFuzzer, bounded time per target)"
         build fuzz
+        stage "tests: fuzz (SFI_FUZZ_SECONDS=${SFI_FUZZ_SECONDS:-20} per target)"
         ctest --preset fuzz
     fi
     if [ -x tests/static/run ]; then
-        echo "== static analysis"
+        stage "static analysis"
         tests/static/run
     fi
+    stage
+    echo "   total $(( $(date +%s) - t0 )) s"
     echo "== all test stages passed" ;;
 bench)
     deps; build release

@@ -56,6 +56,9 @@ endforeach()
 # Built only with SFI_FUZZ (clang); each runs a bounded time in the suite.
 if(SFI_FUZZ)
   set(SFI_FUZZ_SECONDS 20 CACHE STRING "seconds per fuzz target in the test suite")
+  if(DEFINED ENV{SFI_FUZZ_SECONDS})
+    set(SFI_FUZZ_SECONDS $ENV{SFI_FUZZ_SECONDS} CACHE STRING "" FORCE)
+  endif()
   file(GLOB SFI_FUZZERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
   foreach(src ${SFI_FUZZERS})
     get_filename_component(name ${src} NAME_WE)
@@ -70,6 +73,8 @@ if(SFI_FUZZ)
       COMMAND ${name} -max_total_time=${SFI_FUZZ_SECONDS} -timeout=10 -rss_limit_mb=2048
               -print_final_stats=1 ${CMAKE_BINARY_DIR}/fuzz-corpus/${short}
               ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${short})
-    set_tests_properties(fuzz/${short} PROPERTIES LABELS fuzz TIMEOUT 900)
+    # UBSan findings stop the run (libFuzzer alone would print them and go on)
+    set_tests_properties(fuzz/${short} PROPERTIES LABELS fuzz TIMEOUT 900
+      ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
 endif()

@@ -225,7 +225,7 @@ static int read_members(struct sfi_ctx *ctx, struct archive *a,
         const char *p = archive_entry_pathname(e);
         char shown[64];
         snprintf(shown, sizeof shown, "%s", p ? p : "(no name)");
-        const char *why = bad_name(p);
+        const char *why = p ? bad_name(p) : "empty name";
         if (why) {
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "member '%s': %s", shown, why);
             break;

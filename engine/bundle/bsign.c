@@ -138,11 +138,11 @@ int sfi_bsign_sign(struct sfi_ctx *ctx, const char *key_pem, size_t key_len, con
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char *s = NULL, *der = NULL;
     size_t sl = 0, dl = 0;
-    rc = SFI_OK;
     if (!md) {
         rc = ossl_err(ctx, SFI_E_NOMEM, "signing");
     } else if (EVP_DigestSignInit(md, NULL, key_md(k), NULL, k) != 1 ||
-               EVP_DigestSign(md, NULL, &sl, msg, len) != 1) {
+               EVP_DigestSign(md, NULL, &sl, msg, len) != 1) { /* NOLINT(bugprone-branch-clone):
+                                                                  same error, two steps */
         rc = ossl_err(ctx, SFI_E_CRYPTO, "signing the manifest");
     } else if (!(s = malloc(sl))) {
         rc = sfi_seterr(ctx, SFI_E_NOMEM, "signature");

@@ -181,7 +181,9 @@ int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s, unsi
         if (strchr(strs[i], '\n'))
             return sfi_seterr(ctx, SFI_E_INVALID, "bundle spec: newline in '%s'", strs[i]);
 
-    const struct sfi_bundle_input **sorted = calloc(s->nfiles + 1, sizeof *sorted);
+    /* an array of pointers: sizeof *sorted is the pointer size, as meant */
+    const struct sfi_bundle_input **sorted =
+        calloc(s->nfiles + 1, sizeof *sorted); /* NOLINT(bugprone-sizeof-expression) */
     struct sfi_archive_entry *ents = calloc(s->nfiles + 2, sizeof *ents);
     struct tbuf man = {0}, sig = {0};
     unsigned char *raw = NULL, *spki = NULL;
@@ -194,7 +196,7 @@ int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s, unsi
     }
     for (size_t i = 0; i < s->nfiles; i++)
         sorted[i] = &s->files[i];
-    qsort(sorted, s->nfiles, sizeof *sorted, cmp_input);
+    qsort(sorted, s->nfiles, sizeof *sorted, cmp_input); /* NOLINT(bugprone-sizeof-expression) */
     rc = manifest_text(ctx, s, sorted, &man);
     if (rc != SFI_OK)
         goto done;

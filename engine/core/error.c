@@ -53,7 +53,8 @@ int sfi_errcode(const char *name)
     return 1;
 }
 
-int sfi_seterr(struct sfi_ctx *ctx, int rc, const char *fmt, ...)
+/* (name in parentheses: not the analyzer model macro of sfi.h) */
+int (sfi_seterr)(struct sfi_ctx *ctx, int rc, const char *fmt, ...)
 {
     if (ctx == NULL)
         return rc;

@@ -195,6 +195,8 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         goto fail;
     rv = h->m->f->C_Login(h->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     sfi_wipe(pin, sizeof pin);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN)
+        rv = CKR_OK; /* the token keeps one login per application: ours already */
     rc = sfi_p11_err(ctx, rv, "C_Login");
     if (rc != SFI_OK)
         goto fail;

@@ -9,8 +9,14 @@
 
 /* "CKR_PIN_INCORRECT" for 0xa0; "CKR_VENDOR_DEFINED" or "CKR_0x..." otherwise (static/TLS). */
 const char *sfi_p11_rvname(CK_RV rv);
-/* Maps rv to an sfirun code and sets the detail "op: CKR_NAME". Returns the code (SFI_OK for
- * CKR_OK). The only place where CKR_* values become sfirun codes. */
+/* Maps rv to an sfirun code and sets the detail "op: CKR_NAME". Returns the code: SFI_OK for
+ * CKR_OK only (an "already" answer is an error here; the caller that expects one handles it).
+ * The only place where CKR_* values become sfirun codes. */
 int sfi_p11_err(struct sfi_ctx *ctx, CK_RV rv, const char *op);
+#ifdef __clang_analyzer__
+/* Static analysis only: what sfi_p11_err returns, which the analyzer cannot see. */
+#define sfi_p11_err(ctx, rv, op) \
+    ((rv) == CKR_OK ? SFI_OK : (sfi_p11_err((ctx), (rv), (op)), SFI_E_IO))
+#endif
 
 #endif

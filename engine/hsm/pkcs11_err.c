@@ -76,7 +76,7 @@ static const struct rvmap rvs[] = {
     R(CKR_UNWRAPPING_KEY_HANDLE_INVALID, SFI_E_NOT_FOUND),
     R(CKR_UNWRAPPING_KEY_SIZE_RANGE, SFI_E_INVALID),
     R(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, SFI_E_INVALID),
-    R(CKR_USER_ALREADY_LOGGED_IN, SFI_OK),
+    R(CKR_USER_ALREADY_LOGGED_IN, SFI_E_PROTOCOL), /* C_Login handles it */
     R(CKR_USER_NOT_LOGGED_IN, SFI_E_AUTH),
     R(CKR_USER_PIN_NOT_INITIALIZED, SFI_E_AUTH),
     R(CKR_USER_TYPE_INVALID, SFI_E_INVALID),
@@ -96,7 +96,7 @@ static const struct rvmap rvs[] = {
     R(CKR_INFORMATION_SENSITIVE, SFI_E_ACCESS),
     R(CKR_STATE_UNSAVEABLE, SFI_E_UNSUPPORTED),
     R(CKR_CRYPTOKI_NOT_INITIALIZED, SFI_E_INVALID),
-    R(CKR_CRYPTOKI_ALREADY_INITIALIZED, SFI_OK),
+    R(CKR_CRYPTOKI_ALREADY_INITIALIZED, SFI_E_PROTOCOL), /* C_Initialize handles it */
     R(CKR_MUTEX_BAD, SFI_E_IO),
     R(CKR_MUTEX_NOT_LOCKED, SFI_E_IO),
     R(CKR_NEW_PIN_MODE, SFI_E_AUTH),
@@ -126,7 +126,7 @@ const char *sfi_p11_rvname(CK_RV rv)
     return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED" : "CKR_(unknown)";
 }
 
-int sfi_p11_err(struct sfi_ctx *ctx, CK_RV rv, const char *op)
+int (sfi_p11_err)(struct sfi_ctx *ctx, CK_RV rv, const char *op)
 {
     const struct rvmap *m = find(rv);
     if (m && m->code == SFI_OK)

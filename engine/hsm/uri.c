@@ -47,7 +47,7 @@ static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_
                       : sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: attribute without '='");
     size_t kl = (size_t)(eq - a), vl = n - kl - 1;
     const char *v = eq + 1;
-    char src[512];
+    char src[512] = "";
     if (kl == 5 && memcmp(a, "token", 5) == 0) {
         if (pdecode(v, vl, u->token, sizeof u->token) != 0)
             return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad token label");

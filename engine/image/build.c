@@ -199,7 +199,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         rc = sfi_img_sha_init(ctx, &sha);
     if (rc)
         goto done;
-    memcpy(buf, SFI_IMAGE_MAGIC, 8);
+    memcpy(buf, SFI_IMAGE_MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): bytes */
     buf[8] = cfg->protocol;
     buf[9] = cfg->version;
     sfi_wr16(buf + 10, (uint16_t)p.n);

@@ -72,15 +72,16 @@ int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *
             return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM update");
         done += chunk;
     }
+    uint8_t *tail = len ? out + done : out; /* out is NULL for a tag-only message */
     if (enc) {
-        if (EVP_CipherFinal_ex(c, out + done, &n) != 1 ||
+        if (EVP_CipherFinal_ex(c, tail, &n) != 1 ||
             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
             return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM final");
         return SFI_OK;
     }
     if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
         return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM tag");
-    if (EVP_CipherFinal_ex(c, out + done, &n) != 1) {
+    if (EVP_CipherFinal_ex(c, tail, &n) != 1) {
         ERR_clear_error();
         return SFI_E_CRYPTO;
     }

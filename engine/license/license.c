@@ -86,7 +86,7 @@ static int kw(int enc, const uint8_t kek[16], const uint8_t *in, size_t inlen, u
     int ok = EVP_CipherInit_ex2(c, EVP_aes_128_wrap(), kek, NULL, enc, NULL) &&
              EVP_CipherUpdate(c, out, &l1, in, (int)inlen) > 0 &&
              EVP_CipherFinal_ex(c, out + l1, &l2) > 0 &&
-             (size_t)(l1 + l2) == (enc ? inlen + 8 : inlen - 8);
+             (size_t)l1 + (size_t)l2 == (enc ? inlen + 8 : inlen - 8);
     EVP_CIPHER_CTX_free(c);
     return ok ? 0 : -1;
 }

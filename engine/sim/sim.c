@@ -571,7 +571,7 @@ int sfi_sim_write(struct sfi_sim *sim, uint32_t addr, const void *buf, size_t n)
     const uint8_t *in = buf;
     while (n > 0) {
         uint8_t *p;
-        uint32_t left;
+        uint32_t left = 0; /* find_mem leaves it unset for K_NONE */
         unsigned bank;
         enum kind k = find_mem(sim, addr, &p, &left, &bank);
         size_t m = n < left ? n : left;

@@ -123,7 +123,7 @@ int sfi_sim_save(struct sfi_sim *sim)
     uint8_t *buf = malloc(n);
     if (!buf)
         return SFI_E_NOMEM;
-    memcpy(buf, MAGIC, 8);
+    memcpy(buf, MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): bytes, no NUL */
     put32(buf + 8, 1);
     put32(buf + 12, sim->cfg.dev_id);
     put32(buf + 16, sim->flash_bytes);

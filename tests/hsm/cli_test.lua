@@ -59,6 +59,7 @@ T.case("unknown outcome after a kill between request and answer", function ()
   T.eq(code, 0, "journal exit")
   assert(out:find("UNKNOWN OUTCOME") and out:find("1 with unknown outcome"), out)
   code, out = T.sh("'" .. S.SFIRUN .. "' journal --json --journal " .. jr)
+  T.eq(code, 0, "journal --json exit")
   assert(out:find('"outcome":"unknown"', 1, true) and out:find('"uid":"DEAD"', 1, true), out)
 end)
 

@@ -93,7 +93,7 @@ end)
 
 T.case("the firmware key cannot be read from the token", function ()
   local tok = S.token()
-  do local h <close> = S.provision(tok, 1) end
+  do local _ <close> = S.provision(tok, 1) end -- provisioned, then closed at once
   local code, out = T.sh(tok.env .. " pkcs11-tool --module " .. S.MODULE ..
     " --token-label sfi --login --pin 1234 --read-object --type secrkey --label sfi-fwkey")
   assert(code ~= 0, "reading the key must fail: " .. out)

@@ -132,7 +132,8 @@ T.case("bad inputs raise FORMAT / USAGE naming the problem", function ()
   e = T.raises("FORMAT", image.build, with { ob = dir .. "/bad.csv",
     firmware = { { file = dir .. "/a.bin", addr = 0x08000000 } } })
   T.eq(tostring(e):match("row 3") ~= nil, true, "csv row named: " .. tostring(e))
-  T.raises("USAGE", image.build, with { out = dir .. "/o.bin", firmware = { { file = dir .. "/a.bin", addr = 0x08000000 } } })
+  T.raises("USAGE", image.build,
+    with { out = dir .. "/o.bin", firmware = { { file = dir .. "/a.bin", addr = 0x08000000 } } })
   T.eq(T.readfile(dir .. "/o.sfi"), nil, "no output file left")
   T.writefile(dir .. "/junk.sfi", "SFIMAGIC\1\0\5\0" .. ("\0"):rep(40))
   e = T.raises("FORMAT", image.load, dir .. "/junk.sfi")

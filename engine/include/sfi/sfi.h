@@ -87,6 +87,11 @@ void sfi_event(struct sfi_ctx *ctx, enum sfi_level level, const char *event,
 /* The detail buffer (curl's error buffer): backend text for the last error. */
 int sfi_seterr(struct sfi_ctx *ctx, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__
+/* Static analysis only: tells the analyzer that sfi_seterr returns rc, which it cannot see
+ * from other files (else every "return sfi_seterr(...)" looks like it may return SFI_OK). */
+#define sfi_seterr(ctx, rc, ...) (sfi_seterr((ctx), (rc), __VA_ARGS__), (rc))
+#endif
 const char *sfi_errdetail(const struct sfi_ctx *ctx);
 void sfi_clearerr(struct sfi_ctx *ctx);
 

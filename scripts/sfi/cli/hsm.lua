@@ -11,7 +11,8 @@ local log = require "sfi.log"
 local M = {}
 
 local SPEC <const> = {
-  { "hsm", "--hsm", value = "URI", help = "PKCS#11 URI: pkcs11:token=LABEL?module-path=...&pin-source=env:VAR|file:PATH" },
+  { "hsm", "--hsm", value = "URI",
+    help = "PKCS#11 URI: pkcs11:token=LABEL?module-path=...&pin-source=env:VAR|file:PATH" },
   { "key", "--key", value = "FILE", help = "provision: firmware key (16 bytes, raw or hex)" },
   { "nonce", "--nonce", value = "FILE", help = "provision: firmware nonce (12 bytes, raw or hex)" },
   { "fwid", "--fwid", value = "ID", help = "provision: firmware ID" },
