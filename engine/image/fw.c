@@ -73,7 +73,7 @@ static int check_span(struct sfi_ctx *ctx, const char *name, uint32_t addr, size
 static struct sfi_fw_seg *seg_new(struct sfi_ctx *ctx, struct sfi_fw *fw, size_t first,
                                   const char *name, uint32_t addr)
 {
-    if (fw->n == fw->cap) {
+    if (fw->n == fw->cap || fw->seg == NULL) {
         size_t cap = fw->cap ? fw->cap * 2 : 8;
         struct sfi_fw_seg *p = realloc(fw->seg, cap * sizeof *p);
         if (!p) {

@@ -441,7 +441,7 @@ int sfi_stlink_write_mem(struct sfi_stlink *s, uint32_t addr, const void *buf, s
                          unsigned width)
 {
     /* the transport only reads OUT data; the cast keeps one code path */
-    return mem_access(s, 1, addr, (uint8_t *)(uintptr_t)buf, n, width);
+    return mem_access(s, 1, addr, (uint8_t *)buf, n, width);
 }
 
 /* ---- registers, reset, DAP -------------------------------------------------------------- */

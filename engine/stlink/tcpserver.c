@@ -290,8 +290,10 @@ static int serve_one(struct sfi_stlink_tcpserver *ts, struct client *cl)
         }
         wr32(b, ST_OK);
         wr32(b + 4, DEVICE_ID);
+        /* serial: 32-byte NUL-padded field (b was zeroed); at most 31 characters */
         const char *serial = sfi_stlink_server_serial(ts->srv);
-        memcpy(b + 8, serial, strlen(serial));
+        size_t sl = strnlen(serial, 31);
+        memcpy(b + 8, serial, sl); /* NOLINT(bugprone-not-null-terminated-result): padded */
         b[40] = (uint8_t)SFI_STLINK_VID;
         b[41] = (uint8_t)(SFI_STLINK_VID >> 8);
         b[42] = (uint8_t)sfi_stlink_server_pid(ts->srv);
