@@ -75,10 +75,9 @@ static void find_root(char *out, size_t n)
             *slash = '\0';
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/../share/sfirun/scripts/sfi/flow.lua", exe);
-            if (isfile(probe)) {
-                snprintf(out, n, "%s/../share/sfirun", exe);
+            /* an installed tree whose path does not fit is not used (no truncated path) */
+            if (isfile(probe) && (size_t)snprintf(out, n, "%s/../share/sfirun", exe) < n)
                 return;
-            }
         }
     }
     char probe[PATH_MAX + 64];
