@@ -75,8 +75,8 @@ static void find_root(char *out, size_t n)
             *slash = '\0';
             char probe[PATH_MAX + 64];
             snprintf(probe, sizeof probe, "%s/../share/sfirun/scripts/sfi/flow.lua", exe);
-            int w = isfile(probe) ? snprintf(out, n, "%s/../share/sfirun", exe) : -1;
-            if (w > 0 && (size_t)w < n)
+            /* an installed tree whose path does not fit is not used (no truncated path) */
+            if (isfile(probe) && (size_t)snprintf(out, n, "%s/../share/sfirun", exe) < n)
                 return;
         }
     }

@@ -55,9 +55,10 @@ endforeach()
 # Fuzz targets: tests/fuzz/fuzz_NAME.c with a seed corpus in tests/fuzz/corpus/NAME/.
 # Built only with SFI_FUZZ (clang); each runs a bounded time in the suite.
 if(SFI_FUZZ)
-  set(SFI_FUZZ_SECONDS 20 CACHE STRING "seconds per fuzz target in the test suite")
+  # seconds per target: $SFI_FUZZ_SECONDS when configuring, else 20 (not cached)
+  set(SFI_FUZZ_SECONDS 20)
   if(DEFINED ENV{SFI_FUZZ_SECONDS})
-    set(SFI_FUZZ_SECONDS $ENV{SFI_FUZZ_SECONDS} CACHE STRING "" FORCE)
+    set(SFI_FUZZ_SECONDS $ENV{SFI_FUZZ_SECONDS})
   endif()
   file(GLOB SFI_FUZZERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
   foreach(src ${SFI_FUZZERS})

@@ -277,8 +277,8 @@ static int verify(struct sfi_ctx *ctx, struct sfi_bundle *b, const char *trust_p
     if (!copy)
         return sfi_seterr(ctx, SFI_E_NOMEM, "signature");
     memcpy(copy, sig->data, sig->size);
-    unsigned char *spki = NULL, *sg = NULL;
-    size_t sl = 0, gl = 0;
+    unsigned char *spki = NULL, *sg = NULL; /* set by sig_parse on success (gcc -O2 cannot */
+    size_t sl = 0, gl = 0;                  /* see that its errors are never SFI_OK) */
     int rc = sig_parse(ctx, copy, sig->size, &spki, &sl, &sg, &gl);
     if (rc == SFI_OK)
         rc = sfi_bsign_verify(ctx, trust_pem, trust_len, spki, sl, man->data, man->size, sg, gl,

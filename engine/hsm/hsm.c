@@ -178,7 +178,7 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         free(h);
         return rc;
     }
-    CK_SLOT_ID slot = 0;
+    CK_SLOT_ID slot = 0; /* set by find_slot on success (gcc -O2 warns otherwise) */
     char pin[129];
     CK_RV rv;
     rc = find_slot(h, token, &slot);
