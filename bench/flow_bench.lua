@@ -69,7 +69,13 @@ io.stdout:write(string.format("flow.install_2MiB  %.1f ms (%d parts)  floor %.2f
 -- data path without it too, so a slower disk does not hide the engine's own cost
 io.stdout:write(string.format("flow.install_2MiB_without_licence_step  %.1f ms  ratio %.2f (licence step %d ms)\n",
   ms - journal_ms, (ms - journal_ms) / floor, journal_ms))
+io.stdout:write(string.format("BENCH figure=install_2MiB value=%.1f unit=ms ref=aes_gcm_enc_dec refvalue=%.3f " ..
+  "ratio=%.2f goal=<=4\n", ms, floor, ms / floor))
+io.stdout:write(string.format("BENCH figure=install_2MiB_without_licence_step value=%.1f unit=ms ref=aes_gcm_enc_dec " ..
+  "refvalue=%.3f ratio=%.2f\n", ms - journal_ms, floor, (ms - journal_ms) / floor))
 if peak and start then
+  io.stdout:write(string.format("BENCH figure=install_peak_growth value=%.1f unit=MiB ref=goal_16MiB refvalue=16 " ..
+    "ratio=%.2f goal=<=1\n", peak - start, (peak - start) / 16))
   io.stdout:write(string.format("flow.install_peak  +%.1f MiB over start, %.1f MiB total (goal <= 16 MiB)\n",
     peak - start, peak))
 end

@@ -64,4 +64,6 @@ T.case("probe.ram_rw_1MiB", function ()
   end
   io.stdout:write(string.format("probe.ram_rw_1MiB  sfirun %.2f s  openocd %.2f s  ratio %.2f " ..
     "(goal <= 0.8)\n", best, obest, best / obest))
+  io.stdout:write(string.format("BENCH figure=ram_rw_1MiB value=%.3f unit=s ref=openocd refvalue=%.3f " ..
+    "ratio=%.2f goal=<=0.8\n", best, obest, best / obest))
 end)
