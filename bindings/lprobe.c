@@ -76,7 +76,6 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     size_t ul = 0;
     const char *uid = sfib_optfield_str(L, idx, "uid", NULL);
     if (uid) {
-        ul = strlen(uid);
         lua_getfield(L, idx, "uid");
         uid = lua_tolstring(L, -1, &ul);
         if (ul != 12)

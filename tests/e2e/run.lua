@@ -28,11 +28,7 @@ local C = assert(dofile(case_path))
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function firmware(n)
-  local t, x = {}, 12345
-  for i = 1, n do x = (x * 1103515245 + 12345) & 0x7FFFFFFF; t[i] = string.char(x >> 16 & 0xFF) end
-  return table.concat(t)
-end
+local function firmware(n) return require("fwgen").bytes(n, 12345) end
 
 local function json_events(out)
   local ev = {}

@@ -33,11 +33,7 @@ local function optsr(out)
   return v and math.tointeger(tonumber(v))
 end
 
-local function fw(n)
-  local t, x = {}, 11
-  for i = 1, n do x = (x * 1103515245 + 12345) & 0x7FFFFFFF; t[i] = string.char(x >> 16 & 0xFF) end
-  return table.concat(t)
-end
+local function fw(n) return require("fwgen").bytes(n, 11) end
 
 -- One server for fn(port); stopped in every case (the chip is saved to state).
 local function with_server(state, fn)

@@ -13,9 +13,7 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 T.case("h753 recipe over stlink-tcp against sim-server", function ()
   local dir = T.tmpdir()
-  local t, x = {}, 99
-  for i = 1, 150000 do x = (x * 1103515245 + 12345) & 0x7FFFFFFF; t[i] = string.char(x >> 16 & 0xFF) end
-  local fw = table.concat(t)
+  local fw = require("fwgen").bytes(150000, 99)
   T.writefile(dir .. "/fw.bin", fw)
   T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
   T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))

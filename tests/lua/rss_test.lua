@@ -14,11 +14,7 @@ local KEY <const> = string.rep("\x5A", 16)
 local NONCE <const> = "\1\2\3\4\5\6\7\8\9\10\11\12"
 local IV16 <const> = NONCE .. "\0\0\0\0"
 
-local function firmware(n, seed)
-  local t, x = {}, seed or 1
-  for i = 1, n do x = (x * 1103515245 + 12345) & 0x7FFFFFFF; t[i] = string.char(x >> 16 & 0xFF) end
-  return table.concat(t)
-end
+local firmware = require("fwgen").bytes
 
 -- The 9-row option-byte CSV; rdp = "AA" keeps flash readable over debug afterwards.
 local function obcsv(rdp)
