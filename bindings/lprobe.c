@@ -122,10 +122,13 @@ static struct sfi_probe *checkprobe(lua_State *L)
     return sfib_checkprobe(L, 1);
 }
 
+/* Names in enum order: enum sfi_connect and enum sfi_reset (also exported to Lua). */
+static const char *const connect_modes[] = {"normal", "hotplug", "under-reset", NULL};
+static const char *const reset_kinds[] = {"sw", "hw", "core", NULL};
+
 static enum sfi_connect checkconnect(lua_State *L, int arg)
 {
-    static const char *const modes[] = {"normal", "hotplug", "under-reset", NULL};
-    return (enum sfi_connect)luaL_checkoption(L, arg, "normal", modes);
+    return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
 /* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}} -> sfi.probe */
@@ -244,9 +247,8 @@ static int m_write32(lua_State *L)
 /* p:reset([kind]) kind = "sw" | "hw" | "core" */
 static int m_reset(lua_State *L)
 {
-    static const char *const kinds[] = {"sw", "hw", "core", NULL};
     struct sfi_probe *p = checkprobe(L);
-    int rc = sfi_probe_reset(p, (enum sfi_reset)luaL_checkoption(L, 2, "sw", kinds));
+    int rc = sfi_probe_reset(p, (enum sfi_reset)luaL_checkoption(L, 2, "sw", reset_kinds));
     return rc ? sfib_raise(L, rc, "probe.reset") : 0;
 }
 
@@ -322,9 +324,22 @@ static const luaL_Reg m_funcs[] = {
 static const luaL_Reg mm_funcs[] = {
     {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};
 
+/* Sets t[field] = {names...} for a NULL-terminated name list (t at the stack top). */
+static void setnames(lua_State *L, const char *field, const char *const *names)
+{
+    lua_newtable(L);
+    for (int i = 0; names[i]; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, field);
+}
+
 int luaopen_sfi_core_probe(lua_State *L)
 {
     sfib_newtype(L, PROBE_MT, m_funcs, mm_funcs);
     luaL_newlib(L, l_funcs);
+    setnames(L, "connect_modes", connect_modes); /* probe.connect_modes = {"normal", ...} */
+    setnames(L, "reset_kinds", reset_kinds);     /* probe.reset_kinds = {"sw", "hw", "core"} */
     return 1;
 }

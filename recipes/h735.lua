@@ -5,15 +5,13 @@ local sfi = require "sfi.sfi"
 
 return flow.recipe {
   name = "h735",
-  version = "1",
+  version = "2",
   description = "Secure Firmware Install on STM32H735 (hashed protocol-2 image required)",
   params = sfi.params { probe = "sim:stm32h735" },
   run = function (r, a)
-    sfi.install(r, {
-      dev_id = 0x483, image = a.image, probe = a.probe, licence = sfi.licence(a),
-      connect = "hotplug", reconnect = sfi.strategy(a.strategy, a.tries),
+    return sfi.install(r, sfi.options(a, {
+      device = "stm32h735", connect = "hotplug",
       write_mode = { SECURITY = 1, ST_RAM_SIZE = 3 },
-      verify = a.verify, allow_errata = a.allow_errata, station = a.station,
-    })
+    }))
   end,
 }

@@ -6,15 +6,13 @@ local sfi = require "sfi.sfi"
 
 return flow.recipe {
   name = "h753",
-  version = "1",
+  version = "2",
   description = "Secure Firmware Install on STM32H753 (protocol 2, hash off, hotplug)",
   params = sfi.params { probe = "sim:stm32h753" },
   run = function (r, a)
-    sfi.install(r, {
-      dev_id = 0x450, image = a.image, probe = a.probe, licence = sfi.licence(a),
-      connect = "hotplug", reconnect = sfi.strategy(a.strategy, a.tries),
+    return sfi.install(r, sfi.options(a, {
+      device = "stm32h753", connect = "hotplug",
       write_mode = { SECURITY = 1, ST_RAM_SIZE = 3, BCM7 = 1 },
-      verify = a.verify, allow_errata = a.allow_errata, station = a.station,
-    })
+    }))
   end,
 }

@@ -6,15 +6,13 @@ local sfi = require "sfi.sfi"
 
 return flow.recipe {
   name = "h757",
-  version = "1",
+  version = "2",
   description = "Secure Firmware Install on STM32H757 (dual core: BCM7=1, BCM4=0)",
   params = sfi.params { probe = "sim:stm32h757" },
   run = function (r, a)
-    sfi.install(r, {
-      dev_id = 0x450, image = a.image, probe = a.probe, licence = sfi.licence(a),
-      connect = "hotplug", reconnect = sfi.strategy(a.strategy, a.tries),
+    return sfi.install(r, sfi.options(a, {
+      device = "stm32h757", connect = "hotplug",
       write_mode = { SECURITY = 1, ST_RAM_SIZE = 3, BCM7 = 1, BCM4 = 0 },
-      verify = a.verify, allow_errata = a.allow_errata, station = a.station,
-    })
+    }))
   end,
 }

@@ -6,15 +6,13 @@ local sfi = require "sfi.sfi"
 
 return flow.recipe {
   name = "h7b3",
-  version = "1",
+  version = "2",
   description = "Secure Firmware Install on STM32H7B3 (refuses bootloader < 0x92, ES0478 2.2.3)",
   params = sfi.params { probe = "sim:stm32h7b3?bl=0x92" },
   run = function (r, a)
-    sfi.install(r, {
-      dev_id = 0x480, image = a.image, probe = a.probe, licence = sfi.licence(a),
-      connect = "hotplug", reconnect = sfi.strategy(a.strategy, a.tries),
+    return sfi.install(r, sfi.options(a, {
+      device = "stm32h7b3", connect = "hotplug",
       write_mode = { SECURITY = 1, ST_RAM_SIZE = 3 },
-      verify = a.verify, allow_errata = a.allow_errata, station = a.station,
-    })
+    }))
   end,
 }

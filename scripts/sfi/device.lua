@@ -54,4 +54,18 @@ function M.flash_ranges(pack, flash_kb)
   return out
 end
 
+--- M.region(pack, addr) -> "flash" | "ram" | "system" | nil, name: which memory of the
+-- device pack holds addr (name: the bank or RAM block).
+function M.region(pack, addr)
+  for _, b in ipairs(pack.memory.flash) do
+    if addr >= b.start and addr < b.start + b.size then return "flash", b.name end
+  end
+  for _, b in ipairs(pack.memory.ram) do
+    if addr >= b.start and addr < b.start + b.size then return "ram", b.name end
+  end
+  local sys = pack.memory.system
+  if sys and addr >= sys.start and addr < sys.start + sys.size then return "system", "system" end
+  return nil
+end
+
 return M

@@ -4,6 +4,7 @@
 -- r:step(name, fn, policy) runs one step: it logs, times and applies the policy
 -- (retry on TIMEOUT/BUSY/IO, reconnect on NO_DEVICE, abort otherwise).
 local core = require "sfi.core"
+local cprobe = require "sfi.core.probe"
 local errors = require "sfi.error"
 local log = require "sfi.log"
 
@@ -195,12 +196,47 @@ end
 local Policy = { __name = "sfi.flow.policy" }
 Policy.__index = Policy
 
+local function oneof(list, v)
+  for _, x in ipairs(list) do if x == v then return true end end
+  return false
+end
+
+-- Checks a policy's fields when it is made, so a typo fails when the recipe is loaded, not
+-- at the first reconnect after the RSS has started (and a licence has been spent).
 local function policy(kind, t)
   t.kind = kind
   t.tries = t.tries or 5
   if math.type(t.tries) ~= "integer" or t.tries < 1 then
     error("policy tries must be a positive integer", 3)
   end
+  for _, k in ipairs { "delay_ms", "base_ms", "max_ms", "first_ms" } do
+    if t[k] ~= nil and (math.type(t[k]) ~= "integer" or t[k] < 0) then
+      error(string.format("policy %s must be a non-negative integer (ms)", k), 3)
+    end
+  end
+  if t.factor ~= nil and (type(t.factor) ~= "number" or t.factor < 1) then
+    error("policy factor must be a number >= 1", 3)
+  end
+  for field, known in pairs { connect = cprobe.connect_modes, reset = cprobe.reset_kinds } do
+    local v = t[field]
+    if v ~= nil then
+      if type(v) ~= "table" or #v == 0 then error("policy " .. field .. " must be a non-empty list", 3) end
+      for _, x in ipairs(v) do
+        if not oneof(known, x) then
+          error(string.format("policy %s: unknown %s '%s' (known: %s)", field,
+            field == "connect" and "connect mode" or "reset kind", tostring(x),
+            table.concat(known, ", ")), 3)
+        end
+      end
+    end
+  end
+  for field, known in pairs { connect_mode = cprobe.connect_modes, reset_kind = cprobe.reset_kinds } do
+    if t[field] ~= nil and not oneof(known, t[field]) then
+      error(string.format("policy %s: unknown value '%s' (known: %s)", field, tostring(t[field]),
+        table.concat(known, ", ")), 3)
+    end
+  end
+  if t.pause ~= nil and getmetatable(t.pause) ~= Policy then error("policy pause must be a policy", 3) end
   return setmetatable(t, Policy)
 end
 
@@ -326,9 +362,12 @@ end
 local Run = { __name = "sfi.flow.run" }
 Run.__index = Run
 
---- M.new_run(desc, args) -> r: the run context handed to recipe.run (used by the host).
-function M.new_run(desc, args)
-  return setmetatable({ recipe = desc, args = args, steps = {}, owned = {}, facts = {} }, Run)
+--- M.new_run(desc, args, [planning]) -> r: the run context handed to recipe.run (used by the
+-- host). With planning (sfirun --plan) steps are listed in r.plan_steps instead of run, and
+-- an install pipeline leaves its plan in r.plan.
+function M.new_run(desc, args, planning)
+  return setmetatable({ recipe = desc, args = args, steps = {}, owned = {}, facts = {},
+    planning = planning or nil, plan_steps = planning and {} or nil }, Run)
 end
 
 --- r:own(x) -> x: closes x (x:close()) when the run ends, in reverse order.
@@ -352,8 +391,11 @@ function Run:close()
 end
 
 --- r:probe(cfg) -> probe: opens a probe (sfi.probe.open), owned by the run and used by
--- step reconnect policies.
+-- step reconnect policies. Raises USAGE while planning (a plan never opens a probe).
 function Run:probe(cfg)
+  if self.planning then
+    errors.raise("USAGE", "plan", "the recipe opens a probe outside its steps: it cannot be planned")
+  end
   local probe = require "sfi.probe"
   local p = probe.open(cfg)
   self.probe = self:own(p)
@@ -376,6 +418,10 @@ end
 -- Raises the step's error with err.step = name.
 function Run:step(name, fn, pol)
   pol = pol or {}
+  if self.planning then -- sfirun --plan: list the step, run nothing
+    self.plan_steps[#self.plan_steps + 1] = { name = name, depth = 0 }
+    return nil
+  end
   local retry = pol.retry
   if type(retry) == "number" then retry = { tries = retry } end
   local tries = retry and retry.tries or 1
@@ -423,9 +469,10 @@ function Run:step(name, fn, pol)
   end
 end
 
---- M.run(desc, args) -> ok, err, r: runs a parsed recipe; closes what it owns either way.
-function M.run(desc, args)
-  local r = M.new_run(desc, args)
+--- M.run(desc, args, [planning]) -> ok, err, r: runs a parsed recipe (or plans it, see
+-- new_run); closes what it owns either way.
+function M.run(desc, args, planning)
+  local r = M.new_run(desc, args, planning)
   local ok, err = xpcall(desc.run, function (e)
     r.traceback = debug.traceback("traceback:", 2)
     M.last_traceback = r.traceback

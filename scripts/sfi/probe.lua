@@ -8,6 +8,9 @@ local errors = require "sfi.error"
 
 local M = {}
 
+--- M.CONNECT_MODES, M.RESET_KINDS: the connect modes and reset kinds every driver takes.
+M.CONNECT_MODES = core.connect_modes
+M.RESET_KINDS = core.reset_kinds
 --- M.DEFAULT_PART: the part a bare "sim" URI simulates.
 M.DEFAULT_PART = "stm32h753"
 

@@ -1,8 +1,9 @@
---- sfi.sfi: the Secure Firmware Install flow over SWD, written with sfi.flow steps:
--- connect -> IDs -> image checks -> option bytes -> chip certificate -> licence -> security ->
--- SFI write mode -> for each part: licence, header, areas to RAM, start RSS, reconnect, result,
--- security state -> final state. On a failure after the chip was touched the flow aborts:
--- RDP regression (flash erased), the option bytes are shown, and the error says which step
+--- sfi.sfi: the Secure Firmware Install flow over SWD as a pipeline of named steps
+-- (sfi.pipeline) that a recipe edits: licence source -> connect -> identify -> check device
+-- -> option bytes -> image -> resume -> chip certificate -> licence -> activate security ->
+-- sfi write mode -> parts (per part: load part, start rss, reconnect, rss result, security
+-- state) -> final state. On a failure after the chip was changed the "abort" step runs: RDP
+-- regression (flash erased), the option bytes are shown, and the error says which step
 -- failed, what the chip said and whether a licence was consumed. The log reads like ST's tool.
 -- How the debugger starts the RSS and where it reports is a model (docs/sfi-model.md): the
 -- addresses and codes come from the device pack, and the simulator follows the same table.
@@ -15,6 +16,8 @@ local image = require "sfi.image"
 local license = require "sfi.license"
 local log = require "sfi.log"
 local ob = require "sfi.ob"
+local pipeline = require "sfi.pipeline"
+local probe = require "sfi.probe"
 
 local M = {}
 
@@ -142,35 +145,192 @@ function M.abort(p)
   log.info("Abort SUCCESS")
 end
 
---- M.install(r, o): runs the flow in recipe run context r. o = {image, probe, licence =
--- provider options, dev_id (expected DEV_ID), hash = "device"|true|false, protocol?,
--- connect = "hotplug", reconnect = policy, write_mode = {OB fields}, verify = path?,
--- allow_errata, station, unfinished = "resume"|"restart"}.
--- Raises the failing step's sfi.error (err.step, err.hint); r.facts tell whether a licence
--- was consumed, reused or not needed, and the final chip state.
-function M.install(r, o)
-  local p = r:step("connect", function ()
-    log.info("Connecting to %s (%s mode)", o.probe, o.connect or "hotplug")
-    return r:probe { uri = o.probe, connect = o.connect or "hotplug" }
-  end, { retry = 3 })
-  local info = r:step("identify", function () return p:info() end, { retry = 3 })
-  local pack = p.pack or device.by_devid(info.dev_id)
-  log.info("Device ID   : 0x%03X", info.dev_id)
-  log.info("Revision ID : Rev %s", info.rev)
-  log.info("Device name : %s", pack.family)
-  log.info("Flash size  : %s", info.flash_kb >= 1024 and (info.flash_kb // 1024 .. " MBytes")
-    or (info.flash_kb .. " KBytes"))
-  log.info("BL Version  : 0x%02X", info.bl)
-  log.info("Device UID  : %s", info.uid)
-  log.context { uid = info.uid }
-  r:fact("uid", info.uid)
-  r:fact("licence", "none")
+-- {{{ workarounds keyed by what the chip reports
 
-  r:step("check device", function ()
+-- A quirk applies when every condition it names holds: bl_min/bl_max (bootloader version),
+-- rev (revision letter or list of letters).
+local function quirk_applies(q, info)
+  if q.bl_min and info.bl < q.bl_min then return false end
+  if q.bl_max and info.bl > q.bl_max then return false end
+  if q.rev then
+    local revs = type(q.rev) == "table" and q.rev or { q.rev }
+    local hit = false
+    for _, r in ipairs(revs) do hit = hit or r == info.rev end
+    if not hit then return false end
+  end
+  return true
+end
+
+local QUIRK_FIELDS <const> = { hash = true, protocols = true, note = true, bl_min = true,
+  bl_max = true, rev = true, source = true }
+local HASH <const> = { unsupported = true, optional = true, required = true }
+
+local function check_quirks(list, where)
+  for i, q in ipairs(list or {}) do
+    for k in pairs(q) do
+      if not QUIRK_FIELDS[k] then
+        errors.raise("USAGE", "sfi.options", string.format("%s quirk %d: unknown field '%s'",
+          where, i, tostring(k)))
+      end
+    end
+    if q.hash ~= nil and not HASH[q.hash] then
+      errors.raise("USAGE", "sfi.options", string.format("%s quirk %d: hash must be unsupported, " ..
+        "optional or required", where, i))
+    end
+  end
+end
+
+--- M.device_rules(pack, info, o) -> {hash, protocols, notes}: what this chip's RSS accepts:
+-- the pack's sfi table, then the pack's quirks and the recipe's quirks that match the chip
+-- (bootloader version, revision), then the recipe's own hash/protocol options.
+function M.device_rules(pack, info, o)
+  local rules = { hash = pack.sfi.hash, protocols = pack.sfi.protocols, notes = {} }
+  local function apply(list)
+    for _, q in ipairs(list or {}) do
+      if quirk_applies(q, info) then
+        if q.hash then rules.hash = q.hash end
+        if q.protocols then rules.protocols = q.protocols end
+        if q.note then rules.notes[#rules.notes + 1] = q.note end
+      end
+    end
+  end
+  apply(pack.sfi.quirks)
+  apply(o.quirks)
+  if o.hash ~= nil then rules.hash = o.hash end
+  if o.protocol ~= nil then rules.protocols = { o.protocol } end
+  return rules
+end
+
+-- }}}
+-- {{{ options
+
+--- M.options(a, o) -> install options: the recipe's arguments a (from M.params) merged with
+-- the recipe's own fixed options o = {device = part name, write_mode = {OB fields},
+-- connect = "hotplug", hash = "unsupported"|"optional"|"required", protocol = 1|2,
+-- quirks = {...}, unfinished = "resume"|"restart"}. Everything is checked here, before the
+-- probe or the HSM is opened: a typo in a field, a policy or a write mode raises USAGE.
+function M.options(a, o)
+  o = o or {}
+  local known = { device = true, write_mode = true, connect = true, hash = true, protocol = true,
+    quirks = true, unfinished = true, dev_id = true, reconnect = true, licence = true,
+    checked = true, pack = true }
+  for k in pairs(o) do
+    if not known[k] then errors.raise("USAGE", "sfi.options", "unknown install option '" .. tostring(k) .. "'") end
+  end
+  local out = {}
+  for k, v in pairs(o) do out[k] = v end
+  out.image = a.image
+  out.probe = a.probe
+  out.verify = a.verify
+  out.station = a.station
+  out.allow_errata = a.allow_errata
+  out.licence = o.licence or M.licence(a)
+  out.reconnect = o.reconnect or M.strategy(a.strategy or "alternate", a.tries or 6)
+  return M.check_options(out)
+end
+
+--- M.check_options(o) -> o: validates install options (see M.options); raises USAGE.
+function M.check_options(o)
+  if o.device then
+    local found, pack = pcall(device.find_part, o.device)
+    if not found then errors.raise("USAGE", "sfi.options", errors.is(pack) and pack.msg or tostring(pack)) end
+    o.pack = pack
+    o.dev_id = o.dev_id or pack.dev_id
+    if o.dev_id ~= pack.dev_id then
+      errors.raise("USAGE", "sfi.options", string.format("device %s is DEV_ID 0x%03X, not 0x%03X",
+        o.device, pack.dev_id, o.dev_id))
+    end
+    if o.write_mode then ob.check(pack, o.write_mode) end
+  end
+  if o.hash ~= nil and not HASH[o.hash] then
+    errors.raise("USAGE", "sfi.options", "hash must be unsupported, optional or required, got '" ..
+      tostring(o.hash) .. "'")
+  end
+  if o.protocol ~= nil and o.protocol ~= 1 and o.protocol ~= 2 then
+    errors.raise("USAGE", "sfi.options", "protocol must be 1 or 2, got " .. tostring(o.protocol))
+  end
+  if o.unfinished ~= nil and o.unfinished ~= "resume" and o.unfinished ~= "restart" then
+    errors.raise("USAGE", "sfi.options", "unfinished must be resume or restart")
+  end
+  if o.connect ~= nil then
+    local ok = false
+    for _, m in ipairs(probe.CONNECT_MODES) do ok = ok or m == o.connect end
+    if not ok then
+      errors.raise("USAGE", "sfi.options", string.format("connect mode '%s' is not one of %s",
+        tostring(o.connect), table.concat(probe.CONNECT_MODES, ", ")))
+    end
+  end
+  if o.reconnect ~= nil and not flow.is_policy(o.reconnect) then
+    errors.raise("USAGE", "sfi.options", "reconnect must be a flow policy (flow.alternate{...}, ...)")
+  end
+  check_quirks(o.quirks, "recipe")
+  if o.pack then check_quirks(o.pack.sfi.quirks, o.pack.family) end
+  o.checked = true
+  return o
+end
+
+-- }}}
+-- {{{ the steps
+
+local function touch_token(c)
+  -- read-only: the newest continuation token record for this image
+  return read_token(c.p, c.pack, c.img)
+end
+
+local STEPS = {}
+
+STEPS[#STEPS + 1] = {
+  name = "licence source", provides = { "provider" },
+  doc = "open the licence source (HSM login, files) before the chip is touched",
+  run = function (c)
+    local l = c.o.licence
+    if l.kind == "token" or l.kind == "command" then
+      c.provider = c.r:own(license.provider(l))
+    else
+      c.provider = license.provider(l)
+    end
+    if c.provider.check then c.provider:check() end
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "connect", provides = { "probe" }, policy = { retry = 3 },
+  doc = "open the probe and connect to the target",
+  run = function (c)
+    log.info("Connecting to %s (%s mode)", c.o.probe, c.o.connect or "hotplug")
+    c.p = c.r:probe { uri = c.o.probe, connect = c.o.connect or "hotplug" }
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "identify", needs = { "probe" }, provides = { "info", "pack" }, policy = { retry = 3 },
+  doc = "read DEV_ID, revision, flash size, bootloader version and UID",
+  run = function (c)
+    local info = c.p:info()
+    local pack = c.p.pack or device.by_devid(info.dev_id)
+    c.info, c.pack = info, pack
+    log.info("Device ID   : 0x%03X", info.dev_id)
+    log.info("Revision ID : Rev %s", info.rev)
+    log.info("Device name : %s", pack.family)
+    log.info("Flash size  : %s", info.flash_kb >= 1024 and (info.flash_kb // 1024 .. " MBytes")
+      or (info.flash_kb .. " KBytes"))
+    log.info("BL Version  : 0x%02X", info.bl)
+    log.info("Device UID  : %s", info.uid)
+    log.context { uid = info.uid }
+    c.r:fact("uid", info.uid)
+    c.r:fact("licence", "none")
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "check device", needs = { "info", "pack" }, provides = { "rules" },
+  doc = "the chip is the recipe's device; known errata for its bootloader; what its RSS accepts",
+  run = function (c)
+    local o, info, pack = c.o, c.info, c.pack
     if o.dev_id and info.dev_id ~= o.dev_id then
       local want = device.by_devid(o.dev_id)
       errors.raise("UNSUPPORTED", "sfi.check", string.format("recipe '%s' is for %s (0x%03X) but " ..
-        "the chip is %s (0x%03X)", r.recipe.name, want.family, o.dev_id, pack.family, info.dev_id))
+        "the chip is %s (0x%03X)", c.r.recipe.name, want.family, o.dev_id, pack.family, info.dev_id))
     end
     local min = pack.sfi.min_bootloader
     if min and info.bl < min then
@@ -185,10 +345,37 @@ function M.install(r, o)
       end
       log.warn("%s (accepted: allow_errata)", why)
     end
-  end)
+    c.rules = M.device_rules(pack, info, o)
+    for _, n in ipairs(c.rules.notes) do log.info("Note: %s", n) end
+  end,
+}
 
-  local img = r:step("image", function ()
-    local im = image.load(o.image)
+STEPS[#STEPS + 1] = {
+  name = "option bytes", needs = { "probe", "pack" }, provides = { "ob" },
+  doc = "read the option bytes; SFI over SWD needs RDP level 0",
+  run = function (c)
+    local pack = c.pack
+    log.info("UPLOADING OPTION BYTES DATA ...")
+    log.info("Bank : 0x00")
+    log.info("Address : 0x%08x", pack.option_bytes.window)
+    log.info("Size : %d Bytes", pack.option_bytes.size)
+    local v = ob.read(c.p)
+    c.ob = v
+    if v.RDP ~= 0xAA then
+      local err = errors.new("LOCKED", "sfi.option_bytes", string.format("SFI over SWD needs RDP " ..
+        "level 0, the chip is at RDP 0x%02X", v.RDP), nil, 0)
+      err.hint = "regress first (erases the flash): sfirun ob write --probe URI RDP=0xAA"
+      error(err, 0)
+    end
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "image", needs = { "pack", "rules" }, provides = { "img", "parts" },
+  doc = "parse the SFI image; protocol, hash, area types and sizes must suit this chip",
+  run = function (c)
+    local pack, rules = c.pack, c.rules
+    local im = image.load(c.o.image)
     local hi = im:info()
     log.info("SFI parsing file started ...")
     log.info("SFI header information :")
@@ -206,18 +393,18 @@ function M.install(r, o)
     end
     log.info("Parsed File SUCCESS")
     local ok_proto = false
-    for _, v in ipairs(pack.sfi.protocols) do ok_proto = ok_proto or v == hi.protocol end
+    for _, v in ipairs(rules.protocols) do ok_proto = ok_proto or v == hi.protocol end
     if not ok_proto then
       errors.raise("UNSUPPORTED", "sfi.image", string.format("%s RSS does not accept SFI protocol %d",
         pack.family, hi.protocol))
     end
-    if hashed and pack.sfi.hash == "unsupported" then
+    if hashed and rules.hash == "unsupported" then
       local err = errors.new("UNSUPPORTED", "sfi.image", pack.sfi.message_hash_unsupported or
         RSS_TEXT.hash, nil, 0)
       err.hint = "rebuild the image without hash: sfirun image build ... --hash 0"
       error(err, 0)
     end
-    if not hashed and pack.sfi.hash == "required" then
+    if not hashed and rules.hash == "required" then
       local err = errors.new("UNSUPPORTED", "sfi.image", pack.family ..
         " RSS requires a hashed SFI image", nil, 0)
       err.hint = "rebuild the image with hash: sfirun image build ... --hash 1"
@@ -231,168 +418,362 @@ function M.install(r, o)
           tok_hi - 1))
       end
     end
-    local room = pack.rss.ram_limit - pack.sfi.header_addr - 28
+    local room = pack.rss.ram_limit - pack.sfi.header_addr - #im:header_bytes()
     for i, part in ipairs(im:parts()) do
       if part.bytes > room then
         errors.raise("FORMAT", "sfi.image", string.format("part %d is %d bytes; the device takes " ..
           "%d: rebuild with a smaller --ramsize", i, part.bytes, room))
       end
     end
-    return im
-  end)
-  local parts = img:parts()
+    c.img, c.parts = im, im:parts()
+    c.r:fact("parts", #c.parts)
+  end,
+}
 
-  local start = 1
-  r:step("option bytes", function ()
-    log.info("UPLOADING OPTION BYTES DATA ...")
-    log.info("Bank : 0x00")
-    log.info("Address : 0x%08x", pack.option_bytes.window)
-    log.info("Size : %d Bytes", pack.option_bytes.size)
-    local v = ob.read(p)
-    if v.RDP ~= 0xAA then
-      local err = errors.new("LOCKED", "sfi.option_bytes", string.format("SFI over SWD needs RDP " ..
-        "level 0, the chip is at RDP 0x%02X", v.RDP), nil, 0)
-      err.hint = "regress first (erases the flash): sfirun ob write --probe URI RDP=0xAA"
-      error(err, 0)
-    end
-    local tok = v.SECURITY == 1 and read_token(p, pack, img) or nil
+STEPS[#STEPS + 1] = {
+  name = "resume", needs = { "probe", "img", "ob" }, provides = { "start" }, optional = true,
+  doc = "an unfinished install of the same image (continuation token) resumes or restarts",
+  run = function (c)
+    c.start = 1
+    local tok = c.ob.SECURITY == 1 and touch_token(c) or nil
     if tok and tok.state == 1 and tok.same and tok.next > 0 then
-      if o.unfinished == "restart" then
+      if c.o.unfinished == "restart" then
         log.warn("an unfinished install of this image was found (part %d done): restarting", tok.part)
-        M.abort(p)
+        M.abort(c.p)
       else
-        for i, part in ipairs(parts) do if part.first == tok.next then start = i end end
+        for i, part in ipairs(c.parts) do if part.first == tok.next then c.start = i end end
         log.warn("an unfinished install of this image was found: resuming at part %d of %d",
-          start, #parts)
+          c.start, #c.parts)
       end
     end
-  end)
-  r:fact("parts", #parts)
+  end,
+}
 
-  local cert = r:step("chip certificate", function ()
+STEPS[#STEPS + 1] = {
+  name = "chip certificate", needs = { "probe", "pack" }, provides = { "cert" },
+  doc = "read the chip certificate; its product ID must be the device's",
+  run = function (c)
     log.info("Requesting Chip Certificate from device ...")
-    local c = p:read(pack.rss.cert, license.CERT_SIZE)
-    local pc = license.parse_cert(c)
-    if pc.product_id ~= pack.sfi.product_id then
+    local cert = c.p:read(c.pack.rss.cert, license.CERT_SIZE)
+    local pc = license.parse_cert(cert)
+    if pc.product_id ~= c.pack.sfi.product_id then
       errors.raise("AUTH", "sfi.certificate", string.format("chip certificate is for product %s, " ..
-        "expected %s", pc.product_id, pack.sfi.product_id))
+        "expected %s", pc.product_id, c.pack.sfi.product_id))
     end
     log.info("Get Certificate done successfully")
-    return c
-  end)
+    c.cert = cert
+  end,
+}
 
-  local cache = cache_path(cert, img)
-  local lic = r:step("licence", function ()
+STEPS[#STEPS + 1] = {
+  name = "licence", needs = { "cert", "img", "provider", "info" }, provides = { "licence" },
+  irreversible = "licence",
+  doc = "a licence for this chip: reused if one was issued for it before, else from the source",
+  run = function (c)
     log.info("requesting license for the current STM32 device")
-    local l = cache_get(cache)
+    c.cache = cache_path(c.cert, c.img)
+    local l = cache_get(c.cache)
     if l then
       log.info("Reusing the licence issued earlier for this chip (no licence consumed)")
-      r:fact("licence", "reused")
-      return l
+      c.r:fact("licence", "reused")
+      c.lic = l
+      return
     end
-    local prov = r:own(license.provider(o.licence))
-    l = prov:get(cert, { uid = info.uid, recipe = r.recipe.name, station = o.station })
-    r:fact("licence", "consumed")
-    cache_put(cache, l)
-    log.info("Succeed to get License for Firmware from %s", o.licence.kind == "token" and "HSM" or
-      o.licence.kind)
-    return l
-  end)
+    l = c.provider:get(c.cert, { uid = c.info.uid, devid = c.info.dev_id, recipe = c.r.recipe.name,
+      station = c.o.station, fields = next(c.fields) and c.fields or nil })
+    c.r:fact("licence", "consumed")
+    cache_put(c.cache, l)
+    log.info("Succeed to get License for Firmware from %s", c.o.licence.kind == "token" and "HSM"
+      or c.o.licence.kind)
+    c.lic = l
+  end,
+}
 
-  local ok, err = pcall(function ()
-    r:step("activate security", function ()
-      log.info("Activating security...")
-      ob.program(p, { SECURITY = 1 })
-      log.info("Activating security Success")
-    end)
-    r:step("sfi write mode", function ()
-      log.info("Setting write mode to SFI")
-      ob.program(p, o.write_mode or { SECURITY = 1 })
-      log.info("Succeed to set write mode for SFI")
-    end)
-    local s, rss = pack.sfi, pack.rss
-    for i = start, #parts do
-      r:step("part " .. i, function ()
-        log.info("Starting SFI part %d", i)
-        log.info("Writing license to address 0x%08X", s.license_addr)
-        p:write(s.license_addr, lic)
-        log.info("Writing Img header to address 0x%08X", s.header_addr)
-        p:write(s.header_addr, img:header_bytes())
-        log.info("Writing areas and areas wrapper...")
-        p:write(s.header_addr + 28, img:part_bytes(i))
-        if i == #parts then log.info("all areas processed") end
-        log.info("RSS process started...")
-        p:write32(rss.result, PENDING) -- so a result nobody wrote is never taken for one
-        p:write32(rss.mailbox, rss.magic)
-        flow.try(p.reset, p, "sw") -- the chip may drop the link while RSS runs
-        log.info("Reconnecting...")
-        flow.reconnect(p, o.reconnect or M.strategy("alternate", 6))
-        local v = p:read32(rss.result)
-        log.info("RSS command execution OK")
-        log.info("RSS complete Value = %s", hex(v))
-        if v == PENDING then
-          errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
-            "word unchanged after the reset)", i))
+STEPS[#STEPS + 1] = {
+  name = "activate security", needs = { "probe" }, aborts = true,
+  doc = "option byte SECURITY = 1",
+  run = function (c)
+    log.info("Starting Firmware Install operation...")
+    log.info("Activating security...")
+    ob.program(c.p, { SECURITY = 1 })
+    log.info("Activating security Success")
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "sfi write mode", needs = { "probe" }, aborts = true,
+  doc = "the recipe's write mode in the option bytes (SECURITY, ST_RAM_SIZE, boot bits)",
+  run = function (c)
+    log.info("Setting write mode to SFI")
+    ob.program(c.p, c.o.write_mode or { SECURITY = 1 })
+    log.info("Succeed to set write mode for SFI")
+  end,
+}
+
+-- Per part: these run inside the flow step "part N" (c.part = N).
+local PART_STEPS = {
+  {
+    name = "load part", needs = { "licence", "img" },
+    doc = "licence, image header and the part's areas into the RAM the RSS reads",
+    run = function (c)
+      local s, i = c.pack.sfi, c.part
+      log.info("Starting SFI part %d", i)
+      log.info("Writing license to address 0x%08X", s.license_addr)
+      c.p:write(s.license_addr, c.lic)
+      log.info("Writing Img header to address 0x%08X", s.header_addr)
+      local header = c.img:header_bytes()
+      c.p:write(s.header_addr, header)
+      log.info("Writing areas and areas wrapper...")
+      c.p:write(s.header_addr + #header, c.img:part_bytes(i))
+      if i == #c.parts then log.info("all areas processed") end
+    end,
+  },
+  {
+    name = "start rss", needs = { "probe" },
+    doc = "start the RSS: result word set to pending, trigger, system reset (model)",
+    run = function (c)
+      local rss = c.pack.rss
+      log.info("RSS process started...")
+      c.p:write32(rss.result, PENDING) -- so a result nobody wrote is never taken for one
+      c.p:write32(rss.mailbox, rss.magic)
+      flow.try(c.p.reset, c.p, "sw") -- the chip may drop the link while RSS runs
+    end,
+  },
+  {
+    name = "reconnect", needs = { "probe" },
+    doc = "reconnect after the RSS run with the recipe's strategy",
+    run = function (c)
+      log.info("Reconnecting...")
+      flow.reconnect(c.p, c.o.reconnect or M.strategy("alternate", 6))
+    end,
+  },
+  {
+    name = "rss result", needs = { "probe" },
+    doc = "read the RSS complete value; a failure names the code from the device pack",
+    run = function (c)
+      local pack, i = c.pack, c.part
+      local v = c.p:read32(pack.rss.result)
+      log.info("RSS command execution OK")
+      log.info("RSS complete Value = %s", hex(v))
+      if v == PENDING then
+        errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
+          "word unchanged after the reset)", i))
+      end
+      local name = code_name(pack, v)
+      local want = i == #c.parts and "ok" or "part_ok"
+      if name ~= want then
+        log.error("SECURITY State Fail")
+        log.error("Invalid state after SFI install !")
+        log.error("%s", RSS_TEXT[name] or ("unknown RSS result " .. hex(v)))
+        if name == "license" and c.cache then os.remove(c.cache) end
+        local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s " ..
+          "(%s)", i, hex(v), name or "unknown"), RSS_TEXT[name], 0)
+        e.rss_result = v
+        error(e, 0)
+      end
+    end,
+  },
+  {
+    name = "security state", needs = { "probe" },
+    doc = "SECURITY must still be 1 after the RSS run",
+    run = function (c)
+      if ob.read(c.p).SECURITY ~= 1 then
+        errors.raise("TARGET", "sfi.security", "SECURITY State Fail: SECURITY=0 after RSS")
+      end
+      log.info("SECURITY State Success")
+    end,
+  },
+}
+
+STEPS[#STEPS + 1] = {
+  name = "parts", needs = { "licence", "img" }, irreversible = "program", aborts = true,
+  steps = PART_STEPS,
+  doc = "for each image part (flow step \"part N\"): the steps below",
+  run = function (c, pl_self)
+    for i = c.start or 1, #c.parts do
+      c.r:step("part " .. i, function ()
+        c.part = i
+        for s in pl_self.steps:each() do
+          local ok, err = pcall(s.run, c)
+          if not ok then
+            errors.wrap(err, { substep = s.name })
+            error(err, 0)
+          end
         end
-        local name = code_name(pack, v)
-        local want = i == #parts and "ok" or "part_ok"
-        if name ~= want then
-          log.error("SECURITY State Fail")
-          log.error("Invalid state after SFI install !")
-          log.error("%s", RSS_TEXT[name] or ("unknown RSS result " .. hex(v)))
-          if name == "license" then os.remove(cache) end
-          local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s " ..
-            "(%s)", i, hex(v), name or "unknown"), RSS_TEXT[name], 0)
-          e.rss_result = v
-          error(e, 0)
-        end
-        if ob.read(p).SECURITY ~= 1 then
-          errors.raise("TARGET", "sfi.security", "SECURITY State Fail: SECURITY=0 after RSS")
-        end
-        log.info("SECURITY State Success")
-        r:fact("parts_done", i)
+        c.r:fact("parts_done", i)
       end)
     end
-  end)
-  if not ok then
-    local a_ok, a_err = pcall(M.abort, p)
-    if not a_ok then log.error("Abort failed: %s", tostring(a_err)) end
-    r:fact("aborted", a_ok)
-    if errors.is(err) then
-      err.hint = err.hint or string.format("licence %s; chip %s", r.facts.licence,
-        a_ok and "regressed to RDP level 0 (flash erased)" or "NOT regressed (abort failed)")
-    end
-    error(err, 0)
-  end
+  end,
+}
 
-  r:step("final state", function ()
-    os.remove(cache) -- installed: the licence is spent
-    local v = ob.read(p)
+STEPS[#STEPS + 1] = {
+  name = "final state", needs = { "probe" },
+  doc = "the option bytes after SFI; with verify (and RDP 0) the flash equals the plaintext",
+  run = function (c)
+    if c.cache then os.remove(c.cache) end -- installed: the licence is spent
+    local v = ob.read(c.p)
     log.info("SFI Process Finished!")
-    show_ob(p)
-    r:fact("rdp", v.RDP)
-    r:fact("security", v.SECURITY)
-    if o.verify then
+    show_ob(c.p)
+    c.r:fact("rdp", v.RDP)
+    c.r:fact("security", v.SECURITY)
+    if c.o.verify then
       if v.RDP ~= 0xAA then
         log.warn("flash not compared: RDP 0x%02X blocks debug reads (as it should)", v.RDP)
         return
       end
-      local f = io.open(o.verify, "rb")
-      if not f then errors.raise("NOT_FOUND", "sfi.verify", "cannot read " .. o.verify) end
+      local f = io.open(c.o.verify, "rb")
+      if not f then errors.raise("NOT_FOUND", "sfi.verify", "cannot read " .. c.o.verify) end
       local want = f:read("a")
       f:close()
-      local base = pack.memory.flash[1].start
-      local got = p:read(base, #want)
+      local base = c.pack.memory.flash[1].start
+      local got = c.p:read(base, #want)
       if got ~= want then
         local at = 1
         while got:byte(at) == want:byte(at) do at = at + 1 end
         errors.raise("TARGET", "sfi.verify", string.format("flash differs from %s at 0x%08X",
-          o.verify, base + at - 1))
+          c.o.verify, base + at - 1))
       end
-      log.info("Flash matches %s (%d bytes, sha256 %s)", o.verify, #want, core.sha256(want))
-      r:fact("verified", true)
+      log.info("Flash matches %s (%d bytes, sha256 %s)", c.o.verify, #want, core.sha256(want))
+      c.r:fact("verified", true)
     end
-  end)
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "abort", on_failure = true, irreversible = "erase", needs = { "probe" },
+  doc = "on a failure after the chip was changed: RDP regression (erases flash), OB shown",
+  run = function (c) M.abort(c.p) end,
+}
+
+-- }}}
+
+-- The context every step shares: c.r (run), c.o (options), then what steps provide
+-- (c.p probe, c.info, c.pack, c.rules, c.ob, c.img, c.parts, c.start, c.cert, c.lic, c.part).
+local Context = { __name = "sfi.install.context" }
+Context.__index = Context
+
+--- c:field(name, value): a custom field of this device (serial number, batch, test result):
+-- in the run's result facts and in the journal's licence row when set before "licence".
+-- Raises a string for a bad name or a value that is not a string, number or boolean.
+function Context:field(name, value)
+  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+    error("field name must be an identifier, got " .. tostring(name), 2)
+  end
+  local t = type(value)
+  if t ~= "string" and t ~= "number" and t ~= "boolean" then
+    error("field '" .. name .. "': value must be a string, number or boolean", 2)
+  end
+  self.fields[name] = value
+  self.r:fact(name, value)
+end
+
+--- M.pipeline(o) -> pipeline (sfi.pipeline) of the install steps for options o (M.options).
+-- Step names: licence source, connect, identify, check device, option bytes, image, resume,
+-- chip certificate, licence, activate security, sfi write mode, parts (load part, start rss,
+-- reconnect, rss result, security state: once per part, as flow step "part N"), final
+-- state, and abort (runs only when a step marked `aborts` fails).
+function M.pipeline(o)
+  local list = {}
+  for _, s in ipairs(STEPS) do
+    local copy = {}
+    for k, v in pairs(s) do copy[k] = v end
+    if s.steps then
+      copy.steps = {}
+      for j, sub in ipairs(s.steps) do
+        local x = {}
+        for k, v in pairs(sub) do x[k] = v end
+        copy.steps[j] = x
+      end
+    end
+    list[#list + 1] = copy
+  end
+  local pl = pipeline.new(list)
+  pl.options = o
+  return pl
+end
+
+local function licence_text(l)
+  if l.kind == "token" then return "HSM token " .. l.uri end
+  if l.kind == "file" then return "licence file " .. l.path end
+  if l.kind == "keyfile" then return "key file " .. l.key .. " (DEVELOPMENT ONLY)" end
+  if l.kind == "command" then return "external program " .. (l.argv and l.argv[1] or "?") end
+  return l.kind
+end
+
+--- M.plan(r, pl) -> plan table {recipe, probe, licence, reconnect, image, steps}: what the
+-- pipeline would do, without opening the probe or the HSM. The image file is parsed when it
+-- can be read, to list its parts.
+function M.plan(r, pl)
+  local o = pl.options
+  local out = { recipe = r.recipe.name, version = r.recipe.version, probe = o.probe,
+    licence = licence_text(o.licence), reconnect = o.reconnect and tostring(o.reconnect),
+    device = o.device, write_mode = o.write_mode, steps = pl:plan() }
+  local ok, im = pcall(image.load, o.image)
+  if ok then
+    local hi = im:info()
+    out.image = { path = o.image, protocol = hi.protocol, areas = hi.areas, parts = #im:parts() }
+  else
+    out.image = { path = o.image, error = errors.is(im) and im.msg or tostring(im) }
+  end
+  local okc, why = pl:check {}
+  if not okc then out.problem = why end
+  return out
+end
+
+--- M.run(r, pl) -> true: runs the pipeline in run context r (or, when r.planning, records its
+-- plan in r.plan and returns). Steps marked `aborts` run the "abort" step when they fail.
+-- Raises the failing step's sfi.error (err.step, err.hint); r.facts tell whether a licence
+-- was consumed, reused or not needed, and the final chip state.
+function M.run(r, pl)
+  local okc, why = pl:check {}
+  if not okc then error("install pipeline: " .. why, 2) end
+  if r.planning then
+    r.plan = M.plan(r, pl)
+    return true
+  end
+  local c = setmetatable({ r = r, o = pl.options, facts = r.facts, fields = {} }, Context)
+  local on_failure = {}
+  for s in pl:each() do
+    if s.on_failure then on_failure[#on_failure + 1] = s end
+  end
+  for s in pl:each() do
+    if not s.on_failure then
+      local ok, err
+      if s.steps then
+        ok, err = pcall(s.run, c, s)
+      else
+        ok, err = pcall(r.step, r, s.name, function () return s.run(c) end, s.policy)
+      end
+      if not ok then
+        if s.aborts and c.p then
+          local a_ok = true
+          for _, h in ipairs(on_failure) do
+            local hok, herr = pcall(r.step, r, h.name, function () return h.run(c) end, h.policy)
+            if not hok then
+              a_ok = false
+              log.error("Abort failed: %s", tostring(herr))
+            end
+          end
+          r:fact("aborted", a_ok)
+          if errors.is(err) then
+            err.hint = err.hint or string.format("licence %s; chip %s", r.facts.licence,
+              a_ok and "regressed to RDP level 0 (flash erased)" or "NOT regressed (abort failed)")
+          end
+        end
+        error(err, 0)
+      end
+    end
+  end
+  return true
+end
+
+--- M.install(r, o, [edit]) -> true: builds the pipeline for options o (M.options), lets
+-- edit(pl) change it (insert, replace, wrap, remove steps), and runs it (M.run).
+function M.install(r, o, edit)
+  if not o.checked then M.check_options(o) end
+  local pl = M.pipeline(o)
+  if edit then edit(pl, o) end
+  return M.run(r, pl)
 end
 
 return M

@@ -117,3 +117,53 @@ T.case("Ctrl-C: exit 1 with CANCELED, owned resources closed", function ()
   assert(out:find("step wait failed: interrupted", 1, true), out)
   T.eq(T.readfile(marker), "closed\n")
 end)
+
+T.case("--plan lists the install steps without opening the probe or the HSM", function ()
+  -- neither the probe (nothing listens on port 1) nor the PKCS#11 module exists
+  local code, out = run("--plan recipes/h753.lua --set image=none.sfi --probe stlink-tcp:1 " ..
+    "--hsm 'pkcs11:token=x?module-path=/nonexistent/p11.so&pin-source=env:NOPE'")
+  T.eq(code, 0, out)
+  for _, w in ipairs { "Plan for recipe h753", "probe     : stlink-tcp:1", "HSM token pkcs11:token=x",
+      "image     : none.sfi (not readable", " 9  licence ", "IRREVERSIBLE: consumes a licence",
+      "start rss", "14  abort" } do
+    assert(out:find(w, 1, true), "missing '" .. w .. "' in\n" .. out)
+  end
+  assert(not out:find("Connecting", 1, true), out)
+end)
+
+T.case("--plan --json: one object per step; edits by the recipe are marked", function ()
+  local code, out = run("--plan --json recipes/examples/h753_own_reconnect.lua --set image=x.sfi " ..
+    "--set licence=x.lic")
+  T.eq(code, 0, out)
+  local steps, replaced = 0, nil
+  for line in out:gmatch("[^\n]+") do
+    if line:find('"event":"plan_step"', 1, true) then
+      steps = steps + 1
+      if line:find('"step":"reconnect"', 1, true) then replaced = line:find('"replaced":true', 1, true) end
+    end
+  end
+  T.eq(steps, 19)
+  assert(replaced, "reconnect marked as replaced\n" .. out)
+  code, out = run("--plan recipes/examples/h753_serial_label.lua --set image=x.sfi --set licence=x.lic")
+  T.eq(code, 0, out)
+  assert(out:find("  4  serial number", 1, true) and out:find(" label ", 1, true), out)
+end)
+
+T.case("--plan reads the image to list its parts; a bad option is exit 2 before any step", function ()
+  local code, out = run("--plan recipes/h753.lua --set image=x.sfi --set licence=x.lic --set strategy=fast")
+  T.eq(code, 2, out)
+  assert(out:find("'strategy' must be one of", 1, true), out)
+  code, out = run("--plan recipes/h753.lua --set image=x.sfi")
+  T.eq(code, 2, out)
+  assert(out:find("no licence source", 1, true), out)
+end)
+
+T.case("--plan of a signed bundle", function ()
+  local fx = require "bundle_fixture"
+  local dir = T.tmpdir()
+  local key = fx.keys(dir, "oem")
+  local b = fx.make(dir, "ok.lua", key)
+  local code, out = run(string.format("--plan %s --trust %s --set image=x.sfi", b, key.pub))
+  T.eq(code, 0, out)
+  assert(out:find("Plan for recipe bundle-ok", 1, true), out)
+end)

@@ -6,10 +6,13 @@
 --
 -- case = {
 --   recipe = "h753", chip = "stm32h753", knobs = {...},
---   image = {devid=0x450, size=N, hash=false, protocol=2, ram_size=0x1E000, rdp="AA", tamper=false},
+--   image = {devid=0x450, size=N, hash=false, protocol=2, ram_size=0x1E000, rdp="AA", tamper=false,
+--            vectors = {sp, pc} (the firmware starts with this vector table)},
 --   licence = "hsm" | "keyfile", max = 5 (HSM licences),
 --   set = {k = v} (recipe params), runs = { {knobs=, set=, interrupt_ms=, expect=} ... } | expect = {...},
---   final = {ob = {NAME = v}, flash = "firmware"|"erased", licences_used = n, journal_unknown = n},
+--   final = {ob = {NAME = v}, flash = "firmware"|"erased", licences_used = n, journal_unknown = n,
+--            files = { {dir=, count=, contains=} }, journal_fields = {name = "text"}},
+--   mkdirs = {"sub"} (made in the case's directory; "{dir}" in set values is that directory),
 -- }
 -- expect = {exit = 0|1|2, code = "TARGET", step = "part 1", fact = {licence = "reused"},
 --           output = {"plain text that must appear"...}, no_output = {...}}
@@ -46,6 +49,10 @@ end
 local dir = T.tmpdir()
 local img = C.image or {}
 local fw = firmware(img.size or 150000)
+if img.vectors then -- a plausible vector table: initial SP, reset handler (Thumb)
+  fw = string.pack("<I4I4", img.vectors[1], img.vectors[2]) .. fw:sub(9)
+end
+for _, d in ipairs(C.mkdirs or {}) do assert(os.execute("mkdir -p " .. dir .. "/" .. d)) end
 T.writefile(dir .. "/fw.bin", fw)
 T.writefile(dir .. "/key.bin", "\x2b\x7e\x15\x16\x28\xae\xd2\xa6\xab\xf7\x15\x88\x09\xcf\x4f\x3c")
 T.writefile(dir .. "/nonce.bin", "\xca\xfe\xba\xbe\xfa\xce\xdb\xad\xde\xca\xf8\x88")
@@ -103,6 +110,9 @@ for n, run in ipairs(runs) do
     local sets = {}
     for k, v in pairs(C.set or {}) do sets[k] = v end
     for k, v in pairs(run.set or {}) do sets[k] = v end
+    for k, v in pairs(sets) do
+      if type(v) == "string" then sets[k] = v:gsub("{dir}", dir) end
+    end
     if sets.verify == nil then sets.verify = dir .. "/fw.bin" end
     local setargs = {}
     for k, v in pairs(sets) do if v ~= false then setargs[#setargs + 1] = "--set " .. q(k .. "=" .. tostring(v)) end end
@@ -153,6 +163,25 @@ T.case("final chip and licence state", function ()
     local hsm = require "sfi.hsm"
     local h <close> = hsm.open(tok.open_opts)
     T.eq((C.max or 5) - h:counter(), fin.licences_used, "licences used")
+  end
+  for _, want in ipairs(fin.files or {}) do
+    local _, list = T.sh("ls " .. q(dir .. "/" .. want.dir))
+    local names = {}
+    for name in list:gmatch("[^\n]+") do names[#names + 1] = name end
+    T.eq(#names, want.count, "files in " .. want.dir)
+    for _, name in ipairs(names) do
+      local body = T.readfile(dir .. "/" .. want.dir .. "/" .. name)
+      assert(body:find(want.contains, 1, true), name .. " lacks " .. want.contains)
+    end
+  end
+  if fin.journal_fields then
+    local journal = require "sfi.journal"
+    local rows = journal.rows(dir .. "/journal.sqlite")
+    local last = rows[#rows]
+    for k, v in pairs(fin.journal_fields) do
+      local got = last and last.fields and last.fields[k]
+      assert(got and tostring(got):find(v, 1, true), "journal field " .. k .. ": " .. tostring(got))
+    end
   end
   if fin.journal_unknown then
     local journal = require "sfi.journal"

@@ -27,6 +27,7 @@ local RECIPE_SPEC <const> = {
   { "journal", "--journal", value = "PATH", help = "licence journal database" },
   { "trust", "--trust", value = "KEY.pub", help = "OEM public key a bundle must be signed by" },
   { "describe", "--describe", help = "print the recipe's parameters and exit" },
+  { "plan", "--plan", help = "print the steps the recipe would run (no probe or HSM opened)" },
   { "test", "--test", help = "run a test file (tests/lua) and print 'N passed, N failed'" },
   { "include", "-I", value = "DIR", multi = true, help = "prepend DIR to the script path" },
   { "version", "--version", help = "print versions and exit" },
@@ -45,6 +46,7 @@ local function help()
   local out = {
     "usage: sfirun RECIPE.lua|BUNDLE.sfib [--set KEY=VALUE]... [--probe URI] [--hsm URI] [--json] [-v]",
     "       sfirun --describe RECIPE.lua",
+    "       sfirun --plan RECIPE.lua|BUNDLE.sfib [--set KEY=VALUE]...",
     "       sfirun COMMAND --help",
     "",
     "Runs a Lua recipe that installs firmware into STM32 microcontrollers (Secure Firmware",

@@ -4,6 +4,7 @@ local flow = require "sfi.flow"
 local log = require "sfi.log"
 local core = require "sfi.core"
 local config = require "sfi.config"
+local pipeline = require "sfi.pipeline"
 
 local M = {}
 
@@ -39,7 +40,80 @@ function M.recipe(path, sets, opts)
   return M.execute(desc, sets, opts)
 end
 
---- M.execute(desc, sets, opts) -> 0: parses parameters, logs the start, runs, logs the result.
+local function print_plan(desc, r)
+  local plan = r.plan or { recipe = desc.name, version = desc.version, steps = r.plan_steps }
+  plan.version = plan.version or desc.version
+  if log.json() then
+    local head = {}
+    for k, v in pairs(plan) do
+      if k ~= "steps" and type(v) ~= "table" then head[k] = v end
+    end
+    if plan.image then
+      for k, v in pairs(plan.image) do head["image_" .. k] = v end
+    end
+    log.event("plan", head, nil, "info")
+    for n, s in ipairs(plan.steps) do
+      log.event("plan_step", { n = n, step = s.name, depth = s.depth, irreversible = s.irreversible,
+        optional = s.optional, replaced = s.replaced, wrapped = s.wrapped, doc = s.doc }, nil, "info")
+    end
+    return
+  end
+  local out = { string.format("Plan for recipe %s %s (nothing is opened: no probe, no HSM)",
+    plan.recipe, plan.version) }
+  local function kv(k, v) if v then out[#out + 1] = string.format("  %-10s: %s", k, v) end end
+  kv("probe", plan.probe)
+  kv("device", plan.device)
+  kv("licence", plan.licence)
+  kv("reconnect", plan.reconnect)
+  if plan.image then
+    local im = plan.image
+    kv("image", im.error and string.format("%s (not readable: %s)", im.path, im.error) or
+      string.format("%s (protocol %d, %d areas, %d part%s)", im.path, im.protocol, im.areas,
+        im.parts, im.parts == 1 and "" or "s"))
+  end
+  if plan.write_mode then
+    local names = {}
+    for k, v in pairs(plan.write_mode) do names[#names + 1] = string.format("%s=%s", k, v) end
+    table.sort(names)
+    kv("write mode", table.concat(names, " "))
+  end
+  if plan.problem then kv("PROBLEM", plan.problem) end
+  out[#out + 1] = "Steps:"
+  local n = 0
+  for _, s in ipairs(plan.steps) do
+    local marks = {}
+    if s.irreversible then
+      marks[#marks + 1] = "IRREVERSIBLE: " .. (pipeline.IRREVERSIBLE[s.irreversible] or s.irreversible)
+    end
+    if s.optional then marks[#marks + 1] = "optional" end
+    if s.replaced then marks[#marks + 1] = "replaced by the recipe" end
+    if s.wrapped then marks[#marks + 1] = "wrapped by the recipe" end
+    local label
+    if s.depth == 0 then
+      n = n + 1
+      label = string.format("  %2d  %-18s", n, s.name)
+    else
+      label = string.format("        %-16s", s.name)
+    end
+    local line = label .. (s.doc and (" " .. s.doc) or "")
+    if #marks > 0 then line = line .. "  [" .. table.concat(marks, "; ") .. "]" end
+    out[#out + 1] = line
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+end
+
+--- M.plan(desc, sets) -> 0: prints the steps the recipe would run, with parameters
+-- resolved, without opening the probe or the HSM (sfirun --plan).
+function M.plan(desc, sets)
+  local args = desc:parse(sets)
+  local ok, err, r = flow.run(desc, args, true)
+  if not ok then error(err, 0) end
+  print_plan(desc, r)
+  return 0
+end
+
+--- M.execute(desc, sets, opts) -> 0: parses parameters, logs the start, runs, logs the result
+-- (or, with opts.plan, prints the plan).
 function M.execute(desc, sets, opts)
   for _, k in ipairs { "probe", "hsm" } do
     if opts[k] then
@@ -50,6 +124,7 @@ function M.execute(desc, sets, opts)
     end
   end
   config.journal = opts.journal or config.journal
+  if opts.plan then return M.plan(desc, sets) end
   local args = desc:parse(sets)
   local v = core.versions()
   log.context { recipe = desc.name }
