@@ -58,6 +58,8 @@ static int l_open(lua_State *L)
         .token = sfib_optfield_str(L, 1, "token", NULL),
         .pin_env = sfib_optfield_str(L, 1, "pin_env", NULL),
         .pin_file = sfib_optfield_str(L, 1, "pin_file", NULL),
+        .lock_dir = sfib_optfield_str(L, 1, "lock_dir", NULL),
+        .lock_timeout_ms = (unsigned)sfib_optfield_int(L, 1, "lock_timeout_ms", 0),
     };
     lua_getfield(L, 1, "pin");
     if (!lua_isnil(L, -1))
@@ -81,6 +83,15 @@ static int m_close(lua_State *L)
     return 0;
 }
 
+/* h:guard() -> lock (with <close>): the token's guard (sfi_hsm_guard). Raises BUSY, CANCELED. */
+static int m_guard(lua_State *L)
+{
+    struct sfi_hsm *h = check(L);
+    struct sfi_lock **slot = sfib_newlock(L);
+    int rc = sfi_hsm_guard(h, slot);
+    return rc ? sfib_raise(L, rc, "hsm.guard") : 1;
+}
+
 static const char *const states[] = {"empty", "partial", "provisioned"};
 
 /* h:info() -> {state=, token=, fwid=, counter=, counter_objects=, ca=} */
@@ -95,6 +106,10 @@ static int m_info(lua_State *L)
     lua_setfield(L, -2, "state");
     lua_pushstring(L, in.token);
     lua_setfield(L, -2, "token");
+    lua_pushstring(L, in.serial);
+    lua_setfield(L, -2, "serial");
+    lua_pushstring(L, in.module);
+    lua_setfield(L, -2, "module");
     if (in.fwid[0]) {
         lua_pushstring(L, in.fwid);
         lua_setfield(L, -2, "fwid");
@@ -177,7 +192,8 @@ int luaopen_sfi_core_hsm(lua_State *L)
     static const luaL_Reg l[] = {{"open", l_open}, {NULL, NULL}};
     static const luaL_Reg m[] = {{"close", m_close},         {"info", m_info},
                                  {"counter", m_counter},     {"provision", m_provision},
-                                 {"license", m_license},     {NULL, NULL}};
+                                 {"license", m_license},     {"guard", m_guard},
+                                 {NULL, NULL}};
     static const luaL_Reg mm[] = {
         {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};
     sfib_newtype(L, MT, m, mm);

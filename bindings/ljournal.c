@@ -16,14 +16,16 @@ static struct sfi_journal *check(lua_State *L)
     return u->j;
 }
 
-/* journal.open(path) -> journal */
+/* journal.open(path, ["read"|"write"]) -> journal (default "write") */
 static int l_open(lua_State *L)
 {
+    static const char *const modes[] = {"read", "write", NULL};
     const char *path = luaL_checkstring(L, 1);
+    int mode = luaL_checkoption(L, 2, "write", modes);
     struct ljournal *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->j = NULL;
     luaL_setmetatable(L, MT);
-    int rc = sfi_journal_open(sfib_ctx(L), path, &u->j);
+    int rc = sfi_journal_open(sfib_ctx(L), path, (enum sfi_journal_mode)mode, &u->j);
     if (rc != SFI_OK)
         return sfib_raise(L, rc, "journal.open");
     return 1;
@@ -38,7 +40,8 @@ static int m_close(lua_State *L)
     return 0;
 }
 
-/* j:begin{uid=, cert=, fwid=, station=, recipe=, provider=, counter_before=} -> id */
+/* j:begin{uid=, cert=, fwid=, station=, recipe=, provider=, token=, fields=, counter_before=}
+ * -> id (fields: a JSON object text) */
 static int m_begin(lua_State *L)
 {
     struct sfi_journal *j = check(L);
@@ -49,6 +52,8 @@ static int m_begin(lua_State *L)
         .station = sfib_optfield_str(L, 2, "station", NULL),
         .recipe = sfib_optfield_str(L, 2, "recipe", NULL),
         .provider = sfib_optfield_str(L, 2, "provider", NULL),
+        .token = sfib_optfield_str(L, 2, "token", NULL),
+        .fields = sfib_optfield_str(L, 2, "fields", NULL),
         .counter_before = sfib_optfield_int(L, 2, "counter_before", -1),
     };
     lua_getfield(L, 2, "cert");
@@ -62,7 +67,7 @@ static int m_begin(lua_State *L)
     return 1;
 }
 
-/* j:finish(id, outcome, [counter_after], [detail]) */
+/* j:finish(id, outcome, [counter_after], [detail], [licence136]) */
 static int m_finish(lua_State *L)
 {
     struct sfi_journal *j = check(L);
@@ -70,10 +75,21 @@ static int m_finish(lua_State *L)
     const char *outcome = luaL_checkstring(L, 3);
     lua_Integer after = luaL_optinteger(L, 4, -1);
     const char *detail = luaL_optstring(L, 5, NULL);
-    int rc = sfi_journal_finish(j, id, outcome, after, detail);
+    size_t ll = 0;
+    const char *lic = luaL_optlstring(L, 6, NULL, &ll);
+    int rc = sfi_journal_finish(j, id, outcome, after, detail, (const uint8_t *)lic, ll);
     if (rc != SFI_OK)
         return sfib_raise(L, rc, "journal.finish");
     return 0;
+}
+
+/* j:resolve(id, "spent"|"not-spent", detail) */
+static int m_resolve(lua_State *L)
+{
+    struct sfi_journal *j = check(L);
+    int rc = sfi_journal_resolve(j, luaL_checkinteger(L, 2), luaL_checkstring(L, 3),
+                                 luaL_checkstring(L, 4));
+    return rc ? sfib_raise(L, rc, "journal.resolve") : 0;
 }
 
 static void setstr(lua_State *L, const char *k, const char *v)
@@ -94,7 +110,7 @@ static int m_rows(lua_State *L)
     struct sfi_journal_row r;
     int rc;
     while ((rc = sfi_journal_next(j, after, &r)) == SFI_OK) {
-        lua_createtable(L, 0, 13);
+        lua_createtable(L, 0, 16);
         lua_pushinteger(L, r.id);
         lua_setfield(L, -2, "id");
         setstr(L, "time", r.time);
@@ -107,6 +123,12 @@ static int m_rows(lua_State *L)
         setstr(L, "provider", r.provider);
         setstr(L, "outcome", r.outcome);
         setstr(L, "detail", r.detail);
+        setstr(L, "token", r.token);
+        setstr(L, "fields", r.fields);
+        if (r.licence_len) {
+            lua_pushlstring(L, (const char *)r.licence, r.licence_len);
+            lua_setfield(L, -2, "licence");
+        }
         if (r.counter_before >= 0) {
             lua_pushinteger(L, r.counter_before);
             lua_setfield(L, -2, "counter_before");
@@ -127,8 +149,9 @@ static int m_rows(lua_State *L)
 int luaopen_sfi_core_journal(lua_State *L)
 {
     static const luaL_Reg l[] = {{"open", l_open}, {NULL, NULL}};
-    static const luaL_Reg m[] = {{"close", m_close}, {"begin", m_begin}, {"finish", m_finish},
-                                 {"rows", m_rows},   {NULL, NULL}};
+    static const luaL_Reg m[] = {{"close", m_close},     {"begin", m_begin},
+                                 {"finish", m_finish},   {"resolve", m_resolve},
+                                 {"rows", m_rows},       {NULL, NULL}};
     static const luaL_Reg mm[] = {{"__close", m_close}, {"__gc", m_close}, {NULL, NULL}};
     sfib_newtype(L, MT, m, mm);
     luaL_newlib(L, l);

@@ -278,6 +278,23 @@ static int l_mkdir(lua_State *L)
     return 0;
 }
 
+/* core.stat(path) -> "file"|"dir"|"fifo"|"device"|"other", size | nil (no such path).
+ * Follows links. */
+static int l_stat(lua_State *L)
+{
+    struct stat sb;
+    if (stat(luaL_checkstring(L, 1), &sb) != 0)
+        return 0;
+    const char *t = S_ISREG(sb.st_mode)    ? "file"
+                    : S_ISDIR(sb.st_mode)  ? "dir"
+                    : S_ISFIFO(sb.st_mode) ? "fifo"
+                    : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "device"
+                                                                 : "other";
+    lua_pushstring(L, t);
+    lua_pushinteger(L, (lua_Integer)sb.st_size);
+    return 2;
+}
+
 /* core.now_ns() -> integer (monotonic nanoseconds, for benchmarks) */
 static int l_now_ns(lua_State *L)
 {
@@ -285,7 +302,19 @@ static int l_now_ns(lua_State *L)
     return 1;
 }
 
+/* core.lock(path, timeout_ms) -> lock (with <close>): an exclusive lock across threads and
+ * processes. Raises BUSY (held past the timeout), CANCELED, ACCESS, IO. */
+static int l_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    unsigned ms = (unsigned)sfib_checkrange(L, 2, 0, 3600000);
+    struct sfi_lock **slot = sfib_newlock(L);
+    int rc = sfi_lock_acquire(sfib_ctx(L), path, ms, slot);
+    return rc ? sfib_raise(L, rc, "lock") : 1;
+}
+
 static const luaL_Reg l_core[] = {
+    {"lock", l_lock},         {"stat", l_stat},
     {"sha256", l_sha256}, {"crypto_floor_ms", l_crypto_floor_ms}, {"now_ns", l_now_ns},
     {"mkdir", l_mkdir},
     {"versions", l_versions}, {"log", l_log},         {"event", l_event},

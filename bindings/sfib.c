@@ -169,3 +169,39 @@ void sfib_newtype(lua_State *L, const char *tname, const luaL_Reg *methods,
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }
+
+/* ---- sfi.lock: a held sfi_lock (core.lock, h:guard()) ------------------------------------ */
+
+#define LOCK_MT "sfi.lock"
+
+/* lock:close(), __close, __gc: releases (idempotent) */
+static int m_lock_close(lua_State *L)
+{
+    struct sfi_lock **slot = luaL_checkudata(L, 1, LOCK_MT);
+    sfi_lock_release(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+static int mm_lock_tostring(lua_State *L)
+{
+    struct sfi_lock **slot = luaL_checkudata(L, 1, LOCK_MT);
+    lua_pushstring(L, *slot ? "sfi.lock (held)" : "sfi.lock (released)");
+    return 1;
+}
+
+struct sfi_lock **sfib_newlock(lua_State *L)
+{
+    static const luaL_Reg m[] = {{"close", m_lock_close}, {NULL, NULL}};
+    static const luaL_Reg mm[] = {{"__close", m_lock_close},
+                                  {"__gc", m_lock_close},
+                                  {"__tostring", mm_lock_tostring},
+                                  {NULL, NULL}};
+    if (luaL_getmetatable(L, LOCK_MT) == LUA_TNIL)
+        sfib_newtype(L, LOCK_MT, m, mm);
+    lua_pop(L, 1);
+    struct sfi_lock **slot = lua_newuserdatauv(L, sizeof(struct sfi_lock *), 0);
+    *slot = NULL;
+    luaL_setmetatable(L, LOCK_MT);
+    return slot;
+}

@@ -42,6 +42,11 @@ int sfib_optfield_bool(lua_State *L, int idx, const char *k, int def);
 struct sfi_probe;
 struct sfi_probe *sfib_checkprobe(lua_State *L, int idx);
 
+/* Pushes a new sfi.lock userdata (released by close, __close and __gc) and returns its slot
+ * for sfi_lock_acquire; the slot stays NULL (released) until the acquire succeeds. */
+struct sfi_lock;
+struct sfi_lock **sfib_newlock(lua_State *L);
+
 /* Registers a userdata type: metatable `tname` with methods as __index and metamethods. */
 void sfib_newtype(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *metamethods);

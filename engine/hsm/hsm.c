@@ -3,7 +3,11 @@
  * counter (create-new-then-destroy-old data objects; the smallest value wins) and licence
  * generation on the token (ECDH1_DERIVE -> AES_ECB_ENCRYPT_DATA -> AES_KEY_WRAP). */
 #include <dlfcn.h>
+#include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +39,45 @@ struct sfi_hsm {
     struct module *m;
     CK_SESSION_HANDLE s;
     char token[33];
+    char serial[17];
+    char lock_path[600];
+    unsigned lock_ms;
 };
+
+/* The guard file: <dir>/sfirun-hsm-<sha256(module \n label), 24 hex>.lock, dir the first of
+ * $SFIRUN_LOCK_DIR, /run/lock (shared by every user of the station), cfg->lock_dir, /tmp. */
+static int guard_path(struct sfi_ctx *ctx, const char *module, const char *token,
+                      const char *fallback, char *out, size_t cap)
+{
+    const char *dir = getenv("SFIRUN_LOCK_DIR");
+    if (!dir || !*dir)
+        dir = access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : fallback ? fallback : "/tmp";
+    if (dir == fallback && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sfi_seterr(ctx, SFI_E_IO, "lock directory %s: %s", dir, strerror(errno));
+    char real[4096];
+    const char *mod = realpath(module, real) ? real : module;
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(m, mod, strlen(mod)) && EVP_DigestUpdate(m, "\n", 1) &&
+             EVP_DigestUpdate(m, token, strlen(token)) && EVP_DigestFinal_ex(m, md, &mdlen);
+    EVP_MD_CTX_free(m);
+    if (!ok)
+        return sfi_seterr(ctx, SFI_E_CRYPTO, "lock name: SHA-256 failed");
+    char hex[25];
+    for (int i = 0; i < 12; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    int n = snprintf(out, cap, "%s/sfirun-hsm-%s.lock", dir, hex);
+    if (n < 0 || (size_t)n >= cap)
+        return sfi_seterr(ctx, SFI_E_INVALID, "lock directory path too long");
+    return SFI_OK;
+}
+
+int sfi_hsm_guard(struct sfi_hsm *h, struct sfi_lock **out)
+{
+    return sfi_lock_acquire(h->ctx, h->lock_path, h->lock_ms, out);
+}
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
@@ -118,7 +160,19 @@ static int read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char
     return SFI_OK;
 }
 
-static int find_slot(struct sfi_hsm *h, const char *label, CK_SLOT_ID *out)
+/* True when the space-padded PKCS#11 field f (cap bytes) equals want ("" matches anything). */
+static int field_is(const CK_UTF8CHAR *f, size_t cap, const char *want)
+{
+    size_t k = cap, wl = strlen(want);
+    if (!wl)
+        return 1;
+    while (k > 0 && f[k - 1] == ' ')
+        k--;
+    return k == wl && memcmp(f, want, wl) == 0;
+}
+
+static int find_slot(struct sfi_hsm *h, const char *label, const struct sfi_hsm_uri *sel,
+                     CK_SLOT_ID *out)
 {
     CK_FUNCTION_LIST_PTR f = h->m->f;
     CK_ULONG n = 0;
@@ -140,12 +194,21 @@ static int find_slot(struct sfi_hsm *h, const char *label, CK_SLOT_ID *out)
         size_t k = 32;
         while (k > 0 && tl[k - 1] == ' ')
             k--;
-        if (k == ll && memcmp(tl, label, ll) == 0) {
+        if (k == ll && memcmp(tl, label, ll) == 0 &&
+            field_is(ti.serialNumber, sizeof ti.serialNumber, sel->serial) &&
+            field_is(ti.manufacturerID, sizeof ti.manufacturerID, sel->manufacturer) &&
+            field_is(ti.model, sizeof ti.model, sel->model)) {
+            size_t sn = sizeof ti.serialNumber;
+            while (sn > 0 && ti.serialNumber[sn - 1] == ' ')
+                sn--;
+            memcpy(h->serial, ti.serialNumber, sn);
+            h->serial[sn] = '\0';
             *out = slots[i];
             return SFI_OK;
         }
     }
-    return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "no PKCS#11 token labelled '%s'", label);
+    return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "no PKCS#11 token labelled '%s'%s%s", label,
+                      sel->serial[0] ? " with serial " : "", sel->serial);
 }
 
 int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_hsm **out)
@@ -173,15 +236,28 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         return sfi_seterr(ctx, SFI_E_NOMEM, "sfi_hsm_open");
     h->ctx = ctx;
     strcpy(h->token, token);
-    int rc = module_get(ctx, module, &h->m);
+    h->lock_ms = cfg->lock_timeout_ms ? cfg->lock_timeout_ms : 60000;
+    int rc = guard_path(ctx, module, token, cfg->lock_dir, h->lock_path, sizeof h->lock_path);
     if (rc != SFI_OK) {
+        free(h);
+        return rc;
+    }
+    struct sfi_lock *lk = NULL;
+    rc = sfi_hsm_guard(h, &lk);
+    if (rc != SFI_OK) {
+        free(h);
+        return rc;
+    }
+    rc = module_get(ctx, module, &h->m);
+    if (rc != SFI_OK) {
+        sfi_lock_release(lk);
         free(h);
         return rc;
     }
     CK_SLOT_ID slot = 0; /* set by find_slot on success (gcc -O2 warns otherwise) */
     char pin[129];
     CK_RV rv;
-    rc = find_slot(h, token, &slot);
+    rc = find_slot(h, token, &u, &slot);
     if (rc != SFI_OK)
         goto fail;
     rv = h->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h->s);
@@ -200,12 +276,14 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
     rc = sfi_p11_err(ctx, rv, "C_Login");
     if (rc != SFI_OK)
         goto fail;
+    sfi_lock_release(lk);
     sfi_log(ctx, SFI_LOG_DEBUG, "HSM: token '%s' open (%s)", token, module);
     *out = h;
     return SFI_OK;
 fail:
     sfi_wipe(pin, sizeof pin);
     sfi_hsm_close(h);
+    sfi_lock_release(lk);
     return rc;
 }
 
@@ -336,11 +414,13 @@ static void tidy_counter(struct sfi_hsm *h, struct counter *c)
     }
 }
 
-int sfi_hsm_info(struct sfi_hsm *h, struct sfi_hsm_info *out)
+static int info_unguarded(struct sfi_hsm *h, struct sfi_hsm_info *out)
 {
     struct sfi_hsm_info in;
     memset(&in, 0, sizeof in);
     strcpy(in.token, h->token);
+    strcpy(in.serial, h->serial);
+    strcpy(in.module, h->m->path);
     char st[64];
     size_t len = 0;
     int found = 0, any = 0;
@@ -383,7 +463,7 @@ int sfi_hsm_info(struct sfi_hsm *h, struct sfi_hsm_info *out)
     return SFI_OK;
 }
 
-int sfi_hsm_counter(struct sfi_hsm *h, uint32_t *out)
+static int counter_unguarded(struct sfi_hsm *h, uint32_t *out)
 {
     struct counter c;
     int rc = read_counter(h, &c);
@@ -393,10 +473,10 @@ int sfi_hsm_counter(struct sfi_hsm *h, uint32_t *out)
     return SFI_OK;
 }
 
-int sfi_hsm_provision(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
+static int provision_unguarded(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
 {
     struct sfi_hsm_info in;
-    int rc = sfi_hsm_info(h, &in);
+    int rc = info_unguarded(h, &in);
     if (rc != SFI_OK)
         return rc;
     if (in.state != SFI_HSM_EMPTY)
@@ -550,11 +630,11 @@ static int counter_store(struct sfi_hsm *h, struct counter *old, uint32_t v)
     return SFI_OK;
 }
 
-int sfi_hsm_license(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
-                    uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
+static int license_unguarded(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
+                             uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
 {
     struct sfi_hsm_info in;
-    int rc = sfi_hsm_info(h, &in);
+    int rc = info_unguarded(h, &in);
     if (rc != SFI_OK)
         return rc;
     if (in.state != SFI_HSM_PROVISIONED)
@@ -612,4 +692,37 @@ out:
         if (tmp[i] != CK_INVALID_HANDLE)
             h->m->f->C_DestroyObject(h->s, tmp[i]);
     return rc;
+}
+
+/* ---- the public operations, each under the token's guard -------------------------------- */
+
+#define GUARDED(call)                                                                        \
+    do {                                                                                     \
+        struct sfi_lock *lk_ = NULL;                                                         \
+        int rc_ = sfi_hsm_guard(h, &lk_);                                                    \
+        if (rc_ == SFI_OK)                                                                   \
+            rc_ = (call);                                                                    \
+        sfi_lock_release(lk_);                                                               \
+        return rc_;                                                                          \
+    } while (0)
+
+int sfi_hsm_info(struct sfi_hsm *h, struct sfi_hsm_info *out)
+{
+    GUARDED(info_unguarded(h, out));
+}
+
+int sfi_hsm_counter(struct sfi_hsm *h, uint32_t *out)
+{
+    GUARDED(counter_unguarded(h, out));
+}
+
+int sfi_hsm_provision(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
+{
+    GUARDED(provision_unguarded(h, p));
+}
+
+int sfi_hsm_license(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
+                    uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
+{
+    GUARDED(license_unguarded(h, cert, lic_out, counter_after));
 }

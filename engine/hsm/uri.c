@@ -1,6 +1,8 @@
-/* uri.c: RFC 7512 PKCS#11 URI parsing (the subset sfirun uses): path attribute token, query
- * attributes module-path and pin-source (env:VAR or file:PATH). pin-value is refused: a PIN
- * must never travel on a command line. Other attributes are accepted and ignored. */
+/* uri.c: RFC 7512 PKCS#11 URI parsing (the subset sfirun uses): path attributes token, serial,
+ * manufacturer and model (they select the token), query attributes module-path and pin-source
+ * (env:VAR or file:PATH). pin-value is refused: a PIN must never travel on a command line.
+ * Vendor attributes (x-...) are ignored as RFC 7512 allows; any other attribute is a USAGE
+ * error naming it, so a misspelt one (pin-sorce=) never falls back to a default silently. */
 #include <string.h>
 
 #include "hsm/p11_int.h"
@@ -54,6 +56,15 @@ static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_
     } else if (kl == 11 && memcmp(a, "module-path", 11) == 0) {
         if (pdecode(v, vl, u->module, sizeof u->module) != 0)
             return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad module-path");
+    } else if (kl == 6 && memcmp(a, "serial", 6) == 0) {
+        if (pdecode(v, vl, u->serial, sizeof u->serial) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad serial");
+    } else if (kl == 12 && memcmp(a, "manufacturer", 12) == 0) {
+        if (pdecode(v, vl, u->manufacturer, sizeof u->manufacturer) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad manufacturer");
+    } else if (kl == 5 && memcmp(a, "model", 5) == 0) {
+        if (pdecode(v, vl, u->model, sizeof u->model) != 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad model");
     } else if (kl == 9 && memcmp(a, "pin-value", 9) == 0) {
         return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: pin-value refused (a PIN must not be "
                                             "on a command line): use pin-source=env:VAR or "
@@ -73,6 +84,12 @@ static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_
             return sfi_seterr(ctx, SFI_E_USAGE,
                               "PKCS#11 URI: pin-source must be env:VAR or file:PATH");
         }
+    } else if (!(kl > 2 && memcmp(a, "x-", 2) == 0)) {
+        int shown = kl > 40 ? 40 : (int)kl;
+        return sfi_seterr(ctx, SFI_E_USAGE,
+                          "PKCS#11 URI: unknown or unused attribute '%.*s' (sfirun takes token, "
+                          "serial, manufacturer, model, module-path, pin-source)",
+                          shown, a);
     }
     return SFI_OK;
 }

@@ -13,6 +13,7 @@
 #include "sfi/journal.h"
 
 struct sfi_journal {
+    int v1; /* read-only open of a version-1 file: no token/fields/licence columns */
     struct sfi_ctx *ctx;
     sqlite3 *db;
 };
@@ -30,6 +31,15 @@ static const char schema[] =
     "CREATE TRIGGER IF NOT EXISTS licence_journal_once BEFORE UPDATE ON licence_journal"
     " WHEN OLD.outcome <> 'unknown'"
     " BEGIN SELECT RAISE(ABORT, 'a journal outcome is written once'); END;";
+
+/* Version 2 adds the licence source's identity, the device's custom fields and the licence
+ * itself (not secret: it opens only on its chip), so a licence issued and then lost on the
+ * way to its file can still be found. */
+static const char migrate_v2[] =
+    "ALTER TABLE licence_journal ADD COLUMN token TEXT;"
+    "ALTER TABLE licence_journal ADD COLUMN fields TEXT;"
+    "ALTER TABLE licence_journal ADD COLUMN licence BLOB;"
+    "PRAGMA user_version = 2;";
 
 static int dberr(struct sfi_journal *j, int src, const char *op)
 {
@@ -50,35 +60,60 @@ static int dberr(struct sfi_journal *j, int src, const char *op)
                       j->db ? sqlite3_errmsg(j->db) : "", sqlite3_errstr(src));
 }
 
-static void mkdirs(const char *path)
+static int user_version(struct sfi_journal *j, int *v)
 {
-    char d[1024];
-    size_t n = strlen(path);
-    if (n >= sizeof d)
-        return;
-    memcpy(d, path, n + 1);
-    for (char *p = d + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(d, 0700);
-            *p = '/';
-        }
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        *v = sqlite3_column_int(st, 0);
+        src = SQLITE_OK;
     }
+    sqlite3_finalize(st);
+    return src;
 }
 
-int sfi_journal_open(struct sfi_ctx *ctx, const char *path, struct sfi_journal **out)
+int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mode mode,
+                     struct sfi_journal **out)
 {
+    struct stat sb;
+    if (mode == SFI_JOURNAL_READ && stat(path, &sb) != 0)
+        return sfi_seterr(ctx, SFI_E_NOT_FOUND, "no journal at %s", path);
+    if (mode == SFI_JOURNAL_WRITE) {
+        char dir[1024];
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : 0;
+        if (n >= sizeof dir)
+            return sfi_seterr(ctx, SFI_E_INVALID, "journal path too long");
+        memcpy(dir, n ? path : ".", n ? n : 1);
+        dir[n ? n : 1] = '\0';
+        if (slash == path)
+            strcpy(dir, "/");
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return sfi_seterr(ctx, SFI_E_NOT_FOUND, "journal %s: directory %s does not exist",
+                              path, dir);
+    }
     struct sfi_journal *j = calloc(1, sizeof *j);
     if (!j)
         return sfi_seterr(ctx, SFI_E_NOMEM, "journal");
     j->ctx = ctx;
-    mkdirs(path);
-    int src = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int flags = mode == SFI_JOURNAL_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                          : SQLITE_OPEN_READONLY;
+    int src = sqlite3_open_v2(path, &j->db, flags, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_busy_timeout(j->db, 5000);
     char *msg = NULL;
-    if (src == SQLITE_OK)
+    int v = 0;
+    if (src == SQLITE_OK && mode == SFI_JOURNAL_WRITE) {
         src = sqlite3_exec(j->db, schema, NULL, NULL, &msg);
+        if (src == SQLITE_OK)
+            src = user_version(j, &v);
+        if (src == SQLITE_OK && v < 2)
+            src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
+    } else if (src == SQLITE_OK) {
+        src = user_version(j, &v);
+        if (src == SQLITE_OK)
+            j->v1 = v < 2;
+    }
     sqlite3_free(msg);
     if (src != SQLITE_OK) {
         int rc = dberr(j, src, path);
@@ -130,7 +165,8 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,
                                  "INSERT INTO licence_journal(time, uid, cert_sha256, fwid, station,"
-                                 " recipe, provider, counter_before) VALUES(?,?,?,?,?,?,?,?)",
+                                 " recipe, provider, counter_before, token, fields)"
+                                 " VALUES(?,?,?,?,?,?,?,?,?,?)",
                                  -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "insert");
@@ -145,6 +181,8 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
         sqlite3_bind_int64(st, 8, req->counter_before);
     else
         sqlite3_bind_null(st, 8);
+    bind_text(st, 9, req->token);
+    bind_text(st, 10, req->fields);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
@@ -154,14 +192,16 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
 }
 
 int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
-                       long long counter_after, const char *detail)
+                       long long counter_after, const char *detail, const uint8_t *licence,
+                       size_t licence_len)
 {
     char t[40];
     now_iso(t, sizeof t);
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,
                                  "UPDATE licence_journal SET outcome=?, time_end=?,"
-                                 " counter_after=?, detail=? WHERE id=? AND outcome='unknown'",
+                                 " counter_after=?, detail=?, licence=? WHERE id=?"
+                                 " AND outcome='unknown'",
                                  -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "update");
@@ -172,7 +212,11 @@ int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
     else
         sqlite3_bind_null(st, 3);
     bind_text(st, 4, detail);
-    sqlite3_bind_int64(st, 5, id);
+    if (licence && licence_len)
+        sqlite3_bind_blob(st, 5, licence, (int)licence_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 5);
+    sqlite3_bind_int64(st, 6, id);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
@@ -180,6 +224,14 @@ int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
     if (sqlite3_changes(j->db) != 1)
         return sfi_seterr(j->ctx, SFI_E_NOT_FOUND, "journal: no open request %lld", id);
     return SFI_OK;
+}
+
+int sfi_journal_resolve(struct sfi_journal *j, long long id, const char *outcome,
+                        const char *detail)
+{
+    if (strcmp(outcome, "spent") != 0 && strcmp(outcome, "not-spent") != 0)
+        return sfi_seterr(j->ctx, SFI_E_INVALID, "journal: a reconciled row is spent or not-spent");
+    return sfi_journal_finish(j, id, outcome, -1, detail, NULL, 0);
 }
 
 static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
@@ -192,9 +244,14 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
 {
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,
-                                 "SELECT id, time, time_end, uid, cert_sha256, fwid, station,"
-                                 " recipe, provider, counter_before, counter_after, outcome,"
-                                 " detail FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
+                                 j->v1 ? "SELECT id, time, time_end, uid, cert_sha256, fwid,"
+                                         " station, recipe, provider, counter_before,"
+                                         " counter_after, outcome, detail, NULL, NULL, NULL"
+                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1"
+                                       : "SELECT id, time, time_end, uid, cert_sha256, fwid,"
+                                         " station, recipe, provider, counter_before,"
+                                         " counter_after, outcome, detail, token, fields, licence"
+                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
                                  -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "select");
@@ -221,6 +278,12 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
     r.counter_after = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 10);
     col(st, 11, r.outcome, sizeof r.outcome);
     col(st, 12, r.detail, sizeof r.detail);
+    col(st, 13, r.token, sizeof r.token);
+    col(st, 14, r.fields, sizeof r.fields);
+    if (sqlite3_column_type(st, 15) == SQLITE_BLOB && sqlite3_column_bytes(st, 15) == 136) {
+        memcpy(r.licence, sqlite3_column_blob(st, 15), 136);
+        r.licence_len = 136;
+    }
     sqlite3_finalize(st);
     *row = r;
     return SFI_OK;

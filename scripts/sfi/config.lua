@@ -15,4 +15,7 @@ function M.state_dir()
   return (os.getenv("HOME") or ".") .. "/.local/state/sfirun"
 end
 
+--- M.lock_timeout_ms: how long a licence request waits for another one on the same token.
+M.lock_timeout_ms = 60000
+
 return M

@@ -1,6 +1,7 @@
 --- sfi.hsm: the licence HSM over PKCS#11 (SoftHSM2 in tests). A session is opened with an
 -- RFC 7512 URI or with fields; the PIN comes from an environment variable (default
 -- SFI_HSM_PIN) or a file, never from a Lua string. Every licence is journaled (sfi.journal).
+local config = require "sfi.config"
 local core = require "sfi.core.hsm"
 local journal = require "sfi.journal"
 
@@ -20,7 +21,14 @@ end
 function M.open(opts)
   if type(opts) == "string" then opts = { uri = opts } end
   if type(opts) ~= "table" then error("hsm.open: expected a table or a pkcs11: URI", 2) end
-  local s = core.open(opts)
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  if not o.lock_dir then
+    o.lock_dir = config.state_dir() .. "/locks" -- used only when /run/lock is not writable
+    pcall(require("sfi.core").mkdir, config.state_dir())
+  end
+  o.lock_timeout_ms = o.lock_timeout_ms or config.lock_timeout_ms
+  local s = core.open(o)
   return setmetatable({ _s = s, journal = opts.journal }, Session)
 end
 
@@ -53,16 +61,32 @@ function Session:provision(p)
   raw(self):provision { key = p.key, nonce = nonce, fwid = p.fwid, max = p.max, ca = p.ca }
 end
 
+--- M.identity(info) -> string: the token as the journal names it: "label/serial".
+function M.identity(info)
+  return info.token .. "/" .. (info.serial or "")
+end
+
+--- h:guard() -> lock (with <close>): the token's guard. Every operation on the token takes
+-- it; hold it to keep a sequence of them (and journal writes) free of other requests from
+-- the threads and processes of this station. Raises BUSY (held past config.lock_timeout_ms,
+-- naming the holder), CANCELED.
+function Session:guard() return raw(self):guard() end
+
 --- h:license(cert136, [meta]) -> licence136, counter_after. meta = {uid=, recipe=, station=,
--- journal=}. Journaled before and after. Raises FORMAT/AUTH (certificate; counter unchanged),
--- COUNTER (none left), NOT_FOUND (not provisioned), token errors.
+-- journal=}. Under the token's guard: the counter is read, the journal's request row
+-- written, the licence made and the counter decremented on the token, and the outcome row
+-- written, with no other request of this station in between. Raises FORMAT/AUTH
+-- (certificate; counter unchanged), COUNTER (none left), NOT_FOUND (not provisioned), BUSY
+-- (guard or journal held too long), token errors.
 function Session:license(cert, meta)
   local s = raw(self)
   meta = meta or {}
+  local _ <close> = s:guard()
   local info = s:info()
   return journal.record({
     uid = meta.uid, cert = cert, fwid = info.fwid, recipe = meta.recipe, station = meta.station,
-    provider = "token", counter_before = info.counter, journal = meta.journal or self.journal,
+    provider = "token", token = M.identity(info), fields = meta.fields,
+    counter_before = info.counter, journal = meta.journal or self.journal,
     counter_on_error = function ()
       local ok, v = pcall(s.counter, s)
       return ok and v or nil

@@ -114,7 +114,8 @@ function Provider:get(cert, meta)
     errors.raise("FORMAT", "license.get", "certificate is " .. #cert .. " bytes, not 136")
   end
   local req = { uid = meta.uid, cert = cert, recipe = meta.recipe, station = meta.station,
-                journal = meta.journal or o.journal, fwid = o.fwid, provider = self.kind }
+                journal = meta.journal or o.journal, fwid = o.fwid, provider = self.kind,
+                fields = meta.fields }
   if self.kind == "keyfile" then
     log.warn("licence from a KEY FILE (development only: the firmware key is in host memory)")
     return (journal.record(req, function ()

@@ -1,4 +1,5 @@
 --- sfi.util: small helpers recipes and the library share: whole-file reads and atomic writes.
+local core = require "sfi.core"
 local cimage = require "sfi.core.image"
 local errors = require "sfi.error"
 
@@ -15,6 +16,74 @@ function M.read_file(path, what)
   local s = f:read("a")
   f:close()
   return s
+end
+
+--- M.stat(path) -> "file"|"dir"|"fifo"|"device"|"other", size | nil (no such path).
+M.stat = core.stat
+
+--- M.dirname(path) -> the directory part ("." for a bare name).
+function M.dirname(path)
+  local d = path:match("^(.*)/[^/]*$")
+  if d == nil then return "." end
+  return d == "" and "/" or d
+end
+
+--- M.check_output(path, what): an output file may be written at path: its directory exists
+-- and path is not a directory. Raises USAGE naming `what` otherwise (nothing is created).
+function M.check_output(path, what)
+  local d = M.dirname(path)
+  if M.stat(d) ~= "dir" then
+    errors.raise("USAGE", nil, string.format("%s: directory '%s' does not exist", what, d))
+  end
+  local t = M.stat(path)
+  if t and t ~= "file" then
+    errors.raise("USAGE", nil, string.format("%s: '%s' is a %s, not a file", what, path, t))
+  end
+end
+
+--- M.json(v) -> text: JSON for strings, numbers, booleans, nil and tables (keys sorted; a
+-- table is an object).
+function M.json(v)
+  local t = type(v)
+  if t == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function (a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = M.json(tostring(k)) .. ":" .. M.json(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function (c) return string.format("\\u%04x", c:byte()) end) .. '"'
+  elseif v == nil then
+    return "null"
+  end
+  return tostring(v)
+end
+
+--- M.json_flat(text) -> table: decodes a flat JSON object written by M.json (string, number,
+-- boolean values). Returns nil for anything else.
+function M.json_flat(text)
+  if type(text) ~= "string" or not text:match("^%s*{.*}%s*$") then return nil end
+  local out = {}
+  local body = text:match("^%s*{(.*)}%s*$")
+  local pos = 1
+  while pos <= #body do
+    local k, rest = body:match('^%s*"(.-)"%s*:%s*()', pos)
+    if not k then break end
+    local v, after
+    if body:sub(rest, rest) == '"' then
+      local s, e = body:match('^"(.-)"()', rest)
+      v, after = s and s:gsub("\\u(%x%x%x%x)", function (h) return string.char(tonumber(h, 16)) end), e
+    else
+      local lit, e = body:match("^([^,}%s]+)()", rest)
+      if lit == "true" then v = true elseif lit == "false" then v = false else v = tonumber(lit) end
+      after = e
+    end
+    if v == nil or not after then return nil end
+    out[k:gsub("\\u(%x%x%x%x)", function (h) return string.char(tonumber(h, 16)) end)] = v
+    pos = (body:match("^%s*,()", after)) or #body + 1
+  end
+  return out
 end
 
 return M

@@ -186,7 +186,12 @@ T.case("final chip and licence state", function ()
   if fin.journal_unknown then
     local journal = require "sfi.journal"
     local unknown = 0
-    for _, r in ipairs(journal.rows(dir .. "/journal.sqlite")) do
+    local ok, rows = pcall(journal.rows, dir .. "/journal.sqlite")
+    if not ok then
+      assert(rows.code == "NOT_FOUND", tostring(rows))
+      rows = {} -- no licence was ever asked for: the journal was never created
+    end
+    for _, r in ipairs(rows) do
       if r.outcome == nil or r.outcome == "" or r.outcome == "unknown" then unknown = unknown + 1 end
     end
     T.eq(unknown, fin.journal_unknown, "journal rows with unknown outcome")

@@ -20,11 +20,17 @@ struct sfi_hsm_cfg {
     const char *token;    /* token label (required, from the URI or here) */
     const char *pin_env;  /* environment variable with the PIN (default SFI_HSM_PIN) */
     const char *pin_file; /* file whose first line is the PIN */
+    const char *lock_dir; /* the token guard's directory when neither $SFIRUN_LOCK_DIR nor
+                           * /run/lock can be used (created 0700); NULL: /tmp */
+    unsigned lock_timeout_ms; /* how long an operation waits for the guard; 0: 60000 */
 };
 
 /* A parsed RFC 7512 URI (only what sfirun uses; percent-decoded). */
 struct sfi_hsm_uri {
     char token[33];
+    char serial[17];       /* optional token selectors: "" when absent */
+    char manufacturer[33];
+    char model[17];
     char module[512];
     char pin_env[128];
     char pin_file[512];
@@ -35,6 +41,8 @@ enum sfi_hsm_state { SFI_HSM_EMPTY = 0, SFI_HSM_PARTIAL, SFI_HSM_PROVISIONED };
 struct sfi_hsm_info {
     enum sfi_hsm_state state;
     char token[33];                  /* label, blanks trimmed */
+    char serial[17];                 /* token serial number, blanks trimmed */
+    char module[512];                /* PKCS#11 module path as loaded */
     char fwid[SFI_HSM_FWID_MAX + 1]; /* "" when absent */
     uint32_t counter;                /* licences left (smallest counter object) */
     int counter_objects;             /* how many counter objects exist (1 when tidy) */
@@ -61,6 +69,12 @@ int sfi_hsm_uri_parse(struct sfi_ctx *ctx, const char *uri, struct sfi_hsm_uri *
  * PIN variable/file), SFI_E_NO_DEVICE, SFI_E_AUTH (wrong PIN), SFI_E_LOCKED (PIN locked), and
  * any other CKR_ mapping. *out owned by the caller (sfi_hsm_close). */
 int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_hsm **out);
+/* The token's guard (sfi_lock on a file named after the module path and token label): every
+ * sfi_hsm_* call takes it, so the threads and processes of a station never see the token's
+ * objects half-written; a caller takes it around a whole licence request (journal rows and
+ * licence) so nothing else happens on the token in between. Re-entrant for the holding
+ * thread. Errors: as sfi_lock_acquire (SFI_E_BUSY after the configured timeout). */
+int sfi_hsm_guard(struct sfi_hsm *h, struct sfi_lock **out);
 void sfi_hsm_close(struct sfi_hsm *h);
 
 /* State, firmware ID, counter, CA. Errors: CKR_ mappings, SFI_E_FORMAT (bad counter object). */

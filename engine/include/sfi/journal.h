@@ -18,7 +18,9 @@ struct sfi_journal_req {
     const char *fwid;        /* firmware ID (may be NULL) */
     const char *station;     /* station name (may be NULL) */
     const char *recipe;      /* recipe name (may be NULL) */
-    const char *provider;    /* "token", "keyfile", "file" */
+    const char *provider;    /* "token", "keyfile", "file", "command" */
+    const char *token;       /* the licence source's identity (token serial...), may be NULL */
+    const char *fields;      /* the device's custom fields as a JSON object, may be NULL */
     long long counter_before; /* -1 = unknown */
 };
 
@@ -26,13 +28,24 @@ struct sfi_journal_row {
     long long id, counter_before, counter_after; /* -1 = unknown / NULL */
     char time[32], time_end[32];
     char uid[80], cert_sha256[65], fwid[80], station[80], recipe[128], provider[16];
-    char outcome[16]; /* "unknown", "ok", or an error code name */
+    char token[80];
+    char outcome[16]; /* "unknown", "ok", an error code name, or after reconciliation
+                       * "spent" / "not-spent" */
     char detail[256];
+    char fields[1024];            /* JSON object or "" */
+    uint8_t licence[136];         /* the issued licence when licence_len == 136 */
+    size_t licence_len;
 };
 
-/* Opens (creating the file and its directory) the journal. Errors: SFI_E_IO, SFI_E_ACCESS,
- * SFI_E_FORMAT (not a journal database), SFI_E_BUSY. */
-int sfi_journal_open(struct sfi_ctx *ctx, const char *path, struct sfi_journal **out);
+/* How to open: READ never creates or changes anything (a missing file is SFI_E_NOT_FOUND);
+ * WRITE creates the file (never its directory) and brings an older schema up to date. */
+enum sfi_journal_mode { SFI_JOURNAL_READ = 0, SFI_JOURNAL_WRITE = 1 };
+
+/* Opens the journal (see enum sfi_journal_mode). Errors: SFI_E_NOT_FOUND (READ: no such file;
+ * WRITE: no such directory), SFI_E_IO, SFI_E_ACCESS, SFI_E_FORMAT (not a journal database),
+ * SFI_E_BUSY. */
+int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mode mode,
+                     struct sfi_journal **out);
 void sfi_journal_close(struct sfi_journal *j);
 /* Appends a request row with outcome "unknown"; *id_out = its id. Durable on return. */
 int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
@@ -40,7 +53,12 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
 /* Records the outcome ("ok" or an error code name) of row id. A row's outcome is set once:
  * Errors: SFI_E_NOT_FOUND (no such unknown row). */
 int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
-                       long long counter_after, const char *detail);
+                       long long counter_after, const char *detail, const uint8_t *licence,
+                       size_t licence_len);
+/* Reconciliation: an "unknown" row becomes "spent" or "not-spent" with the evidence in detail.
+ * Errors: SFI_E_NOT_FOUND (no such unknown row), SFI_E_INVALID (another outcome). */
+int sfi_journal_resolve(struct sfi_journal *j, long long id, const char *outcome,
+                        const char *detail);
 /* The first row with id > after (ascending). Errors: SFI_E_NOT_FOUND at the end. */
 int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_row *row);
 

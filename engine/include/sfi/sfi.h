@@ -105,6 +105,19 @@ uint64_t sfi_now_ms(void);
 uint64_t sfi_now_ns(void);
 int sfi_sleep_ms(struct sfi_ctx *ctx, unsigned ms);
 
+/* An exclusive lock on a file, across threads and processes (flock on an open file description
+ * of its own, so two threads of one process exclude each other too), re-entrant for the
+ * thread that holds it (each acquire needs its release). The file is created
+ * (0644) if missing; its directory must exist. Waits up to timeout_ms, polling, so that
+ * sfi_cancel interrupts the wait. The holder's pid is written into the file for diagnostics.
+ * Errors: SFI_E_BUSY (still held after the timeout; the detail names the holder),
+ * SFI_E_CANCELED, SFI_E_ACCESS / SFI_E_IO (cannot open), SFI_E_NOMEM. *out owns the lock. */
+struct sfi_lock;
+int sfi_lock_acquire(struct sfi_ctx *ctx, const char *path, unsigned timeout_ms,
+                     struct sfi_lock **out);
+/* Releases and frees; NULL-safe. A process that dies releases its locks with it. */
+void sfi_lock_release(struct sfi_lock *lk);
+
 /* Zero memory in a way the compiler keeps (key material). */
 void sfi_wipe(void *p, size_t n);
 

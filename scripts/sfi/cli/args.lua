@@ -100,13 +100,21 @@ function M.int(s, what)
   return v
 end
 
---- M.setup_log(opts): applies --verbose/--quiet/--json.
+-- The flags given before a sub-command (`sfirun -v hsm info`): they hold for it too.
+local global = {}
+
+--- M.setup_log(opts): applies --verbose/--quiet/--json, with the flags an earlier call got
+-- (the ones before the sub-command) unless opts says otherwise.
 function M.setup_log(opts)
   local log = require "sfi.log"
+  local verbose = opts.verbose or global.verbose
+  local quiet = opts.quiet or global.quiet
+  local json = opts.json or global.json
+  global = { verbose = verbose, quiet = quiet, json = json }
   local level = "info"
-  if opts.quiet then level = "warn" end
-  if opts.verbose then level = opts.verbose >= 2 and "trace" or "debug" end
-  log.configure { level = level, format = opts.json and "json" or "human" }
+  if quiet then level = "warn" end
+  if verbose then level = verbose >= 2 and "trace" or "debug" end
+  log.configure { level = level, format = json and "json" or "human" }
 end
 
 return M

@@ -6,6 +6,7 @@ local config = require "sfi.config"
 local errors = require "sfi.error"
 local hsm = require "sfi.hsm"
 local license = require "sfi.license"
+local util = require "sfi.util"
 local log = require "sfi.log"
 
 local M = {}
@@ -44,41 +45,6 @@ local function readfile(path, what)
   return s
 end
 
---- M.write_atomic(path, data): temp file + rename, so no partial file is ever seen.
-function M.write_atomic(path, data)
-  local tmp = path .. ".tmp" .. tostring(os.time()) .. tostring(math.random(1e9))
-  local f, err = io.open(tmp, "wb")
-  if not f then errors.raise("IO", "write", tostring(err)) end
-  local ok, werr = f:write(data)
-  f:close()
-  if not ok then
-    os.remove(tmp)
-    errors.raise("IO", "write", tostring(werr))
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then
-    os.remove(tmp)
-    errors.raise("IO", "write", tostring(rerr))
-  end
-end
-
-local function json(v)
-  local t = type(v)
-  if t == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    local parts = {}
-    for _, k in ipairs(keys) do parts[#parts + 1] = string.format("%q:%s", k, json(v[k])) end
-    return "{" .. table.concat(parts, ",") .. "}"
-  elseif t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function (c) return string.format("\\u%04x", c:byte()) end) .. '"'
-  elseif v == nil then
-    return "null"
-  end
-  return tostring(v)
-end
-M.json = json
 
 local function hex(s) return (s:gsub(".", function (c) return string.format("%02x", c:byte()) end)) end
 
@@ -111,8 +77,8 @@ local function info(opts)
   local h <close> = open(opts)
   local i = h:info()
   if opts.json then
-    io.stdout:write(json { token = i.token, state = i.state, fwid = i.fwid, counter = i.counter,
-      counter_objects = i.counter_objects, ca = i.ca and hex(i.ca) or nil }, "\n")
+    io.stdout:write(util.json { token = i.token, serial = i.serial, state = i.state, fwid = i.fwid,
+      counter = i.counter, counter_objects = i.counter_objects, ca = i.ca and hex(i.ca) or nil }, "\n")
   else
     io.stdout:write(string.format("token:     %s\nstate:     %s\nfirmware:  %s\nlicences:  %s\n",
       i.token, i.state, i.fwid or "-", i.counter and tostring(i.counter) or "-"))
@@ -124,9 +90,10 @@ end
 local function lic(opts)
   local cert = readfile(need(opts, "cert", "license"), "certificate")
   local out = need(opts, "output", "license")
+  util.check_output(out, "hsm license -o") -- before a licence is spent, not after
   local h <close> = open(opts)
   local l, after = h:license(cert, { uid = opts.uid, recipe = opts.recipe, station = opts.station })
-  M.write_atomic(out, l)
+  util.write_file(out, l)
   log.event("hsm.license", { counter = after, output = out },
     string.format("licence written to %s (%d left)", out, after))
   return 0

@@ -1,44 +1,99 @@
---- sfi.cli.journal: `sfirun journal [--journal PATH] [--json]`: prints the licence journal,
--- one row per request; rows whose outcome is unknown (a crash between request and answer)
--- are flagged so an operator can reconcile them with the token's counter.
+--- sfi.cli.journal: `sfirun journal [--journal PATH] [--json]` prints the licence journal, one
+-- row per request, rows whose outcome is unknown (a crash between request and answer) flagged;
+-- `sfirun journal reconcile [--hsm URI]` decides those rows from the counter history.
 local args = require "sfi.cli.args"
 local config = require "sfi.config"
 local journal = require "sfi.journal"
+local log = require "sfi.log"
+local util = require "sfi.util"
 
 local M = {}
 
 local SPEC <const> = {
   { "journal", "--journal", value = "PATH", help = "journal database (default <state dir>/journal.sqlite)" },
+  { "hsm", "--hsm", value = "URI", help = "reconcile: the token, to read its counter now" },
 }
 
---- M.run(argv, first, gopts) -> 0. Raises IO / FORMAT when the journal cannot be read.
+local USAGE <const> = [==[
+usage: sfirun journal [--journal PATH] [--json]
+       sfirun journal reconcile [--journal PATH] [--hsm URI] [--json]]==]
+
+local function show(rows, path, json)
+  local unknown = 0
+  for _, r in ipairs(rows) do
+    if r.outcome == "unknown" then unknown = unknown + 1 end
+    if json then
+      local o = {}
+      for k, v in pairs(r) do o[k] = v end
+      o.licence = nil -- not secret, but binary: `journal` shows that one was kept
+      o.licence_kept = r.licence and true or nil
+      io.stdout:write(util.json(o), "\n")
+    else
+      local flag = r.outcome == "unknown" and
+        "  <-- UNKNOWN OUTCOME: run 'sfirun journal reconcile --hsm URI'" or ""
+      local fields = ""
+      if type(r.fields) == "table" then
+        local kv = {}
+        for k, v in pairs(r.fields) do kv[#kv + 1] = k .. "=" .. tostring(v) end
+        table.sort(kv)
+        fields = " " .. table.concat(kv, " ")
+      end
+      io.stdout:write(string.format("%4d %s %-8s uid=%s fw=%s ctr=%s->%s station=%s recipe=%s%s %s%s\n",
+        r.id, r.time, r.provider or "-", r.uid or "-", r.fwid or "-",
+        r.counter_before or "?", r.counter_after or "?", r.station or "-", r.recipe or "-",
+        fields, r.outcome, flag))
+    end
+  end
+  if not json then
+    io.stdout:write(string.format("%d request(s), %d with unknown outcome (%s)\n", #rows, unknown, path))
+  end
+end
+
+local function reconcile(path, opts, json)
+  local counters = {}
+  if opts.hsm then
+    local hsm = require "sfi.hsm"
+    local h <close> = hsm.open { uri = opts.hsm }
+    local info = h:info()
+    counters[hsm.identity(info)] = info.counter
+  end
+  local rep = journal.reconcile(path, counters)
+  for _, d in ipairs(rep.decided) do
+    if json then
+      io.stdout:write(util.json { id = d.id, outcome = d.outcome, why = d.why }, "\n")
+    else
+      io.stdout:write(string.format("%4d %-9s %s\n", d.id, d.outcome, d.why))
+    end
+  end
+  for _, u in ipairs(rep.unknown) do
+    if json then
+      io.stdout:write(util.json { id = u.id, outcome = "unknown", why = u.why }, "\n")
+    else
+      io.stdout:write(string.format("%4d %-9s %s\n", u.id, "unknown", u.why))
+    end
+  end
+  log.event("journal.reconcile", { decided = #rep.decided, unknown = #rep.unknown },
+    string.format("%d row(s) decided, %d still unknown (%s)", #rep.decided, #rep.unknown, path))
+  return #rep.unknown > 0 and 1 or 0
+end
+
+--- M.run(argv, first, gopts) -> 0 (reconcile: 1 when rows stay unknown). Raises NOT_FOUND
+-- (no journal), IO / FORMAT when the journal cannot be read.
 function M.run(argv, first, gopts)
-  local opts = args.parse(argv, SPEC, "journal", first)
+  local opts, pos = args.parse(argv, SPEC, "journal", first)
+  args.setup_log(opts)
   if opts.help then
-    io.stdout:write("usage: sfirun journal [--journal PATH] [--json]\n\noptions:\n",
-      args.help(SPEC), "\n")
+    io.stdout:write(USAGE, "\n\noptions:\n", args.help(SPEC), "\n")
     return 0
   end
   config.journal = opts.journal or (gopts and gopts.journal) or config.journal
   local path = journal.path()
-  local rows = journal.rows(path)
-  local unknown = 0
-  local enc = require("sfi.cli.hsm").json
-  for _, r in ipairs(rows) do
-    if r.outcome == "unknown" then unknown = unknown + 1 end
-    if opts.json or (gopts and gopts.json) then
-      io.stdout:write(enc(r), "\n")
-    else
-      local flag = r.outcome == "unknown" and "  <-- UNKNOWN OUTCOME: check the token counter" or ""
-      io.stdout:write(string.format("%4d %s %-8s uid=%s fw=%s ctr=%s->%s station=%s recipe=%s %s%s\n",
-        r.id, r.time, r.provider or "-", r.uid or "-", r.fwid or "-",
-        r.counter_before or "?", r.counter_after or "?", r.station or "-", r.recipe or "-",
-        r.outcome, flag))
-    end
+  local json = opts.json or (gopts and gopts.json)
+  if pos[1] == "reconcile" then return reconcile(path, opts, json) end
+  if pos[1] then
+    require("sfi.error").raise("USAGE", nil, "journal: unknown sub-command '" .. pos[1] .. "' (reconcile)")
   end
-  if not (opts.json or (gopts and gopts.json)) then
-    io.stdout:write(string.format("%d request(s), %d with unknown outcome (%s)\n", #rows, unknown, path))
-  end
+  show(journal.rows(path), path, json)
   return 0
 end
 

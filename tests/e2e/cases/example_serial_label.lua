@@ -8,5 +8,6 @@ return {
   expect = { exit = 0, output = { "Serial number : ACME-R3-", "step serial number: ok",
     "step label: ok" }, fact = { licence = "consumed" } },
   final = { flash = "firmware", licences_used = 1,
-            files = { { dir = "labels", count = 1, contains = "RESULT installed" } } },
+            files = { { dir = "labels", count = 1, contains = "RESULT installed" } },
+            journal_fields = { serial = "ACME-R3-" } },
 }
