@@ -48,15 +48,19 @@ static int l_parse(lua_State *L)
     return 1;
 }
 
-/* img:info() -> {protocol, version, areas, size} */
+/* img:info() -> {protocol, version, areas, size, hashed, legacy} */
 static int m_info(lua_State *L)
 {
     struct sfi_image *img = checkimg(L);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, img->hdr.protocol);
     lua_setfield(L, -2, "protocol");
-    lua_pushinteger(L, img->hdr.version);
+    lua_pushinteger(L, img->version);
     lua_setfield(L, -2, "version");
+    lua_pushboolean(L, img->hdr.hashed);
+    lua_setfield(L, -2, "hashed");
+    lua_pushboolean(L, img->legacy);
+    lua_setfield(L, -2, "legacy");
     lua_pushinteger(L, (lua_Integer)img->n);
     lua_setfield(L, -2, "areas");
     lua_pushinteger(L, (lua_Integer)img->len);
@@ -71,9 +75,16 @@ static int m_areas(lua_State *L)
     lua_createtable(L, (int)img->n, 0);
     for (size_t i = 0; i < img->n; i++) {
         const struct sfi_image_area *a = &img->area[i];
-        lua_createtable(L, 0, 7);
+        lua_createtable(L, 0, 9);
         lua_pushlstring(L, &a->type, 1);
         lua_setfield(L, -2, "type");
+        lua_pushinteger(L, a->ver);
+        lua_setfield(L, -2, "version");
+        const char *what = sfi_image_type_name(a->type);
+        if (what) {
+            lua_pushstring(L, what);
+            lua_setfield(L, -2, "what");
+        }
         lua_pushinteger(L, a->index);
         lua_setfield(L, -2, "index");
         lua_pushinteger(L, a->size);
@@ -210,31 +221,27 @@ static int m_tostring(lua_State *L)
     return 1;
 }
 
-/* image.obcsv(name, text, [rows]) -> bytes (4 per row). Raises FORMAT naming the row. */
+/* image.obcsv(name, text, rows) -> bytes (4 per row); rows = the device pack's row names.
+ * Raises FORMAT naming line, column or row. */
 static int l_obcsv(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     size_t len;
     const char *s = luaL_checklstring(L, 2, &len);
-    const char *rows[64];
-    size_t nrows = 0;
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        nrows = (size_t)luaL_len(L, 3);
-        if (nrows == 0 || nrows > 64)
-            return luaL_error(L, "bad argument #3 (1..64 row names)");
-        luaL_checkstack(L, (int)nrows, "rows");
-        for (size_t i = 0; i < nrows; i++) {
-            lua_rawgeti(L, 3, (lua_Integer)i + 1);
-            rows[i] = luaL_checkstring(L, -1); /* stays on the stack */
-        }
+    const char *rows[SFI_IMAGE_OB_MAX];
+    luaL_checktype(L, 3, LUA_TTABLE);
+    size_t nrows = (size_t)luaL_len(L, 3);
+    luaL_argcheck(L, nrows >= 1 && nrows <= SFI_IMAGE_OB_MAX, 3, "1..32 row names");
+    luaL_checkstack(L, (int)nrows, "rows");
+    for (size_t i = 0; i < nrows; i++) {
+        lua_rawgeti(L, 3, (lua_Integer)i + 1);
+        rows[i] = luaL_checkstring(L, -1); /* stays on the stack */
     }
-    uint8_t out[64 * 4];
-    int rc = sfi_obcsv_parse(sfib_ctx(L), name, (const uint8_t *)s, len, nrows ? rows : NULL,
-                             nrows, out);
+    uint8_t out[SFI_IMAGE_OB_MAX * 4];
+    int rc = sfi_obcsv_parse(sfib_ctx(L), name, (const uint8_t *)s, len, rows, nrows, out);
     if (rc)
         return sfib_raise(L, rc, "image.obcsv");
-    lua_pushlstring(L, (const char *)out, 4 * (nrows ? nrows : SFI_IMAGE_OB_WORDS));
+    lua_pushlstring(L, (const char *)out, 4 * nrows);
     return 1;
 }
 
@@ -247,7 +254,8 @@ struct fwin {
 };
 
 /* image.build{protocol, version, hash, ram_size, token, key, nonce, ob, flash = {{start,size}},
- *             firmware = {{name, data, addr?}...}, out} -> size, areas. Raises FORMAT, USAGE,
+ *             extra = {{type, addr, data}...}, firmware = {{name, data, addr?}...}, out}
+ * -> size, areas. Raises FORMAT, USAGE,
  * IO, CRYPTO; writes out through a temporary file. */
 static int l_build(lua_State *L)
 {
@@ -277,11 +285,6 @@ static int l_build(lua_State *L)
     const char *out = sfib_optfield_str(L, 1, "out", NULL);
     if (!out)
         return luaL_error(L, "build: 'out' is required");
-    lua_getfield(L, 1, "key");
-    checkkey(L, lua_gettop(L), 16, key, "key");
-    lua_getfield(L, 1, "nonce");
-    checkkey(L, lua_gettop(L), 12, nonce, "nonce");
-    lua_pop(L, 2);
     lua_getfield(L, 1, "ob"); /* stays on the stack while used */
     if (!lua_isnil(L, -1))
         cfg.ob = (const uint8_t *)luaL_checklstring(L, -1, &cfg.ob_len);
@@ -324,6 +327,41 @@ static int l_build(lua_State *L)
         in[i].addr = in[i].has_addr ? (uint32_t)luaL_checkinteger(L, -1) : 0;
         lua_pop(L, 1);
     }
+    struct sfi_image_extra extra[MAX_FW];
+    lua_getfield(L, 1, "extra"); /* stays on the stack: its tables hold the strings */
+    if (!lua_isnil(L, -1)) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        int xt = lua_gettop(L);
+        size_t nx = (size_t)luaL_len(L, xt);
+        if (nx > MAX_FW)
+            return luaL_error(L, "at most %d extra areas", MAX_FW);
+        luaL_checkstack(L, (int)(nx + 4), "extra");
+        for (size_t i = 0; i < nx; i++) {
+            lua_rawgeti(L, xt, (lua_Integer)i + 1);
+            int e = lua_gettop(L);
+            luaL_checktype(L, e, LUA_TTABLE);
+            const char *t = sfib_optfield_str(L, e, "type", "");
+            if (strlen(t) != 1 || !strchr(SFI_IMAGE_TYPES, t[0]) || strchr("FCPR", t[0]))
+                return luaL_error(L, "extra area %d: type must be one of M K E H O S", (int)i + 1);
+            extra[i].type = t[0];
+            extra[i].addr = (uint32_t)sfib_optfield_int(L, e, "addr", 0);
+            lua_getfield(L, e, "data");
+            extra[i].data = (const uint8_t *)luaL_checklstring(L, -1, &extra[i].size);
+            lua_pop(L, 1);
+        }
+        cfg.extra = extra;
+        cfg.nextra = nx;
+    }
+    /* Key material last, so that no argument error leaves a copy behind. */
+    lua_getfield(L, 1, "key");
+    lua_getfield(L, 1, "nonce");
+    size_t kl = 0, nl = 0;
+    const char *ks = lua_tolstring(L, -2, &kl), *ns = lua_tolstring(L, -1, &nl);
+    if (!ks || kl != 16 || !ns || nl != 12)
+        return luaL_error(L, "build: key must be 16 bytes and nonce 12 bytes");
+    memcpy(key, ks, 16);
+    memcpy(nonce, ns, 12);
+    lua_pop(L, 2);
     cfg.key = key;
     cfg.nonce = nonce;
     /* From here to the end: no Lua call until everything is freed. */

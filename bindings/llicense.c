@@ -105,9 +105,11 @@ static int l_parse(lua_State *L)
     int rc = sfi_license_parse(sfib_ctx(L), arg_bytes(L, 1, SFI_LIC_SIZE, "licence"), &in);
     if (rc != SFI_OK)
         return sfib_raise(L, rc, "license.parse");
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, in.type);
     lua_setfield(L, -2, "type");
+    lua_pushstring(L, in.type == SFI_LIC_TYPE_ST ? "st" : "sfirun");
+    lua_setfield(L, -2, "maker");
     lua_pushinteger(L, in.session);
     lua_setfield(L, -2, "session");
     lua_pushinteger(L, in.version);
@@ -116,6 +118,13 @@ static int l_parse(lua_State *L)
     lua_setfield(L, -2, "min_version");
     lua_pushlstring(L, (const char *)in.eph_pub, 64);
     lua_setfield(L, -2, "eph");
+    return 1;
+}
+
+/* license.on_curve(pub64) -> boolean: X||Y is a point on P-256 */
+static int l_on_curve(lua_State *L)
+{
+    lua_pushboolean(L, sfi_license_on_curve(arg_bytes(L, 1, 64, "public key")));
     return 1;
 }
 
@@ -153,6 +162,7 @@ int luaopen_sfi_core_license(lua_State *L)
         {"cert_make", l_cert_make},   {"chip_identity", l_chip_identity},
         {"pem_key", l_pem_key},       {"parse", l_parse},
         {"open", l_open},             {"make_soft", l_make_soft},
+        {"on_curve", l_on_curve},
         {NULL, NULL}};
     luaL_newlib(L, l);
     return 1;

@@ -12,7 +12,8 @@ struct plan {
     char type;
     uint32_t addr;
     const uint8_t *data; /* NULL for P/R (record built here) */
-    uint32_t size;
+    uint32_t size;       /* plaintext bytes taken from data */
+    uint32_t fill;       /* 0xFF bytes after them (F areas: up to a multiple of 16) */
     uint16_t part;
 };
 
@@ -23,7 +24,8 @@ struct planner {
     uint16_t part;
 };
 
-static int add(struct planner *p, char type, uint32_t addr, const uint8_t *data, size_t size)
+static int add(struct planner *p, char type, uint32_t addr, const uint8_t *data, size_t size,
+               size_t fill)
 {
     if (p->n >= 0xFFFF)
         return sfi_seterr(p->ctx, SFI_E_FORMAT, "more than 65535 areas (RAM size too small?)");
@@ -35,17 +37,17 @@ static int add(struct planner *p, char type, uint32_t addr, const uint8_t *data,
         p->a = q;
         p->cap = cap;
     }
-    p->a[p->n++] = (struct plan){type, addr, data, (uint32_t)size, p->part};
+    p->a[p->n++] = (struct plan){type, addr, data, (uint32_t)size, (uint32_t)fill, p->part};
     return SFI_OK;
 }
 
 static int pause_resume(struct planner *p, const struct sfi_image_build_cfg *cfg, size_t prsz)
 {
-    int rc = add(p, 'P', cfg->token, NULL, prsz);
+    int rc = add(p, 'P', cfg->token, NULL, prsz, 0);
     if (rc)
         return rc;
     p->part++;
-    return add(p, 'R', cfg->token, NULL, prsz);
+    return add(p, 'R', cfg->token, NULL, prsz, 0);
 }
 
 static const char *outside_flash(const struct sfi_image_build_cfg *cfg, uint64_t lo, uint64_t hi)
@@ -73,6 +75,19 @@ static int plan_areas(struct planner *p, const struct sfi_image_build_cfg *cfg,
 {
     size_t used = 0;
     const uint64_t ram = cfg->ram_size;
+    for (size_t i = 0; i < cfg->nextra; i++) {
+        const struct sfi_image_extra *x = &cfg->extra[i];
+        if (ram && used + wrap + x->size > ram) {
+            int rc = pause_resume(p, cfg, prsz);
+            if (rc)
+                return rc;
+            used = 0;
+        }
+        int rc = add(p, x->type, x->addr, x->data, x->size, 0);
+        if (rc)
+            return rc;
+        used += wrap + x->size;
+    }
     for (size_t i = 0; i < fw->n; i++) {
         const struct sfi_fw_seg *s = &fw->seg[i];
         size_t pos = 0;
@@ -95,10 +110,14 @@ static int plan_areas(struct planner *p, const struct sfi_image_build_cfg *cfg,
             }
             if (chunk > 0xFFFFFFFFu - 63)
                 chunk = 0xFFFFFFC0u;
-            int rc = add(p, 'F', s->addr + (uint32_t)pos, s->data + pos, chunk);
+            /* the end of a segment is padded with 0xFF to a multiple of 16 (TPC does) */
+            size_t fill = pos + chunk == s->len ? (SFI_IMAGE_FILL - chunk % SFI_IMAGE_FILL) %
+                                                      SFI_IMAGE_FILL
+                                                : 0;
+            int rc = add(p, 'F', s->addr + (uint32_t)pos, s->data + pos, chunk, fill);
             if (rc)
                 return rc;
-            used += wrap + chunk;
+            used += wrap + chunk + fill;
             pos += chunk;
         }
     }
@@ -108,7 +127,7 @@ static int plan_areas(struct planner *p, const struct sfi_image_build_cfg *cfg,
             if (rc)
                 return rc;
         }
-        return add(p, 'C', 0, cfg->ob, cfg->ob_len);
+        return add(p, 'C', 0, cfg->ob, cfg->ob_len, 0);
     }
     return SFI_OK;
 }
@@ -182,7 +201,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
     }
     uint64_t total = SFI_IMAGE_HDR_SIZE;
     for (size_t i = 0; i < p.n; i++)
-        total += wrap + p.a[i].size;
+        total += wrap + p.a[i].size + p.a[i].fill;
     if (total > SIZE_MAX / 2) {
         free(p.a);
         return sfi_seterr(ctx, SFI_E_NOMEM, "image of %llu bytes", (unsigned long long)total);
@@ -200,8 +219,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
     if (rc)
         goto done;
     memcpy(buf, SFI_IMAGE_MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): bytes */
-    buf[8] = cfg->protocol;
-    buf[9] = cfg->version;
+    sfi_wr16(buf + 8, cfg->protocol);
     sfi_wr16(buf + 10, (uint16_t)p.n);
     rc = sfi_img_gcm(ctx, c, 1, cfg->nonce, buf, SFI_IMAGE_AAD_SIZE, NULL, 0, NULL, NULL, 0,
                      buf + SFI_IMAGE_AAD_SIZE);
@@ -212,11 +230,17 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         const struct plan *a = &p.a[i];
         uint8_t *d = buf + off, *data = d + wrap;
         const uint8_t *plain = a->data ? a->data : data;
+        uint32_t size = a->size + a->fill;
         uint16_t index = (uint16_t)(i + 1);
+        if (a->fill && a->data) { /* the padded plaintext is made here, encrypted in place */
+            memcpy(data, a->data, a->size);
+            memset(data + a->size, 0xFF, a->fill);
+            plain = data;
+        }
         d[0] = (uint8_t)a->type;
-        d[1] = SFI_IMAGE_AREA_VER | (hl ? SFI_IMAGE_VER_HASH : 0);
+        d[1] = cfg->version;
         sfi_wr16(d + 2, index);
-        sfi_wr32(d + 4, a->size);
+        sfi_wr32(d + 4, size);
         sfi_wr32(d + 8, a->addr);
         sfi_wr16(d + 12, (uint16_t)p.n);
         if (!a->data && a->size) { /* model P/R record: token, part, parts, next index */
@@ -227,17 +251,17 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
             sfi_wr16(data + 8, (uint16_t)((size_t)index + 1 <= p.n ? index + 1 : 0));
         }
         if (hl) {
-            rc = sfi_img_sha(ctx, &sha, plain, a->size, d + SFI_IMAGE_DESC_SIZE);
+            rc = sfi_img_sha(ctx, &sha, plain, size, d + SFI_IMAGE_DESC_SIZE);
             if (rc)
                 goto done;
         }
         uint8_t iv[SFI_IMAGE_NONCE_SIZE];
         sfi_image_area_iv(cfg->nonce, index, iv);
         rc = sfi_img_gcm(ctx, c, 1, iv, d, SFI_IMAGE_DESC_SIZE, d + SFI_IMAGE_DESC_SIZE, hl,
-                         plain, data, a->size, d + SFI_IMAGE_DESC_SIZE + hl);
+                         plain, data, size, d + SFI_IMAGE_DESC_SIZE + hl);
         if (rc)
             goto done;
-        off += wrap + a->size;
+        off += wrap + size;
     }
 done:
     EVP_CIPHER_CTX_free(c);

@@ -1,6 +1,7 @@
-/* codec.c: SFI image parser. Whole files (sfi_image_parse) and a streaming reader
- * (header, then one area at a time) for a simulated RSS that reads a part from RAM.
- * Every error is FORMAT and names the byte offset and the area. */
+/* codec.c: SFI image parser, ST's layout (docs/sfi-image.md). Whole files (sfi_image_parse)
+ * and a streaming reader (header, then one area at a time) for a simulated RSS that reads a
+ * part from RAM. Every error is FORMAT and names the byte offset and the area. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,22 +27,48 @@ int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
                           SFI_IMAGE_HDR_SIZE);
     if (memcmp(buf, SFI_IMAGE_MAGIC, 8) != 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "bad magic at offset 0 (not an SFI image)");
-    if (buf[8] != 1 && buf[8] != 2)
+    uint16_t proto = rd16(buf + 8);
+    if (proto != 1 && proto != 2) {
+        if ((buf[8] == 1 || buf[8] == 2) && buf[9] != 0)
+            return sfi_seterr(ctx, SFI_E_FORMAT,
+                              "header bytes 8..9 read as protocol 0x%04X: this image was "
+                              "written by an earlier sfirun, which put the image version (%u) "
+                              "in byte 9 where ST's tools keep the protocol's high byte; "
+                              "rebuild it with this sfirun",
+                              (unsigned)proto, (unsigned)buf[9]);
         return sfi_seterr(ctx, SFI_E_FORMAT, "unsupported SFI protocol %u at offset 8",
-                          (unsigned)buf[8]);
+                          (unsigned)proto);
+    }
     uint16_t n = rd16(buf + 10);
     if (n == 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "area count 0 at offset 10");
-    out->protocol = buf[8];
-    out->version = buf[9];
+    out->protocol = proto;
     out->areas = n;
+    out->hashed = 0;
     memcpy(out->tag, buf + 12, SFI_IMAGE_TAG_SIZE);
     return SFI_OK;
 }
 
 static int known_type(uint8_t t)
 {
-    return t != 0 && strchr("FCPRMKE", t) != NULL;
+    return t != 0 && strchr(SFI_IMAGE_TYPES, t) != NULL;
+}
+
+const char *sfi_image_type_name(char type)
+{
+    switch (type) {
+    case 'F': return "firmware (flash)";
+    case 'C': return "option bytes";
+    case 'P': return "pause (end of a part)";
+    case 'R': return "resume (start of a part)";
+    case 'M': return "module";
+    case 'K': return "keys";
+    case 'E': return "external flash";
+    case 'H': return "header record (16 bytes; meaning not public)";
+    case 'O': return "option-byte key record (.obk)";
+    case 'S': return "secure manager package (.ssfi)";
+    default: return NULL;
+    }
 }
 
 int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, size_t *off,
@@ -68,16 +95,11 @@ int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, siz
     if (!known_type(d[0]))
         return sfi_seterr(ctx, SFI_E_FORMAT, "area %u at offset %zu: unknown type 0x%02X",
                           (unsigned)a.index, o, (unsigned)d[0]);
-    if ((a.ver & 0x7F) != SFI_IMAGE_AREA_VER ||
-        ((a.ver & SFI_IMAGE_VER_HASH) && hdr->protocol < 2))
-        return sfi_seterr(ctx, SFI_E_FORMAT,
-                          "area %u at offset %zu: unsupported descriptor version 0x%02X",
-                          (unsigned)a.index, o + 1, (unsigned)a.ver);
     if (a.total != hdr->areas)
         return sfi_seterr(ctx, SFI_E_FORMAT,
                           "area %u at offset %zu: total %u differs from the header's %u",
                           (unsigned)a.index, o + 12, (unsigned)a.total, (unsigned)hdr->areas);
-    a.has_hash = (a.ver & SFI_IMAGE_VER_HASH) != 0;
+    a.has_hash = hdr->hashed;
     size_t wrap = SFI_IMAGE_DESC_SIZE + (a.has_hash ? SFI_IMAGE_HASH_SIZE : 0) +
                   SFI_IMAGE_TAG_SIZE;
     size_t left = len - o;
@@ -98,6 +120,32 @@ int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, siz
     a.length = wrap + a.size;
     *out = a;
     *off = o + a.length;
+    return SFI_OK;
+}
+
+/* Reads every area of img->buf with hdr.hashed as set; FORMAT (ctx) at the first problem. */
+static int walk(struct sfi_ctx *ctx, struct sfi_image *img)
+{
+    const struct sfi_image_header *hdr = &img->hdr;
+    size_t off = SFI_IMAGE_HDR_SIZE;
+    for (size_t i = 0; i < hdr->areas; i++) {
+        if (off == img->len)
+            return sfi_seterr(ctx, SFI_E_FORMAT,
+                              "header says %u areas but the file ends after %zu (offset %zu)",
+                              (unsigned)hdr->areas, i, off);
+        int rc = sfi_image_next_area(ctx, img->buf, img->len, &off, hdr, &img->area[i]);
+        if (rc)
+            return rc;
+        if (img->area[i].index != i + 1)
+            return sfi_seterr(ctx, SFI_E_FORMAT,
+                              "area %zu at offset %zu: index %u out of order (expected %zu)",
+                              i + 1, img->area[i].offset + 2, (unsigned)img->area[i].index,
+                              i + 1);
+    }
+    if (off != img->len)
+        return sfi_seterr(ctx, SFI_E_FORMAT,
+                          "%zu trailing bytes at offset %zu after the last area (%u)",
+                          img->len - off, off, (unsigned)hdr->areas);
     return SFI_OK;
 }
 
@@ -125,31 +173,26 @@ int sfi_image_parse(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, struct 
     memcpy(img->buf, buf, len);
     img->len = len;
     img->hdr = hdr;
-    size_t off = SFI_IMAGE_HDR_SIZE;
-    for (size_t i = 0; i < hdr.areas; i++) {
-        if (off == len) {
-            rc = sfi_seterr(ctx, SFI_E_FORMAT,
-                            "header says %u areas but the file ends after %zu (offset %zu)",
-                            (unsigned)hdr.areas, i, off);
-            goto fail;
-        }
-        rc = sfi_image_next_area(ctx, img->buf, len, &off, &hdr, &img->area[i]);
-        if (rc)
-            goto fail;
-        if (img->area[i].index != i + 1) {
-            rc = sfi_seterr(ctx, SFI_E_FORMAT,
-                            "area %zu at offset %zu: index %u out of order (expected %zu)",
-                            i + 1, img->area[i].offset + 2, (unsigned)img->area[i].index, i + 1);
-            goto fail;
-        }
+    /* The file does not say whether areas carry the hash: protocol 2 files are read with it
+     * first (ST's hashed images), then without; the layout that ends exactly at the end of
+     * the file is the file's. The error reported is the first layout's. */
+    img->hdr.hashed = hdr.protocol >= 2;
+    rc = walk(ctx, img);
+    if (rc && hdr.protocol >= 2) {
+        char first[256];
+        snprintf(first, sizeof first, "%s", sfi_errdetail(ctx));
+        img->hdr.hashed = 0;
+        if (walk(ctx, img) == SFI_OK)
+            rc = SFI_OK;
+        else
+            sfi_seterr(ctx, SFI_E_FORMAT, "%s", first);
     }
-    if (off != len) {
-        rc = sfi_seterr(ctx, SFI_E_FORMAT,
-                        "%zu trailing bytes at offset %zu after the last area (%u)", len - off,
-                        off, (unsigned)hdr.areas);
+    if (rc)
         goto fail;
-    }
     img->n = hdr.areas;
+    img->version = img->area[0].ver;
+    /* An earlier sfirun marked hashed areas with 0x97 in the version byte (0x17 | 0x80). */
+    img->legacy = img->hdr.hashed && img->version == 0x97;
     *out = img;
     return SFI_OK;
 fail:

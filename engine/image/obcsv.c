@@ -1,15 +1,12 @@
 /* obcsv.c: the option-byte CSV of ST's TrustedPackageCreator (two columns: register name,
- * value) -> the C area content, one u32 LE per row. Rows must appear exactly as the product
- * defines them (ST: do not reorder or delete rows). Errors name the file and the row. */
+ * value) -> the C area content, one u32 LE per row. Rows must appear exactly as the device
+ * pack lists them (ST: do not reorder or delete rows). The text is plain ASCII: any other
+ * byte (a NUL inside a value, a control character) is an error naming line and column, never
+ * a silently shortened value. Errors name the file, the line and the row. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "image_int.h"
-
-const char *const sfi_obcsv_h7_rows[SFI_IMAGE_OB_WORDS] = {
-    "FOPTSR_PRG",  "FPRAR_PRG_A", "FPRAR_PRG_B", "FSCAR_PRG_A", "FSCAR_PRG_B",
-    "FWPSN_PRG_A", "FWPSN_PRG_B", "FBOOT7_PRG",  "RESERVED",
-};
 
 static int is_sp(int c)
 {
@@ -59,15 +56,24 @@ static int parse_u32(const char *s, size_t n, uint32_t *out)
 int sfi_obcsv_parse(struct sfi_ctx *ctx, const char *name, const uint8_t *buf, size_t len,
                     const char *const *names, size_t nrows, uint8_t *out)
 {
-    if (!names) {
-        names = sfi_obcsv_h7_rows;
-        nrows = SFI_IMAGE_OB_WORDS;
+    if (!names || nrows == 0 || nrows > SFI_IMAGE_OB_MAX)
+        return sfi_seterr(ctx, SFI_E_INVALID, "%s: the device's option-byte rows (1..%d) are "
+                          "needed", name, SFI_IMAGE_OB_MAX);
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < len; i++, col++) {
+        uint8_t c = buf[i];
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if (!(c == '\t' || c == '\r' || (c >= 0x20 && c < 0x7F))) {
+            return sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu:%zu: byte 0x%02X is not allowed in an "
+                              "option-byte CSV (plain ASCII text only)", name, line, col,
+                              (unsigned)c);
+        }
     }
     const char *p = (const char *)buf, *end = p + len;
     size_t row = 0, lineno = 0;
-    uint32_t vals[64];
-    if (nrows > 64)
-        return sfi_seterr(ctx, SFI_E_INVALID, "%s: more than 64 option-byte rows", name);
+    uint32_t vals[SFI_IMAGE_OB_MAX];
     while (p < end) {
         const char *e = memchr(p, '\n', (size_t)(end - p));
         const char *ls = p, *le = e ? e : end;

@@ -3,6 +3,7 @@
  * wrap of IV(16)||key(16) and 8 zero bytes. KEK = AES-256-ECB_Z(SHA-256(label||hdr||chip)[:16]),
  * Z = ECDH x-coordinate: computable on a PKCS#11 token (docs/license.md). */
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <string.h>
 
 #include "license/lic_int.h"
@@ -31,13 +32,21 @@ void sfi_license_header(uint32_t session, uint32_t version, uint32_t min_version
     memcpy(hdr_out + 24, eph_pub, 64);
 }
 
+int sfi_license_on_curve(const uint8_t pub64[64])
+{
+    EVP_PKEY *k = sfi_lic_pubkey(pub64);
+    EVP_PKEY_free(k);
+    ERR_clear_error();
+    return k != NULL;
+}
+
 int sfi_license_parse(struct sfi_ctx *ctx, const uint8_t lic[SFI_LIC_SIZE],
                       struct sfi_license_info *out)
 {
     uint32_t type = get32(lic);
-    if (type != SFI_LIC_TYPE)
-        return sfi_seterr(ctx, SFI_E_FORMAT, "licence: type (bytes 0..3) is 0x%08x, want 0x%08x",
-                          type, SFI_LIC_TYPE);
+    if (type != SFI_LIC_TYPE && type != SFI_LIC_TYPE_ST)
+        return sfi_seterr(ctx, SFI_E_FORMAT, "licence: type (bytes 0..3) is 0x%08x: neither "
+                          "ST's \"SFIG\" nor sfirun's \"SFL1\"", type);
     out->type = type;
     out->session = get32(lic + 4);
     out->version = get32(lic + 8);
@@ -98,6 +107,9 @@ int sfi_license_open(struct sfi_ctx *ctx, const uint8_t chip_priv[32],
     int rc = sfi_license_parse(ctx, lic, &info);
     if (rc != SFI_OK)
         return rc;
+    if (info.type == SFI_LIC_TYPE_ST)
+        return sfi_seterr(ctx, SFI_E_UNSUPPORTED, "licence made by ST's tools (type SFIG): its "
+                          "key derivation is not public, only a real RSS opens it");
     for (int i = 128; i < SFI_LIC_SIZE; i++)
         if (lic[i] != 0)
             return sfi_seterr(ctx, SFI_E_AUTH, "licence: bytes 128..135 are not zero");

@@ -191,6 +191,27 @@ static int run(struct sfi_rss *r, uint8_t *key, uint8_t *iv, uint8_t *buf, size_
             return fail(r, SFI_RSS_E_STATE, "first part needs RDP level 0");
     }
 
+    /* The header does not say whether areas carry the hash (ST's layout): the first area of
+     * the part decides, read both ways; the layout whose tag verifies is the image's. */
+    hdr.hashed = -1;
+    for (int h = hdr.protocol >= 2 ? 1 : 0; h >= 0 && hdr.hashed < 0; h--) {
+        struct sfi_image_area a0;
+        size_t o0 = SFI_IMAGE_HDR_SIZE;
+        hdr.hashed = h;
+        uint8_t *p0 = NULL;
+        int ok = sfi_image_next_area(r->ctx, buf, n, &o0, &hdr, &a0) == SFI_OK &&
+                 (p0 = malloc(a0.size ? a0.size : 1)) != NULL &&
+                 sfi_image_decrypt_area(r->ctx, &a0, buf + a0.offset, key, iv, p0) == SFI_OK;
+        if (p0) {
+            sfi_wipe(p0, a0.size);
+            free(p0);
+        }
+        if (!ok)
+            hdr.hashed = -1;
+    }
+    if (hdr.hashed < 0)
+        hdr.hashed = 0; /* neither verifies: the loop below reports the area */
+
     uint32_t ob[SFI_RSS_OB_ROWS];
     int have_ob = 0;
     size_t off = SFI_IMAGE_HDR_SIZE;

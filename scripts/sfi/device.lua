@@ -9,6 +9,7 @@ M.families = {
   [0x450] = "st.stm32h74x_75x",
   [0x480] = "st.stm32h7ab",
   [0x483] = "st.stm32h72x_73x",
+  [0x484] = "st.stm32h5",
 }
 
 --- M.by_devid(dev_id) -> pack. Raises NOT_FOUND for an unknown DEV_ID.

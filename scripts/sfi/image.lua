@@ -5,39 +5,54 @@ local core = require "sfi.core.image"
 local device = require "sfi.device"
 local errors = require "sfi.error"
 local log = require "sfi.log"
+local util = require "sfi.util"
 
 local M = {}
 
 local Image = {}
 Image.__index = Image
 
-local function readfile(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then errors.raise("NOT_FOUND", "image", string.format("%s: %s", what, err)) end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local function basename(p) return (p:match("([^/]+)$")) or p end
 
---- M.secret(v, n, what) -> bytes: v is a file path holding exactly n bytes, or n raw bytes.
--- Raises NOT_FOUND (no such file and not n bytes) or FORMAT (file of the wrong size).
-function M.secret(v, n, what)
-  if type(v) ~= "string" then error(what .. " must be a string (bytes or a file path)", 2) end
-  local f = io.open(v, "rb")
-  if f then
-    local s = f:read("a")
-    f:close()
-    if #s ~= n then
-      errors.raise("FORMAT", "image", string.format("%s file %s holds %d bytes, expected %d",
-        what, v, #s, n))
+-- The largest flash of any device pack: what an image or a firmware file can legally hold.
+local function largest_flash()
+  local kb = 0
+  for devid in pairs(device.families) do
+    local ok, pack = pcall(device.by_devid, devid)
+    if ok then
+      for _, part in pairs(pack.parts) do kb = math.max(kb, part.flash_kb or 0) end
     end
-    return s
   end
-  if #v == n then return v end
-  errors.raise("NOT_FOUND", "image", string.format("%s: no such file '%s' (and not %d raw bytes)",
-    what, v:gsub("[^%g ]", "?"), n))
+  return kb * 1024
+end
+
+--- M.IMAGE_MAX: the largest .sfi file read: twice the largest flash of any pack (F areas,
+-- their 0xFF fill and the per-area records) plus 1 MiB (C, P/R, S and module areas).
+M.IMAGE_MAX = 2 * largest_flash() + 1024 * 1024
+--- M.FIRMWARE_MAX: the largest firmware file read: 32 times the largest flash (Intel HEX and
+-- S-record take up to ~2.5 bytes per byte; ELF files carry symbols and debug sections).
+M.FIRMWARE_MAX = 32 * largest_flash()
+
+local function readfile(path, what, max)
+  return util.read_file(path, what, max or M.FIRMWARE_MAX)
+end
+
+--- M.secret(v, n, what) -> bytes: v is the path of a file holding exactly n bytes, or
+-- {bytes = s} with s exactly n bytes (from a program, never from a command line). A string is
+-- always a path: a mistyped key path is an error, never a key. Raises NOT_FOUND (no file),
+-- FORMAT (wrong size); a string for a bug (wrong type).
+function M.secret(v, n, what)
+  if type(v) == "table" and type(v.bytes) == "string" then
+    if #v.bytes ~= n then error(string.format("%s must be %d bytes, got %d", what, n, #v.bytes), 2) end
+    return v.bytes
+  end
+  if type(v) ~= "string" then error(what .. " must be a file path or {bytes = ...}", 2) end
+  local s = util.read_file(v, what .. " file", 4096)
+  if #s ~= n then
+    errors.raise("FORMAT", "image", string.format("%s file %s holds %d bytes, expected %d", what, v,
+      #s, n))
+  end
+  return s
 end
 
 local function wrap(u)
@@ -49,9 +64,10 @@ function M.parse(bytes)
   return wrap(core.parse(bytes))
 end
 
---- M.load(path) -> img. Raises NOT_FOUND (no file) or FORMAT (not a valid image).
+--- M.load(path) -> img. Raises NOT_FOUND (no file) or FORMAT (not a regular file, larger
+-- than M.IMAGE_MAX, not a valid image).
 function M.load(path)
-  local ok, img = pcall(core.parse, readfile(path, "image"))
+  local ok, img = pcall(core.parse, readfile(path, "SFI image", M.IMAGE_MAX))
   if not ok then
     if errors.is(img) then img.msg = path .. ": " .. tostring(img.msg) end
     error(img, 0)
@@ -59,10 +75,12 @@ function M.load(path)
   return wrap(img)
 end
 
---- img:info() -> {protocol, version, areas = n, size}
+--- img:info() -> {protocol, version, areas = n, size, hashed, legacy}: version is the image
+-- version (the areas' version byte); hashed: every area carries the 16-byte hash; legacy:
+-- written by an earlier sfirun (hashed areas marked 0x97).
 function Image:info() return self._u:info() end
 
---- img:areas() -> list of {type, index, size, addr, offset, length, hash?}
+--- img:areas() -> list of {type, what, version, index, size, addr, offset, length, hash?}
 function Image:areas() return self._u:areas() end
 
 --- img:header_bytes() -> the 28-byte header (written at the device's header address).
@@ -121,13 +139,15 @@ function M.flash_for(devid)
   return pack, device.flash_ranges(pack, kb)
 end
 
---- M.obcsv(path) -> bytes of the C area (4 per row). Raises NOT_FOUND / FORMAT naming the row.
+--- M.obcsv(path, rows) -> bytes of the C area (4 per row); rows = the device pack's
+-- sfi.ob_rows. Raises NOT_FOUND / FORMAT naming the line, column or row.
 function M.obcsv(path, rows)
-  return core.obcsv(basename(path), readfile(path, "option-byte file"), rows)
+  return core.obcsv(basename(path), readfile(path, "option-byte file", 64 * 1024), rows)
 end
 
 --- M.build(opts) -> img (the written image, loaded back). opts: devid, part?, ram_size?,
--- token?, version?, key, nonce (bytes or paths), ob? (CSV path), hash?, protocol? (2),
+-- token?, version?, key, nonce (paths, or {bytes=}), ob? (CSV path), hash?, protocol? (2),
+-- areas = { {type, addr, file | data} ... }? (H, O, S, M... areas placed before the firmware),
 -- firmware = { {file, addr?} | {data, name, addr?} ... }, out (path ending .sfi).
 -- Raises USAGE (bad options), NOT_FOUND (missing file), FORMAT (bad input, overlap, outside
 -- flash, empty), IO. Never leaves a partial output file.
@@ -145,6 +165,10 @@ function M.build(opts)
     errors.raise("USAGE", "image.build", "hash needs protocol 2")
   end
   local flash, ob_rows, token = nil, nil, opts.token
+  if opts.ob and not opts.devid then
+    errors.raise("USAGE", "image.build", "an option-byte CSV needs the device (--devid): its " ..
+      "rows are the device's")
+  end
   if opts.devid then
     local pack, ranges = M.flash_for(opts.devid)
     if opts.part then
@@ -153,6 +177,10 @@ function M.build(opts)
     end
     flash = ranges
     ob_rows = pack.sfi and pack.sfi.ob_rows
+    if opts.ob and not ob_rows then
+      errors.raise("USAGE", "image.build", string.format("the %s device pack lists no " ..
+        "option-byte CSV rows", pack.family))
+    end
     if hash and pack.sfi and pack.sfi.hash == "unsupported" then
       log.warn("%s: RSS of this family rejects hashed images (%s)", pack.family,
         pack.sfi.message_hash_unsupported or "hash unsupported")
@@ -172,13 +200,18 @@ function M.build(opts)
       fw[i] = { name = basename(path), data = readfile(path, "firmware"), addr = f.addr or f[2] }
     end
   end
+  local extra = {}
+  for i, x in ipairs(opts.areas or {}) do
+    extra[i] = { type = x.type, addr = x.addr or 0,
+                 data = x.data or readfile(x.file, x.type .. " area file") }
+  end
   local ob
   if opts.ob then ob = M.obcsv(opts.ob, ob_rows) end
   local size, areas = core.build {
     protocol = protocol, version = opts.version or 0, hash = hash,
     ram_size = opts.ram_size or 0, token = token,
     key = M.secret(opts.key, 16, "key"), nonce = M.secret(opts.nonce, 12, "nonce"),
-    ob = ob, flash = flash, firmware = fw, out = opts.out,
+    ob = ob, flash = flash, firmware = fw, extra = extra, out = opts.out,
   }
   log.event("image_built", { file = opts.out, size = size, areas = areas, protocol = protocol,
     hash = hash }, string.format("SFI image %s built: %d bytes, %d areas", opts.out, size, areas))

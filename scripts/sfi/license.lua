@@ -16,8 +16,11 @@ M.LICENSE_SIZE = 136
 M.parse_cert = core.cert_parse
 --- M.verify_cert(cert, ca_pub64) -> true. Raises FORMAT (layout) or AUTH (signature).
 M.verify_cert = core.cert_verify
---- M.parse(lic) -> {type, session, version, min_version, eph}. Raises FORMAT.
+--- M.parse(lic) -> {type, maker = "st"|"sfirun", session, version, min_version, eph}: ST's
+-- "SFIG" licences (made by TPC or an STM32HSM) and sfirun's "SFL1" ones. Raises FORMAT.
 M.parse = core.parse
+--- M.on_curve(pub64) -> boolean: X||Y (big-endian) is a point on P-256.
+M.on_curve = core.on_curve
 --- M.open(chip_priv32, lic) -> key16, iv16: what the chip's RSS does. Raises FORMAT/CRYPTO/AUTH.
 M.open = core.open
 --- M.make_cert(ca_priv32, product_id, chip_pub64) -> cert136 (simulator CA side).
@@ -137,6 +140,9 @@ function Provider:get(cert, meta)
       errors.raise("FORMAT", "license.get", string.format("licence file %s: %d bytes, not 136",
         path, #lic))
     end
+    local info = M.parse(lic)
+    log.info("licence file %s: made by %s", path, info.maker == "st" and "ST's tools (SFIG)" or
+      "sfirun (SFL1, accepted by the simulator only)")
     return lic
   end))
 end

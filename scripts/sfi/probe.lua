@@ -87,6 +87,7 @@ local function simcfg(pack, part, knobs)
     end
   end
   local s = pack.sim
+  if not s then bad("the simulator does not model %s (%s)", part.name, pack.family) end
   local c = {
     part = part.name, variant = s.variant, dev_id = pack.dev_id, rev_id = s.rev, idcode_res = s.idcode_res,
     cpuid = pack.cpuid, dpidr = pack.dpidr, flash_kb = part.flash_kb,
@@ -162,7 +163,7 @@ local function attach_rss(p, sim, knobs)
     token_addr = sfi.token, token_slots = rss.token_slots, protocols = sfi.protocols,
     hash = knobs.hash or (sfi.hash == "unsupported" and "unsupported") or
       (sfi.hash == "required" and "required") or "optional",
-    corrupt = corrupt, ob_map = rss.ob_rows, codes = rss.codes,
+    corrupt = corrupt, ob_map = rss.ob_map, codes = rss.codes,
     ca_key_pem = pem, product_id = sfi.product_id,
   })
 end

@@ -332,6 +332,10 @@ STEPS[#STEPS + 1] = {
       errors.raise("UNSUPPORTED", "sfi.check", string.format("recipe '%s' is for %s (0x%03X) but " ..
         "the chip is %s (0x%03X)", c.r.recipe.name, want.family, o.dev_id, pack.family, info.dev_id))
     end
+    if pack.sfi.installable == false then
+      errors.raise("UNSUPPORTED", "sfi.check", pack.family .. ": sfirun reads and builds images " ..
+        "for this family but cannot install them yet")
+    end
     local min = pack.sfi.min_bootloader
     if min and info.bl < min then
       local e = pack.errata and pack.errata[1]
@@ -409,6 +413,14 @@ STEPS[#STEPS + 1] = {
         " RSS requires a hashed SFI image", nil, 0)
       err.hint = "rebuild the image with hash: sfirun image build ... --hash 1"
       error(err, 0)
+    end
+    local types = pack.sfi.area_types
+    for _, a in ipairs(im:areas()) do
+      if types and not types:find(a.type, 1, true) then
+        errors.raise("UNSUPPORTED", "sfi.image", string.format("area %d is type %s (%s): the %s " ..
+          "RSS installs only %s areas", a.index, a.type, a.what or "unknown", pack.family,
+          (types:gsub(".", "%0, "):sub(1, -3))))
+      end
     end
     local tok_lo, tok_hi = pack.sfi.token, pack.sfi.token + 32 * pack.rss.token_slots
     for _, a in ipairs(im:areas()) do

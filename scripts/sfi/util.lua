@@ -9,12 +9,30 @@ local M = {}
 -- rename; mode 0600); with exclusive an existing file is an error. Raises IO / ACCESS.
 function M.write_file(path, bytes, exclusive) return cimage.write(path, bytes, exclusive) end
 
---- M.read_file(path, what) -> bytes. Raises NOT_FOUND naming `what` (e.g. "licence file").
-function M.read_file(path, what)
+--- M.read_file(path, what, [max]) -> bytes: a regular file of at most max bytes (default
+-- 64 MiB). A directory, FIFO or device is refused before anything is read (/dev/zero never
+-- fills memory), and so is a file larger than max (checked before reading, and again while
+-- reading for files whose size stat cannot tell). Raises NOT_FOUND (no such file) or FORMAT
+-- (not a regular file, too large), naming `what` and the path.
+function M.read_file(path, what, max)
+  what = what or "file"
+  max = max or 64 * 1024 * 1024
+  local kind, size = core.stat(path)
+  if not kind then errors.raise("NOT_FOUND", "read", string.format("%s '%s': no such file", what, path)) end
+  if kind ~= "file" then
+    errors.raise("FORMAT", "read", string.format("%s '%s' is a %s, not a file", what, path,
+      kind == "dir" and "directory" or kind))
+  end
+  local function too_big()
+    errors.raise("FORMAT", "read", string.format("%s '%s' is larger than %d bytes, more than it " ..
+      "can legally be", what, path, max))
+  end
+  if size > max then too_big() end
   local f, err = io.open(path, "rb")
-  if not f then errors.raise("NOT_FOUND", "read", (what or "file") .. ": " .. tostring(err)) end
-  local s = f:read("a")
+  if not f then errors.raise("NOT_FOUND", "read", string.format("%s: %s", what, tostring(err))) end
+  local s = f:read(max + 1) or ""
   f:close()
+  if #s > max then too_big() end
   return s
 end
 

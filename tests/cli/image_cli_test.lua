@@ -39,6 +39,29 @@ T.case("TPC command line builds; info prints like ST's programmer", function ()
   T.eq(out:find('"event":"area"', 1, true) ~= nil, true, "json area events")
 end)
 
+T.case("the TPC command line of the first user report runs unchanged", function ()
+  local dir = setup()
+  T.writefile(dir .. "/FW_AES_key.bin", ("k"):rep(16))
+  T.writefile(dir .. "/FW_nonce.bin", ("n"):rep(12))
+  T.writefile(dir .. "/SFI_Default.csv", gen.OB_CSV)
+  T.writefile(dir .. "/just_bootloader.bin", gen.bytes(4096, 9))
+  local code, out = run(dir, "image build -sfi -devid 0x450 -rs 0x1E000 -ct 0x081FF000 0 -v 0 " ..
+    "-k FW_AES_key.bin -n FW_nonce.bin -ob SFI_Default.csv -fir just_bootloader.bin 0x08000000 " ..
+    "-o just_bootloader.sfi")
+  T.eq(code, 0, "exit: " .. out)
+  code, out = run(dir, "image info just_bootloader.sfi")
+  T.eq(code, 0, out)
+  assert(out:find("SFI image version : 0", 1, true) and out:find("Area hashes : no", 1, true), out)
+  -- --deviceid, --firmware, --obfile, --ver, --ramsize, --token: the long spellings too
+  code, out = run(dir, "image build --sfi --deviceid 0x450 --firmware just_bootloader.bin 0x08000000 " ..
+    "--key FW_AES_key.bin --nonce FW_nonce.bin --obfile SFI_Default.csv --ver 3 --ramsize 0x1E000 " ..
+    "--token 0x081FF000 --hash 1 --outfile long.sfi")
+  T.eq(code, 0, "long options: " .. out)
+  code, out = run(dir, "image info long.sfi")
+  T.eq(code, 0, out)
+  assert(out:find("SFI image version : 3", 1, true) and out:find("Area hashes : yes", 1, true), out)
+end)
+
 T.case("verify and decrypt; wrong key exits 1 naming the header; no overwrite", function ()
   local dir = setup()
   T.eq((run(dir, TPC)), 0, "build")
@@ -66,6 +89,7 @@ end)
 
 T.case("bad input exits 2 and leaves no output file", function ()
   local dir = setup()
+  assert(os.execute("mkfifo '" .. dir .. "/fifo'"))
   local cases = {
     { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -o out.bin", "must end with .sfi" },
     { "image build -k k.bin -n n.bin -fir fw.bin -o out.sfi", "needs an address" },
@@ -74,7 +98,20 @@ T.case("bad input exits 2 and leaves no output file", function ()
     { "image build -k n.bin -n n.bin -fir fw.bin 0x08000000 -o out.sfi", "key file" },
     { "image build -k k.bin -n n.bin -fir missing.bin 0x08000000 -o out.sfi", "missing.bin" },
     { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -v 300 -o out.sfi", "0..255" },
-    { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -ob k.bin -o out.sfi", "row 1" },
+    { "image build -devid 0x450 -k k.bin -n n.bin -fir fw.bin 0x08000000 -ob k.bin -o out.sfi",
+      "k.bin:1:" },
+    -- a mistyped 16-character key path is a missing file, never the key itself
+    { "image build -k nokey_123456.bin -n n.bin -fir fw.bin 0x08000000 -o out.sfi",
+      "key file 'nokey_123456.bin': no such file" },
+    { "image verify out.sfi -k k.bin -n nonce_12345.", "nonce file 'nonce_12345.': no such file" },
+    { "image info /dev/zero", "is a device, not a file" },
+    { "image info .", "is a directory, not a file" },
+    { "image info fifo", "is a fifo, not a file" },
+    { "image build -k k.bin -n n.bin -fir /dev/zero 0x08000000 -o out.sfi", "is a device" },
+    { "image build -k k.bin -n n.bin -fir . 0x08000000 -o out.sfi", "is a directory" },
+    { "image build -sfi -k k.bin -n n.bin -fir fw.bin 0x08000000 -ssfi x.ssfi -o out.sfi",
+      "secure manager areas" },
+    { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -ob k.bin -o out.sfi", "needs the device" },
     { "image info fw.bin", "magic" },
     { "image frobnicate", "unknown image command" },
   }
@@ -82,6 +119,8 @@ T.case("bad input exits 2 and leaves no output file", function ()
     local code, out = run(dir, c[1])
     T.eq(code, 2, c[1] .. " exit: " .. out)
     T.eq(out:find(c[2], 1, true) ~= nil, true, c[1] .. " message: " .. out)
+    T.eq(out:find("traceback", 1, true), nil, c[1] .. ": no traceback (-v is the image version)")
+    T.eq(out:find("scripts/sfi/", 1, true), nil, c[1] .. ": no internal path: " .. out)
     T.eq(T.readfile(dir .. "/out.sfi"), nil, c[1] .. ": no output file")
   end
   local _, ls = T.sh("ls -a '" .. dir .. "'")

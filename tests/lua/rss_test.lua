@@ -30,7 +30,8 @@ local n_img = 0
 local function build(fw, opts)
   n_img = n_img + 1
   opts = opts or {}
-  return image.build { devid = opts.devid or 0x450, key = KEY, nonce = NONCE, ob = obcsv(opts.rdp or "AA"),
+  return image.build { devid = opts.devid or 0x450, key = { bytes = KEY }, nonce = { bytes = NONCE },
+    ob = obcsv(opts.rdp or "AA"),
     hash = opts.hash, protocol = opts.protocol or 2, ram_size = opts.ram_size,
     firmware = { { data = fw, name = "fw.bin", addr = 0x08000000 } },
     out = dir .. "/img" .. n_img .. ".sfi" }

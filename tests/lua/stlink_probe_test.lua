@@ -162,7 +162,7 @@ T.case("RSS trigger over stlink-tcp: mailbox, system reset, reconnect", function
     "FOPTSR_PRG,0x1026AAD0", "FPRAR_PRG_A,0x000000FF", "FPRAR_PRG_B,0x000000FF",
     "FSCAR_PRG_A,0x000000FF", "FSCAR_PRG_B,0x000000FF", "FWPSN_PRG_A,0x000000FF",
     "FWPSN_PRG_B,0x000000FF", "FBOOT7_PRG,0x1FF00800", "RESERVED,0x10000810" }, "\n") .. "\n")
-  local img = image.build { devid = 0x450, key = KEY, nonce = NONCE, ob = csv, protocol = 2,
+  local img = image.build { devid = 0x450, key = { bytes = KEY }, nonce = { bytes = NONCE }, ob = csv, protocol = 2,
     firmware = { { data = fw, name = "fw.bin", addr = 0x08000000 } }, out = dir .. "/i.sfi" }
   local cert = p:read(pack.rss.cert, 136)
   local lic = license.make_soft(license.parse_cert(cert).pub, KEY, NONCE .. "\0\0\0\0")

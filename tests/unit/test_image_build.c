@@ -90,7 +90,13 @@ static void test_split_and_wrong_key(void **state)
     assert_int_equal(build(ctx, 2, 0, 400, &buf, &len), SFI_OK);
     struct sfi_image *img;
     assert_int_equal(sfi_image_parse(ctx, buf, len, &img), SFI_OK);
-    assert_int_equal(img->hdr.version, 7);
+    assert_int_equal(img->version, 7);
+    assert_int_equal(img->hdr.hashed, 0);
+    assert_int_equal(img->hdr.protocol, 2);
+    assert_int_equal(buf[8] | buf[9] << 8, 2);                  /* u16 protocol */
+    assert_int_equal(buf[10] | buf[11] << 8, (int)img->n);      /* u16 area count */
+    for (size_t i = 0; i < img->n; i++)
+        assert_int_equal(img->area[i].ver, 7); /* the image version in every descriptor */
     assert_true(img->n > 3);
     assert_int_equal(img->area[img->n - 1].type, 'C');
     int p = 0, r = 0;
@@ -175,14 +181,27 @@ static void test_loaders(void **state)
     const char *csv = "FOPTSR_PRG,0x1026AAD0\nFPRAR_PRG_A,0x81000200\nFPRAR_PRG_B,0x81000200\n"
                       "FSCAR_PRG_A,0x81000200\nFSCAR_PRG_B,0x81000200\nFWPSN_PRG_A,0xFFFFFFFF\n"
                       "FWPSN_PRG_B,0xFFFFFFFF\nFBOOT7_PRG,0x24000800\nRESERVED,0x10000810\n";
+    static const char *const h7[] = {"FOPTSR_PRG",  "FPRAR_PRG_A", "FPRAR_PRG_B",
+                                      "FSCAR_PRG_A", "FSCAR_PRG_B", "FWPSN_PRG_A",
+                                      "FWPSN_PRG_B", "FBOOT7_PRG",  "RESERVED"};
     uint8_t ob[36];
-    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, strlen(csv), NULL, 0,
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, strlen(csv), h7, 9,
                                      ob), SFI_OK);
     assert_int_equal(ob[0], 0xD0);
     assert_int_equal(ob[3], 0x10);
     assert_int_equal(ob[35], 0x10);
-    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, 40, NULL, 0, ob),
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, 40, h7, 9, ob),
                      SFI_E_FORMAT);
+    /* a NUL inside a value is an error at its line and column, never a shorter value */
+    char nul[256];
+    size_t nl = strlen(csv);
+    memcpy(nul, csv, nl);
+    nul[17] = '\0'; /* FOPTSR_PRG,0x1026<NUL>AD0 */
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)nul, nl, h7, 9, ob),
+                     SFI_E_FORMAT);
+    assert_non_null(strstr(sfi_errdetail(ctx), "ob.csv:1:18: byte 0x00"));
+    assert_int_equal(sfi_obcsv_parse(ctx, "ob.csv", (const uint8_t *)csv, strlen(csv), NULL, 0,
+                                     ob), SFI_E_INVALID);
     sfi_ctx_free(ctx);
 }
 
@@ -228,10 +247,13 @@ static void test_join_raw_and_hex(void **state)
     struct sfi_image *img;
     assert_int_equal(sfi_image_parse(ctx, out, len, &img), SFI_OK);
     assert_int_equal(img->n, 1);
-    uint8_t plain[132];
+    assert_int_equal(img->area[0].size, 144); /* 132 bytes, 0xFF-filled to a multiple of 16 */
+    uint8_t plain[144];
     assert_int_equal(sfi_image_decrypt_area(ctx, &img->area[0], img->buf + img->area[0].offset,
                                             KEY, NONCE, plain), SFI_OK);
     assert_memory_equal(plain, want, sizeof want);
+    for (size_t i = sizeof want; i < sizeof plain; i++)
+        assert_int_equal(plain[i], 0xFF);
     assert_memory_equal(a, a0, sizeof a);
     assert_memory_equal(b, b0, sizeof b);
     sfi_image_free(img);
@@ -263,7 +285,7 @@ static void test_input_untouched(void **state)
     assert_memory_equal(d, d0, N);
     struct sfi_image *img;
     assert_int_equal(sfi_image_parse(ctx, out, len, &img), SFI_OK);
-    uint8_t *plain = malloc(N);
+    uint8_t *plain = malloc(N + 16);
     size_t got = 0;
     for (size_t i = 0; i < img->n; i++) {
         const struct sfi_image_area *ar = &img->area[i];
@@ -271,8 +293,12 @@ static void test_input_untouched(void **state)
                                                 plain), SFI_OK);
         if (ar->type == 'F') {
             assert_int_equal(ar->addr, 0x08000000 + got);
-            assert_memory_equal(plain, d0 + got, ar->size);
-            got += ar->size;
+            size_t data = ar->size < N - got ? ar->size : N - got;
+            assert_memory_equal(plain, d0 + got, data);
+            for (size_t k = data; k < ar->size; k++) /* the last area's 0xFF fill */
+                assert_int_equal(plain[k], 0xFF);
+            assert_int_equal(ar->size % 16, 0);
+            got += data;
         }
     }
     assert_int_equal(got, N);

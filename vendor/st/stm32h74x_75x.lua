@@ -54,6 +54,12 @@ return {
     system = { start = 0x1FF00000, size = 0x20000 },
   },
   sfi = {
+    -- The option-byte CSV rows (TPC -ob), in order: the C area holds one u32 per row.
+    ob_rows = { "FOPTSR_PRG", "FPRAR_PRG_A", "FPRAR_PRG_B", "FSCAR_PRG_A", "FSCAR_PRG_B",
+                "FWPSN_PRG_A", "FWPSN_PRG_B", "FBOOT7_PRG", "RESERVED" }, -- ST: AN5054 H75x example
+    -- Area types this RSS installs (docs/sfi-image.md); an image with another type is refused
+    -- before any licence.
+    area_types = "FCPR",
     product_id = "45002001",   -- chip certificate product ID (8 ASCII)
     license_addr = 0x24020800, -- from ST's install log
     header_addr = 0x24021000,  -- from ST's install log
@@ -84,7 +90,7 @@ return {
     ram_limit = 0x24080000,      -- the RSS reads the header and a part's areas up to here
     token_slots = 128,         -- continuation token records (32 bytes each): the 4 KiB page at sfi.token
     -- C-area rows (the option-byte CSV order) -> option window CUR offset; -1 = ignored (RFU)
-    ob_rows = { 0x00, 0x0C, 0x10C, 0x14, 0x114, 0x1C, 0x11C, 0x24, -1 },
+    ob_map = { 0x00, 0x0C, 0x10C, 0x14, 0x114, 0x1C, 0x11C, 0x24, -1 },
     -- RSS complete values. Observed in ST's logs: 0x0 (install finished, AN5054), 0x80 (after
     -- a successful first part, user report), 0xCC000007 ("RSS internal system error or License
     -- is invalid", user report). The other values are the simulator's own.

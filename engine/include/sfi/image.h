@@ -15,29 +15,31 @@ extern "C" {
 #endif
 
 #define SFI_IMAGE_MAGIC "SFIMAGIC"
-#define SFI_IMAGE_HDR_SIZE 28  /* magic 8 | protocol u8 | version u8 | count u16 | tag 16 */
+#define SFI_IMAGE_HDR_SIZE 28  /* magic 8 | protocol u16 | area count u16 | tag 16 */
 #define SFI_IMAGE_AAD_SIZE 12  /* header bytes authenticated by the header tag */
 #define SFI_IMAGE_DESC_SIZE 14 /* type | ver | index u16 | size u32 | addr u32 | total u16 */
 #define SFI_IMAGE_TAG_SIZE 16
-#define SFI_IMAGE_HASH_SIZE 16 /* protocol 2: truncated SHA-256 of the plaintext (model) */
+#define SFI_IMAGE_HASH_SIZE 16 /* protocol 2 with hash: SHA-256 of the plaintext, first 16 */
 #define SFI_IMAGE_PR_SIZE 32   /* protocol 2: P/R record (model) */
 #define SFI_IMAGE_KEY_SIZE 16
 #define SFI_IMAGE_NONCE_SIZE 12
-#define SFI_IMAGE_AREA_VER 0x17  /* descriptor version byte in every ST sample */
-#define SFI_IMAGE_VER_HASH 0x80  /* model: set in the version byte when a hash follows */
+#define SFI_IMAGE_FILL 16        /* TPC pads F areas with 0xFF to a multiple of 16 bytes */
 #define SFI_IMAGE_CUT_ALIGN 64   /* model: F areas are cut at multiples of 64 bytes */
-#define SFI_IMAGE_OB_WORDS 9     /* H7 option-byte CSV rows -> 36-byte C area */
+#define SFI_IMAGE_OB_MAX 32      /* option-byte CSV rows at most (H7: 9, H5: 12) */
+#define SFI_IMAGE_TYPES "FCPRMKEHOS" /* area types ST's tools write (docs/sfi-image.md) */
 
 struct sfi_image_header {
-    uint8_t protocol; /* byte 8: 1 or 2 */
-    uint8_t version;  /* byte 9: image version (TPC -v) (model: the sample holds 0) */
-    uint16_t areas;   /* bytes 10..11 LE: total number of areas */
+    uint16_t protocol; /* bytes 8..9 LE: 1 or 2 */
+    uint16_t areas;    /* bytes 10..11 LE: total number of areas */
     uint8_t tag[SFI_IMAGE_TAG_SIZE];
+    int hashed;        /* every area carries the 16-byte hash (protocol 2 with hash); not in
+                        * the file: the whole-file parser learns it from the lengths, a
+                        * streaming reader is told */
 };
 
 struct sfi_image_area {
-    char type;        /* 'F' 'C' 'P' 'R' 'M' 'K' 'E' */
-    uint8_t ver;      /* descriptor version byte (0x17, | 0x80 when hashed) */
+    char type;        /* one of SFI_IMAGE_TYPES */
+    uint8_t ver;      /* descriptor version byte: the image version (TPC --ver) */
     uint16_t index;   /* from 1 */
     uint32_t size;    /* ciphertext bytes */
     uint32_t addr;    /* destination (token address for P/R) */
@@ -51,20 +53,26 @@ struct sfi_image_area {
 
 struct sfi_image {
     struct sfi_image_header hdr;
+    uint8_t version;             /* image version: area 1's version byte */
+    int legacy;                  /* written by sfirun before ST's layout was known: header
+                                  * byte 9 held the image version (0 = no sign of it) */
     size_t n;                    /* == hdr.areas */
     struct sfi_image_area *area; /* n entries; offsets into buf */
     uint8_t *buf;                /* a copy of the file */
     size_t len;
 };
 
-/* Whole file: header and every area, ending exactly at len. Copies buf.
- * FORMAT (naming offset and area) on any inconsistency. */
+/* Whole file: header and every area, ending exactly at len. Copies buf. Whether the areas
+ * carry a hash is learnt from the lengths (protocol 2 only). FORMAT (naming offset and area)
+ * on any inconsistency; a file from an earlier sfirun with an image version in header byte 9
+ * is FORMAT saying so. */
 int sfi_image_parse(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, struct sfi_image **out);
 void sfi_image_free(struct sfi_image *img);
 
 /* Streaming: the header at buf[0..28), then areas one by one from *off (advanced on
- * success). Checks each area's index against 1..hdr->areas and its total against the header;
- * the caller checks the order. FORMAT on truncation, bad magic/type/protocol, size overflow. */
+ * success), with or without the hash as hdr->hashed says (set it; the header does not tell).
+ * Checks each area's index against 1..hdr->areas and its total against the header; the
+ * caller checks the order. FORMAT on truncation, bad magic/type/protocol, size overflow. */
 int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
                            struct sfi_image_header *out);
 int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, size_t *off,
@@ -80,6 +88,8 @@ int sfi_image_decrypt_area(struct sfi_ctx *ctx, const struct sfi_image_area *are
                            uint8_t *plain_out);
 /* The per-area IV: nonce with index added to bytes 8..11 read as a LE u32. */
 void sfi_image_area_iv(const uint8_t *nonce, uint16_t index, uint8_t iv[SFI_IMAGE_NONCE_SIZE]);
+/* What an area type holds ("firmware", "option bytes", ...), as far as known; NULL if unknown. */
+const char *sfi_image_type_name(char type);
 
 /* ---- firmware segments and loaders ------------------------------------------------------ */
 struct sfi_fw_seg {
@@ -116,20 +126,32 @@ int sfi_fw_load_auto(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
 int sfi_fw_merge(struct sfi_ctx *ctx, struct sfi_fw *fw);
 
 /* Option-byte CSV (two columns: register name, value): rows must be exactly `names` in
- * order (NULL: the H7 set, 9 rows), values u32. Writes nrows*4 LE bytes. FORMAT naming the row. */
+ * order (the device pack's list, at most SFI_IMAGE_OB_MAX), values u32. Writes nrows*4 LE
+ * bytes. Any byte outside the CSV grammar (NUL, control characters) is FORMAT naming line and
+ * column; so is a wrong row name or value. */
 int sfi_obcsv_parse(struct sfi_ctx *ctx, const char *name, const uint8_t *buf, size_t len,
                     const char *const *names, size_t nrows, uint8_t *out);
-extern const char *const sfi_obcsv_h7_rows[SFI_IMAGE_OB_WORDS];
 
 /* ---- builder ---------------------------------------------------------------------------- */
 struct sfi_flash_range {
     uint32_t start, size;
 };
 
+/* An area whose plaintext the caller makes (H, O, S, M ... areas); placed before the F areas
+ * in the order given. */
+struct sfi_image_extra {
+    char type;
+    uint32_t addr;
+    const uint8_t *data;
+    size_t size;
+};
+
 struct sfi_image_build_cfg {
     uint8_t protocol; /* 1 or 2 */
-    uint8_t version;  /* image version, header byte 9 */
+    uint8_t version;  /* image version: every descriptor's version byte */
     int hash;         /* protocol 2 only */
+    const struct sfi_image_extra *extra; /* areas before the firmware, or NULL */
+    size_t nextra;
     uint32_t ram_size; /* 0: never split */
     uint32_t token;    /* continuation-token address (P/R destination) */
     int has_token;

@@ -14,6 +14,7 @@
 #define SFI_LIC_SIZE 136
 #define SFI_LIC_HEADER_SIZE 88
 #define SFI_LIC_TYPE 0x314C4653u /* "SFL1" little-endian: this scheme, version 1 (model) */
+#define SFI_LIC_TYPE_ST 0x47494653u /* "SFIG": licences made by ST's tools (TPC, STM32HSM) */
 #define SFI_LIC_KDF_LABEL "sfirun licence KEK v1"
 
 /* A parsed chip certificate (a view: fields are copies, nothing is verified). */
@@ -54,6 +55,8 @@ int sfi_ec_from_pem(struct sfi_ctx *ctx, const char *pem, size_t len, uint8_t pr
                     uint8_t pub_out[64]);
 
 /* Splits a licence header. Errors: SFI_E_FORMAT (unknown type). */
+/* True when pub64 (X||Y, big-endian) is a point on P-256. */
+int sfi_license_on_curve(const uint8_t pub64[64]);
 int sfi_license_parse(struct sfi_ctx *ctx, const uint8_t lic[SFI_LIC_SIZE],
                       struct sfi_license_info *out);
 /* Builds the 88-byte header (type SFI_LIC_TYPE, rfu zero) around an ephemeral key. */

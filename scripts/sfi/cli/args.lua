@@ -103,6 +103,9 @@ end
 -- The flags given before a sub-command (`sfirun -v hsm info`): they hold for it too.
 local global = {}
 
+--- M.verbose() -> level or nil: the --verbose count the last setup_log applied.
+function M.verbose() return global.verbose end
+
 --- M.setup_log(opts): applies --verbose/--quiet/--json, with the flags an earlier call got
 -- (the ones before the sub-command) unless opts says otherwise.
 function M.setup_log(opts)

@@ -5,13 +5,17 @@ local args = require "sfi.cli.args"
 local errors = require "sfi.error"
 local image = require "sfi.image"
 local log = require "sfi.log"
+local util = require "sfi.util"
 
 local M = {}
 
 local function is_num(s) return s:match("^0[xX]%x+$") ~= nil or s:match("^%d+$") ~= nil end
 
+-- The options of ST's STM32TrustedPackageCreator_CLI for SFI (AN5054 §2.5.1, UM2238), so a TPC
+-- command line runs as written after `sfirun image build`; sfirun's own long forms too.
 local BUILD = {
-  { "devid", "--devid", "-devid", value = "ID", help = "device ID, e.g. 0x450" },
+  { "sfi", "-sfi", "--sfi", help = "TPC's SFI mode word (accepted; image build is SFI)" },
+  { "devid", "--devid", "-devid", "--deviceid", value = "ID", help = "device ID, e.g. 0x450" },
   { "firmware", "--firmware", "-fir", value = "FILE [ADDR]", multi = true, more = is_num,
     help = "firmware (bin needs ADDR; hex, srec, elf carry theirs); repeatable" },
   { "key", "--key", "-k", value = "FILE", help = "16-byte AES key file" },
@@ -23,7 +27,21 @@ local BUILD = {
     help = "continuation-token address (a trailing 0 as TPC takes is accepted)" },
   { "hash", "--hash", "-hash", value = "0|1", help = "protocol-2 area hashes" },
   { "protocol", "--protocol", value = "1|2", help = "image protocol (default 2)" },
+  { "area", "--area", value = "TYPE ADDR FILE", multi = true, more = function () return true end,
+    help = "an area made elsewhere (H, O, S, M, K, E), placed before the firmware" },
   { "outfile", "--outfile", "-o", value = "OUT.sfi", help = "output file (.sfi)" },
+  -- TPC options sfirun does not build yet: named, so the error says so instead of "unknown"
+  { "firx", "-firx", "--firmwarex", value = "FILE", multi = true, help = "(not supported)" },
+  { "module", "-m", "--module", value = "FILE", multi = true, help = "(not supported)" },
+  { "obkeys", "--ob-keys", "-obk", value = "FILE", multi = true, help = "(not supported)" },
+  { "ssfi", "-ssfi", "--ssfi", value = "FILE", help = "(not supported)" },
+}
+
+local UNSUPPORTED <const> = {
+  firx = "external-flash areas (-firx, SFIx)",
+  module = "module areas from .smi files (-m)",
+  obkeys = "STM32H5 option-byte key areas (--ob-keys): give their plaintext with --area O ADDR FILE",
+  ssfi = "STM32H5 secure manager areas (-ssfi): give their plaintext with --area S 0 FILE",
 }
 
 local KEYS = {
@@ -41,6 +59,22 @@ local function as_usage(fn, ...)
   error(err, 0)
 end
 
+-- "--area TYPE ADDR FILE": the parser gives TYPE and ADDR; FILE is the next positional.
+local function areas_of(o, pos)
+  local list = {}
+  for _, a in ipairs(o.area or {}) do
+    if type(a) ~= "table" or not pos[1] then
+      errors.raise("USAGE", nil, "--area needs TYPE ADDR FILE")
+    end
+    local t = a[1]
+    if not (#t == 1 and ("MKEHOS"):find(t, 1, true)) then
+      errors.raise("USAGE", nil, "--area TYPE must be one of M K E H O S, got '" .. t .. "'")
+    end
+    list[#list + 1] = { type = t, addr = args.int(a[2], "--area address"), file = table.remove(pos, 1) }
+  end
+  return list
+end
+
 local function build(argv, first)
   -- "-v" is the image version here (TPC), not --verbose
   local a2 = {}
@@ -48,6 +82,10 @@ local function build(argv, first)
   local o, pos = args.parse(a2, BUILD, "image build", 1)
   args.setup_log(o)
   if o.help then out("usage: sfirun image build [options]\n%s", args.help(BUILD)); return 0 end
+  for k, what in pairs(UNSUPPORTED) do
+    if o[k] then errors.raise("USAGE", nil, "sfirun does not build " .. what .. " yet") end
+  end
+  local extra = areas_of(o, pos)
   if pos[1] then errors.raise("USAGE", nil, "unexpected argument '" .. pos[1] .. "'") end
   for _, k in ipairs { "key", "nonce", "outfile" } do
     if not o[k] then errors.raise("USAGE", nil, "--" .. k .. " is required") end
@@ -76,7 +114,7 @@ local function build(argv, first)
     ram_size = o.ramsize and args.int(o.ramsize, "--ramsize"),
     token = token and args.int(token, "--token"),
     hash = hash == 1, protocol = o.protocol and args.int(o.protocol, "--protocol") or 2,
-    out = o.outfile,
+    areas = extra, out = o.outfile,
   })
   local info = img:info()
   out("SFI file %s generated: %d bytes, %d areas, %d part(s)", o.outfile, info.size, info.areas,
@@ -94,10 +132,10 @@ local function info(argv, first)
   local parts = img:parts()
   if o.json then
     log.event("image", { file = pos[1], protocol = h.protocol, version = h.version,
-      areas = h.areas, size = h.size, parts = #parts })
+      areas = h.areas, size = h.size, parts = #parts, hashed = h.hashed, legacy = h.legacy })
     for _, a in ipairs(areas) do
-      log.event("area", { index = a.index, type = a.type, size = a.size, addr = a.addr,
-        hash = a.hash })
+      log.event("area", { index = a.index, type = a.type, what = a.what, size = a.size,
+        addr = a.addr, hash = a.hash })
     end
     for i, p in ipairs(parts) do
       log.event("part", { part = i, first = p.first, last = p.last, bytes = p.bytes })
@@ -121,6 +159,11 @@ local function info(argv, first)
   for i, p in ipairs(parts) do
     out("Part %d : areas %d..%d, %d bytes", i, p.first, p.last, p.bytes)
   end
+  out("Area hashes : %s", h.hashed and "yes (16 bytes per area)" or "no")
+  if h.legacy then
+    log.warn("%s was written by an earlier sfirun: its areas carry 0x97 in the version byte " ..
+      "(its own hash marker), which ST's tools never write; rebuild it with this sfirun", pos[1])
+  end
   return 0
 end
 
@@ -129,8 +172,8 @@ local function keyed(argv, first, cmd)
   args.setup_log(o)
   if not pos[1] then errors.raise("USAGE", nil, "image " .. cmd .. " needs a file") end
   if not o.key or not o.nonce then errors.raise("USAGE", nil, "--key and --nonce are required") end
-  local key = as_usage(image.secret, o.key, 16, "key")
-  local nonce = as_usage(image.secret, o.nonce, 12, "nonce")
+  local key = { bytes = as_usage(image.secret, o.key, 16, "key") }
+  local nonce = { bytes = as_usage(image.secret, o.nonce, 12, "nonce") }
   return o, pos[1], as_usage(image.load, pos[1]), key, nonce
 end
 
@@ -151,7 +194,10 @@ local function decrypt(argv, first)
   if not o.outdir then errors.raise("USAGE", nil, "-o DIR is required") end
   local segs = img:decrypt(key, nonce)
   img:close()
-  os.execute("mkdir -p '" .. o.outdir:gsub("'", "'\\''") .. "'")
+  if util.stat(o.outdir) ~= "dir" then
+    util.check_output(o.outdir, "image decrypt -o")
+    require("sfi.core").mkdir(o.outdir)
+  end
   local names = {}
   for _, s in ipairs(segs) do
     local name = string.format("%s/area%02d_%s_%08X.bin", o.outdir, s.index, s.type, s.addr)

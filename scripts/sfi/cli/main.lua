@@ -150,11 +150,42 @@ local function main(argv)
   return run.recipe(pos[1], sets, opts)
 end
 
+-- -v before the first word (the recipe or sub-command), or as the sub-command took it:
+-- `sfirun image build ... -v 0` is TPC's image version, never --verbose.
 local function verbose_in(argv)
   for _, a in ipairs(argv) do
     if a == "-v" or a == "--verbose" then return true end
+    if a:sub(1, 1) ~= "-" then break end
   end
-  return false
+  return (args.verbose() or 0) > 0
+end
+
+-- The directory of the sfi Lua library: a location inside it means nothing to a user.
+local LIB <const> = (package.searchpath("sfi.error", package.path) or ""):gsub("sfi/error%.lua$", "")
+
+local function internal(where)
+  return LIB ~= "" and where:sub(1, #LIB) == LIB
+end
+
+--- M.message(err, verbose) -> the one line a user sees: an sfi.error without a location in
+-- the library (a location in the user's recipe stays); a bug's message without the library
+-- path. With verbose everything is kept.
+function M.message(err, verbose)
+  if verbose then return tostring(err) end
+  if errors.is(err) then
+    if err.where and (internal(err.where) or err.code == "USAGE" or err.code == "FORMAT") then
+      local w = err.where
+      err.where = nil
+      local s = tostring(err)
+      err.where = w
+      return s
+    end
+    return tostring(err)
+  end
+  local s = tostring(err)
+  local path, rest = s:match("^(.-:%d+: )(.*)$")
+  if path and internal(path) then return "internal error: " .. rest .. " (-v shows where)" end
+  return s
 end
 
 local function json_in(argv)
@@ -164,7 +195,7 @@ end
 
 --- M.report(err, verbose, tb): prints the one-line error (and the traceback with -v).
 function M.report(err, verbose, tb)
-  local msg = tostring(err)
+  local msg = M.message(err, verbose)
   if errors.is(err) and err.hint then msg = msg .. "\n  hint: " .. err.hint end
   io.stderr:write("sfirun: ", msg, "\n")
   if verbose and tb then io.stderr:write(tb, "\n") end
@@ -180,7 +211,8 @@ function M.main(argv)
   end, argv)
   if ok then return math.tointeger(res) or 0 end
   if json_in(argv) and errors.is(res) and not res.reported then
-    log.event("result", { status = "fail", code = res.code, step = res.step }, tostring(res), "error")
+    log.event("result", { status = "fail", code = res.code, step = res.step },
+      M.message(res, verbose_in(argv)), "error")
   end
   local flow = package.loaded["sfi.flow"]
   M.report(res, verbose_in(argv), flow and flow.last_traceback or tb)

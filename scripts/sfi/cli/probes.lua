@@ -55,7 +55,9 @@ function M.run(argv, first)
   for _, id in ipairs(ids) do
     local pack = device.by_devid(id)
     local names = {}
-    for name in pairs(pack.parts) do names[#names + 1] = name end
+    if pack.sim then -- families the simulator models
+      for name in pairs(pack.parts) do names[#names + 1] = name end
+    end
     table.sort(names)
     for _, name in ipairs(names) do
       rows[#rows + 1] = { driver = "sim", serial = "sim", uri = "sim:" .. name,
