@@ -16,6 +16,7 @@ local image = require "sfi.image"
 local license = require "sfi.license"
 local log = require "sfi.log"
 local ob = require "sfi.ob"
+local diagnose = require "sfi.diagnose"
 local pipeline = require "sfi.pipeline"
 local preflight = require "sfi.preflight"
 local probe = require "sfi.probe"
@@ -43,6 +44,8 @@ function M.params(over)
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
     allow_errata = { type = "boolean", default = false, doc = "run despite a known SFI erratum" },
     station = { type = "string?", doc = "station name for the licence journal" },
+    hash = { type = "string?", choices = { "unsupported", "optional", "required" },
+             doc = "override what this chip's RSS takes (default: the device pack, per bootloader)" },
   }
 end
 
@@ -73,23 +76,6 @@ end
 -- {{{ helpers
 
 local function hex(v) return string.format("0x%X", v) end
-
-local function code_name(pack, v)
-  for name, c in pairs(pack.rss.codes) do if c == v then return name end end
-  return nil
-end
-
--- What ST's tool prints for an RSS failure (user reports), by result name.
-local RSS_TEXT <const> = {
-  license = "RSS internal system error or License is invalid !",
-  header = "image header rejected by RSS (wrong image for this licence?)",
-  hash = "SFI with hash is not supported on this device, please disable hash while generating SFI image",
-  protocol = "SFI image protocol not supported by this RSS",
-  area = "an image area failed its integrity check",
-  program = "flash programming failed (flash not erased?)",
-  token = "continuation token does not match this image",
-  state = "chip not ready for SFI (RDP level, identity)",
-}
 
 -- The newest continuation token record for this image (model layout, docs/sfi-model.md).
 local function read_token(p, pack, img)
@@ -193,6 +179,82 @@ function M.abort(p, pol)
   log.info("Abort SUCCESS")
 end
 
+-- {{{ the failure decoder
+
+--- M.decode_failure(c, v, name, origin, text) -> lines: what is known when an RSS part fails, logged
+-- as "Diagnosis:" lines: the result word and what the pack says of it (observed in public
+-- logs, the simulator's own code, or unknown), the option bytes, token and flash read back,
+-- the preconditions that changed since preflight, whether the licence was consumed, and the
+-- likely cause and next step from vendor/st/diagnosis.lua. Never raises.
+function M.decode_failure(c, v, name, origin, text)
+  local out = {}
+  local function say(fmt, ...)
+    local line = string.format(fmt, ...)
+    out[#out + 1] = line
+    log.error("Diagnosis: %s", line)
+  end
+  local meaning = name and c.pack.rss.meaning and c.pack.rss.meaning[name]
+  if origin == "observed" then
+    say("RSS complete value %s (%s): seen on real chips: %s", hex(v), name, meaning.observed)
+  elseif origin == "model" then
+    say("RSS complete value %s (%s) is the simulator's own code for \"%s\" (model, not ST's)",
+      hex(v), name, text or meaning.text)
+  else
+    say("RSS complete value %s: not a value sfirun knows from ST or from public reports", hex(v))
+  end
+  local ok, state = pcall(function ()
+    local o = ob.read(c.p)
+    local tok = read_token(c.p, c.pack, c.img)
+    local first
+    for _, a in ipairs(c.img:areas()) do if a.type == "F" and not first then first = a end end
+    local fl = first and c.p:read(first.addr, math.min(first.size, 256)) or ""
+    return { ob = o, tok = tok, flash = first and (fl:find("[^\xFF]") and "programmed" or "erased"),
+             at = first and first.addr }
+  end)
+  if ok then
+    say("now: RDP 0x%02X, SECURITY %d; continuation token: %s; flash at 0x%08X %s", state.ob.RDP,
+      state.ob.SECURITY, state.tok and string.format("part %d done, next area %d%s", state.tok.part,
+        state.tok.next, state.tok.same and "" or " (another image)") or "none",
+      state.at or 0, state.flash or "?")
+    if c.checks then
+      local changed = {}
+      local now = setmetatable({ ob = state.ob }, { __index = c })
+      for _, chk in ipairs(preflight.CHECKS) do
+        if chk.name == "rdp" or chk.name == "protected areas" or chk.name == "write protection" then
+          local was
+          for _, x in ipairs(c.checks) do if x.name == chk.name then was = x.status end end
+          local okc, st = pcall(chk.run, now)
+          local is = okc and (st == true and "pass" or st == false and "fail" or "unknown") or "unknown"
+          if was and was ~= is then changed[#changed + 1] = string.format("%s %s -> %s", chk.name, was, is) end
+        end
+      end
+      say("preconditions changed since preflight: %s", #changed > 0 and table.concat(changed, ", ") or "none")
+    end
+  else
+    say("the chip could not be read back: %s", errors.is(state) and state.code or tostring(state))
+  end
+  say("licence: %s%s", c.r.facts.licence or "none", name == "license" and
+    " (the RSS rejected it: not kept for a rerun)" or c.r.facts.licence == "consumed" and
+    " (kept: a rerun on this chip reuses it)" or "")
+  local facts = { dev_id = c.info.dev_id, bl = c.info.bl, protocol = c.img:info().protocol,
+                  results = { v }, lines = "" }
+  local found = diagnose.diagnose(facts)
+  local any = false
+  for _, d in ipairs(found) do
+    if d.kind == "cause" then
+      any = true
+      say("likely cause: %s [%s]", d.cause, d.source)
+      if d.fix then say("next: %s", d.fix) end
+    end
+  end
+  if not any then
+    say("next: check the image and the chip with sfirun preflight, and the licence's chip; " ..
+      "'sfirun explain LOG' compares this log with the public reports sfirun knows")
+  end
+  return out
+end
+
+-- }}}
 -- {{{ workarounds keyed by what the chip reports
 
 -- A quirk applies when every condition it names holds: bl_min/bl_max (bootloader version),
@@ -272,6 +334,7 @@ function M.options(a, o)
   out.verify = a.verify
   out.station = a.station
   out.allow_errata = a.allow_errata
+  if a.hash ~= nil then out.hash = a.hash end
   out.licence = o.licence or M.licence(a)
   out.reconnect = o.reconnect or M.strategy(a.strategy or "alternate", a.tries or 6)
   return M.check_options(out)
@@ -457,7 +520,7 @@ STEPS[#STEPS + 1] = {
     end
     if hashed and rules.hash == "unsupported" then
       local err = errors.new("UNSUPPORTED", "sfi.image", pack.sfi.message_hash_unsupported or
-        RSS_TEXT.hash, nil, 0)
+        pack.rss.meaning.hash.text, nil, 0)
       err.hint = "rebuild the image without hash: sfirun image build ... --hash 0"
       error(err, 0)
     end
@@ -663,16 +726,17 @@ local PART_STEPS = {
         errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
           "word unchanged after the reset)", i))
       end
-      local name = code_name(pack, v)
+      local name, text, origin = diagnose.code_text(pack, v, c.img:info().hashed)
       local want = i == #c.parts and "ok" or "part_ok"
       if name ~= want then
         log.error("SECURITY State Fail")
         log.error("Invalid state after SFI install !")
-        log.error("%s", RSS_TEXT[name] or ("unknown RSS result " .. hex(v)))
+        log.error("%s", text or ("unknown RSS result " .. hex(v)))
         if name == "license" and c.cache then os.remove(c.cache) end
         local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s " ..
-          "(%s)", i, hex(v), name or "unknown"), RSS_TEXT[name], 0)
+          "(%s)", i, hex(v), name or "unknown"), text, 0)
         e.rss_result = v
+        e.diagnosis = M.decode_failure(c, v, name, origin, text)
         error(e, 0)
       end
     end,
