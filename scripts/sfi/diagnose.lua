@@ -13,8 +13,9 @@ end
 
 --- M.facts_from_log(text) -> facts {dev_id, device, rev, bl, protocol, areas, area_types,
 -- protocols, results = {values...}, probes = {names...}, tool, voltages = {...}, lines = text,
--- parts_started, failures, successes} (a pasted thread may hold several attempts: lists): what a log of ST's programmer (the `HH:MM:SS : text` format, or
--- plain) or of sfirun says. Unknown fields stay nil.
+-- parts_started, failures, successes}: what a log of ST's programmer (the `HH:MM:SS : text`
+-- format, or plain) or of sfirun says; a pasted thread may hold several attempts, hence the
+-- lists. Unknown fields stay nil.
 function M.facts_from_log(text)
   local f = { results = {}, probes = {}, voltages = {}, area_types = {}, protocols = {}, lines = text,
               failures = 0, successes = 0 }
