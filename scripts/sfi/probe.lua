@@ -17,9 +17,10 @@ M.DEFAULT_PART = "stm32h753"
 local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
   unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
-  flash_kb = "int",
-  -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file)
-  ob = "ob",
+  flash_kb = "int", debug_disabled = "int", opt_busy_stuck = "int",
+  -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file);
+  -- ob_prg= the same for the PRG copies only (changes written but never launched)
+  ob = "ob", ob_prg = "ob",
   -- the simulated RSS (model): hash policy override, and rss=off for a chip without it
   hash = "rss", rss = "rss",
 }
@@ -111,8 +112,11 @@ local function simcfg(pack, part, knobs)
   local uid = {}
   for i = 1, 12 do uid[i] = string.char((part.name:byte((i - 1) % #part.name + 1) * 7 + i) & 0xFF) end
   c.uid = table.concat(uid)
-  for k, v in pairs(knobs) do
-    local kind = KNOBS[k]
+  local names = {}
+  for k in pairs(knobs) do names[#names + 1] = k end
+  table.sort(names) -- "ob" before "ob_prg"
+  for _, k in ipairs(names) do
+    local v, kind = knobs[k], KNOBS[k]
     if k == "rev" then
       local want = tostring(v)
       local id = math.tointeger(tonumber(want))
@@ -139,11 +143,11 @@ local function simcfg(pack, part, knobs)
       for name, val in tostring(v):gmatch("([%w_]+):([%wxX]+)") do
         local f
         for _, fld in ipairs(pack.option_bytes.fields) do if fld.name == name then f = fld end end
-        if not f then bad("knob 'ob': %s has no option byte '%s'", pack.family, name) end
-        local x = num(val, "knob 'ob' " .. name)
+        if not f then bad("knob '%s': %s has no option byte '%s'", k, pack.family, name) end
+        local x = num(val, "knob '" .. k .. "' " .. name)
         local m = ((1 << f.bits) - 1) << f.shift
         if x < 0 or x > (1 << f.bits) - 1 then bad("knob 'ob': %s=%s out of range", name, val) end
-        for _, off in ipairs { f.reg, f.reg + 4 } do
+        for _, off in ipairs(k == "ob" and { f.reg, f.reg + 4 } or { f.reg + 4 }) do
           c.ob_default[off] = ((c.ob_default[off] or 0) & ~m) | (x << f.shift)
         end
       end
