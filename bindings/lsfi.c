@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -295,6 +296,68 @@ static int l_stat(lua_State *L)
     return 2;
 }
 
+/* core.run(argv, timeout_ms) -> {exit=, signal=, timed_out=, canceled=, stdout=, stderr=}:
+ * runs a program without a shell (sfi_proc_run). Raises NOT_FOUND (no such program), IO,
+ * CANCELED (the result then rides in the error's 'result' field). */
+static int l_run(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    unsigned ms = (unsigned)sfib_checkrange(L, 2, 1, 24 * 3600 * 1000);
+    lua_Integer n = luaL_len(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 255, 1, "1..255 words");
+    const char *argv[256];
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        argv[i - 1] = luaL_checkstring(L, -1); /* the table keeps the strings alive */
+        lua_pop(L, 1);
+    }
+    argv[n] = NULL;
+    struct sfi_proc_result *r = lua_newuserdatauv(L, sizeof *r, 0); /* no malloc across raises */
+    int rc = sfi_proc_run(sfib_ctx(L), argv, ms, r);
+    if (rc != SFI_OK && rc != SFI_E_CANCELED)
+        return sfib_raise(L, rc, "run");
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, r->exit_code);
+    lua_setfield(L, -2, "exit");
+    lua_pushinteger(L, r->signal);
+    lua_setfield(L, -2, "signal");
+    lua_pushboolean(L, r->timed_out);
+    lua_setfield(L, -2, "timed_out");
+    lua_pushboolean(L, r->canceled);
+    lua_setfield(L, -2, "canceled");
+    lua_pushlstring(L, r->out, r->out_len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, r->err, r->err_len);
+    lua_setfield(L, -2, "stderr");
+    if (rc == SFI_E_CANCELED) {
+        int res = lua_gettop(L);
+        sfib_pusherror(L, rc, "run", NULL, NULL);
+        lua_pushvalue(L, res);
+        lua_setfield(L, -2, "result");
+        return lua_error(L);
+    }
+    return 1;
+}
+
+/* core.mkdtemp(dir, prefix) -> path: a new private directory (0700) dir/prefixXXXXXX.
+ * Raises IO naming the directory. */
+static int l_mkdtemp(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1), *prefix = luaL_checkstring(L, 2);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, dir);
+    luaL_addchar(&b, '/');
+    luaL_addstring(&b, prefix);
+    luaL_addstring(&b, "XXXXXX");
+    luaL_pushresult(&b);
+    char *tmpl = (char *)lua_tostring(L, -1); /* our own fresh string: mkdtemp edits it */
+    if (!mkdtemp(tmpl))
+        return sfib_raisef(L, SFI_E_IO, "mkdtemp", "cannot create a directory in %s: %s", dir,
+                           strerror(errno));
+    return 1;
+}
+
 /* core.now_ns() -> integer (monotonic nanoseconds, for benchmarks) */
 static int l_now_ns(lua_State *L)
 {
@@ -314,7 +377,8 @@ static int l_lock(lua_State *L)
 }
 
 static const luaL_Reg l_core[] = {
-    {"lock", l_lock},         {"stat", l_stat},
+    {"lock", l_lock},         {"stat", l_stat},         {"run", l_run},
+    {"mkdtemp", l_mkdtemp},
     {"sha256", l_sha256}, {"crypto_floor_ms", l_crypto_floor_ms}, {"now_ns", l_now_ns},
     {"mkdir", l_mkdir},
     {"versions", l_versions}, {"log", l_log},         {"event", l_event},

@@ -87,6 +87,12 @@ function M.record(req, fn)
     end
     return lic, after
   end
+  if errors.is(lic) and (lic.outcome_unknown or lic.code == "CANCELED") then
+    -- stopped half way (killed, timed out, interrupted: Ctrl-C may land after the provider spent
+    -- and before this line): whether it spent cannot be known here; reconcile decides later
+    log.warn("journal row %d left as unknown outcome: %s", id, lic.msg)
+    error(lic, 0)
+  end
   local code = errors.is(lic) and lic.code or "ERROR"
   local fin_ok = pcall(j.finish, j, id, code, req.counter_on_error and req.counter_on_error() or nil,
     tostring(lic))

@@ -44,6 +44,10 @@ function M.params(over)
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
     allow_errata = { type = "boolean", default = false, doc = "run despite a known SFI erratum" },
     station = { type = "string?", doc = "station name for the licence journal" },
+    licence_command = { type = "string?", doc = "program that makes the licence: words with " ..
+      "{cert} {out} {uid} {devid}, run without a shell" },
+    licence_timeout = { type = "integer", default = 120, min = 1, max = 3600,
+      doc = "seconds the licence program may take" },
     hash = { type = "string?", choices = { "unsupported", "optional", "required" },
              doc = "override what this chip's RSS takes (default: the device pack, per bootloader)" },
   }
@@ -66,6 +70,16 @@ local NO_LICENCE <const> = "no licence source: use --hsm URI, --set licence=FILE
 -- licence (file made elsewhere) or key+nonce (development only); {kind = "none"} when none
 -- is given (a plan or a preflight needs none; an install stops at its first step).
 function M.licence(a)
+  local given = 0
+  for _, k in ipairs { "hsm", "licence", "licence_command", "key" } do
+    if a[k] then given = given + 1 end
+  end
+  if given > 1 then
+    errors.raise("USAGE", nil, "give one licence source: hsm, licence, licence_command or key+nonce")
+  end
+  if a.licence_command then
+    return { kind = "command", command = a.licence_command, timeout = a.licence_timeout }
+  end
   if a.hsm then return { kind = "token", uri = a.hsm } end
   if a.licence then return { kind = "file", path = a.licence } end
   if a.key and a.nonce then return { kind = "keyfile", key = a.key, nonce = a.nonce } end
@@ -869,7 +883,9 @@ local function licence_text(l)
   if l.kind == "token" then return "HSM token " .. l.uri end
   if l.kind == "file" then return "licence file " .. l.path end
   if l.kind == "keyfile" then return "key file " .. l.key .. " (DEVELOPMENT ONLY)" end
-  if l.kind == "command" then return "external program " .. (l.argv and l.argv[1] or "?") end
+  if l.kind == "command" then
+    return "external program " .. (l.argv and table.concat(l.argv, " ") or l.command)
+  end
   return l.kind
 end
 

@@ -118,6 +118,23 @@ int sfi_lock_acquire(struct sfi_ctx *ctx, const char *path, unsigned timeout_ms,
 /* Releases and frees; NULL-safe. A process that dies releases its locks with it. */
 void sfi_lock_release(struct sfi_lock *lk);
 
+/* An external program's outcome: exit code or signal, whether the time limit or a
+ * cancellation stopped it, and the last bytes of its stdout and stderr (NUL-terminated). */
+struct sfi_proc_result {
+    int exit_code;  /* when it exited */
+    int signal;     /* the signal that ended it, 0 if it exited */
+    int timed_out;  /* stopped at the time limit (SIGTERM, then SIGKILL after 2 s) */
+    int canceled;   /* stopped by sfi_cancel */
+    char out[2048], err[4096];
+    size_t out_len, err_len;
+};
+/* Runs argv (no shell; a bare argv[0] is searched in PATH; the environment is passed through;
+ * stdin is /dev/null) in a process group of its own, for at most timeout_ms. Errors:
+ * SFI_E_NOT_FOUND (no such program), SFI_E_IO (spawn failed), SFI_E_CANCELED (the child was
+ * stopped; *out says how). A non-zero exit, a signal or a timeout is SFI_OK: read *out. */
+int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout_ms,
+                 struct sfi_proc_result *out);
+
 /* Zero memory in a way the compiler keeps (key material). */
 void sfi_wipe(void *p, size_t n);
 

@@ -1,0 +1,144 @@
+/* proc.c: runs an external program without a shell (posix_spawnp: argv as given, PATH
+ * searched for a bare name, the environment passed through), stdin from /dev/null, with a time
+ * limit: SIGTERM at the limit, SIGKILL 2 s later. Keeps the last bytes of its stdout and stderr
+ * for messages. Cancellation (Ctrl-C) stops the child the same way. */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sfi/sfi.h"
+
+extern char **environ;
+
+/* Appends n bytes to a tail buffer that keeps only its last cap - 1 bytes. */
+static void tail_add(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+    if (n >= cap - 1) {
+        s += n - (cap - 1);
+        n = cap - 1;
+    }
+    if (*len + n > cap - 1) {
+        size_t drop = *len + n - (cap - 1);
+        memmove(buf, buf + drop, *len - drop);
+        *len -= drop;
+    }
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout_ms,
+                 struct sfi_proc_result *out)
+{
+    memset(out, 0, sizeof *out);
+    int pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    if (pipe2(pout, O_CLOEXEC) != 0 || pipe2(perr, O_CLOEXEC) != 0) {
+        int e = errno;
+        for (int i = 0; i < 2; i++) {
+            if (pout[i] >= 0)
+                close(pout[i]);
+            if (perr[i] >= 0)
+                close(perr[i]);
+        }
+        return sfi_seterr(ctx, SFI_E_IO, "pipe: %s", strerror(e));
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0); /* its own group: a Ctrl-C on the terminal is ours */
+    pid_t pid = 0;
+    int src = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(pout[1]);
+    close(perr[1]);
+    if (src != 0) {
+        close(pout[0]);
+        close(perr[0]);
+        return sfi_seterr(ctx, src == ENOENT ? SFI_E_NOT_FOUND : SFI_E_IO, "%s: %s", argv[0],
+                          strerror(src));
+    }
+    uint64_t t0 = sfi_now_ms(), killed_at = 0;
+    struct pollfd fds[2] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}};
+    int open_fds = 2, status = 0, reaped = 0;
+    while (!reaped) {
+        uint64_t now = sfi_now_ms();
+        if (!killed_at && (now - t0 >= timeout_ms || sfi_canceled(ctx))) {
+            out->timed_out = !sfi_canceled(ctx);
+            out->canceled = sfi_canceled(ctx);
+            kill(-pid, SIGTERM);
+            killed_at = now;
+        } else if (killed_at && now - killed_at >= 2000) {
+            kill(-pid, SIGKILL);
+        }
+        if (open_fds > 0) {
+            int n = poll(fds, 2, 50);
+            for (int i = 0; n > 0 && i < 2; i++) {
+                if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                char buf[4096];
+                ssize_t r = read(fds[i].fd, buf, sizeof buf);
+                if (r > 0) {
+                    if (i == 0)
+                        tail_add(out->out, sizeof out->out, &out->out_len, buf, (size_t)r);
+                    else
+                        tail_add(out->err, sizeof out->err, &out->err_len, buf, (size_t)r);
+                } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+                    fds[i].fd = -1;
+                    open_fds--;
+                }
+            }
+        } else {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid && open_fds == 0)
+            reaped = 1;
+        else if (w == pid) {
+            reaped = 1; /* drain what is left without blocking */
+            for (int i = 0; i < 2; i++) {
+                if (fds[i].fd < 0)
+                    continue;
+                char buf[4096];
+                int fl = fcntl(fds[i].fd, F_GETFL);
+                fcntl(fds[i].fd, F_SETFL, fl | O_NONBLOCK);
+                ssize_t r;
+                while ((r = read(fds[i].fd, buf, sizeof buf)) > 0) {
+                    if (i == 0)
+                        tail_add(out->out, sizeof out->out, &out->out_len, buf, (size_t)r);
+                    else
+                        tail_add(out->err, sizeof out->err, &out->err_len, buf, (size_t)r);
+                }
+            }
+        }
+    }
+    close(pout[0]);
+    close(perr[0]);
+    if (WIFEXITED(status))
+        out->exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        out->signal = WTERMSIG(status);
+    if (out->canceled)
+        return sfi_seterr(ctx, SFI_E_CANCELED, "%s stopped: interrupted", argv[0]);
+    return SFI_OK;
+}
