@@ -20,7 +20,7 @@ local BUILD = {
     help = "firmware (bin needs ADDR; hex, srec, elf carry theirs); repeatable" },
   { "key", "--key", "-k", value = "FILE", help = "16-byte AES key file" },
   { "nonce", "--nonce", "-n", value = "FILE", help = "12-byte nonce file" },
-  { "ver", "--ver", value = "N", help = "image version 0..255 (-v, as in TPC)" },
+  { "ver", "--ver", "-v", value = "N", help = "image version 0..255 (as in TPC; not verbose)" },
   { "ob", "--ob", "-ob", "--obfile", value = "FILE.csv", help = "option-byte CSV" },
   { "ramsize", "--ramsize", "-rs", value = "N", help = "RAM size per part (split above it)" },
   { "token", "--token", "-ct", value = "ADDR", more = is_num,
@@ -93,10 +93,8 @@ local function areas_of(o, pos)
 end
 
 local function build(argv, first)
-  -- "-v" is the image version here (TPC), not --verbose
-  local a2 = {}
-  for i = first, #argv do a2[#a2 + 1] = (argv[i] == "-v") and "--ver" or argv[i] end
-  local o, pos = args.parse(a2, BUILD, "image build", 1)
+  -- "-v" is the image version here (TPC), not --verbose: BUILD takes it for --ver
+  local o, pos = args.parse(argv, BUILD, "image build", first)
   args.setup_log(o)
   if o.help then out("usage: sfirun image build [options]\n%s", args.help(BUILD)); return 0 end
   for _, k in ipairs { "firx", "module", "mcsv", "obkeys", "ssfi" } do
