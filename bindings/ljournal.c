@@ -146,12 +146,58 @@ static int m_rows(lua_State *L)
     return 1;
 }
 
+/* j:note{kind=, station=, recipe=, uid=, detail=} */
+static int m_note(lua_State *L)
+{
+    struct sfi_journal *j = check(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    struct sfi_journal_event e = {
+        .station = sfib_optfield_str(L, 2, "station", NULL),
+        .recipe = sfib_optfield_str(L, 2, "recipe", NULL),
+        .uid = sfib_optfield_str(L, 2, "uid", NULL),
+        .kind = sfib_optfield_str(L, 2, "kind", NULL),
+        .detail = sfib_optfield_str(L, 2, "detail", NULL),
+    };
+    luaL_argcheck(L, e.kind != NULL, 2, "kind is required");
+    int rc = sfi_journal_note(j, &e);
+    return rc ? sfib_raise(L, rc, "journal.note") : 0;
+}
+
+/* j:events() -> { {id, time, station, recipe, uid, kind, detail}... } */
+static int m_events(lua_State *L)
+{
+    struct sfi_journal *j = check(L);
+    lua_newtable(L);
+    lua_Integer n = 0;
+    long long after = 0;
+    struct sfi_journal_event_row r;
+    int rc;
+    while ((rc = sfi_journal_next_event(j, after, &r)) == SFI_OK) {
+        lua_createtable(L, 0, 7);
+        lua_pushinteger(L, r.id);
+        lua_setfield(L, -2, "id");
+        setstr(L, "time", r.time);
+        setstr(L, "station", r.station);
+        setstr(L, "recipe", r.recipe);
+        setstr(L, "uid", r.uid);
+        setstr(L, "kind", r.kind);
+        setstr(L, "detail", r.detail);
+        lua_rawseti(L, -2, ++n);
+        after = r.id;
+    }
+    if (rc != SFI_E_NOT_FOUND)
+        return sfib_raise(L, rc, "journal.events");
+    sfi_clearerr(sfib_ctx(L));
+    return 1;
+}
+
 int luaopen_sfi_core_journal(lua_State *L)
 {
     static const luaL_Reg l[] = {{"open", l_open}, {NULL, NULL}};
     static const luaL_Reg m[] = {{"close", m_close},     {"begin", m_begin},
                                  {"finish", m_finish},   {"resolve", m_resolve},
-                                 {"rows", m_rows},       {NULL, NULL}};
+                                 {"rows", m_rows},       {"note", m_note},
+                                 {"events", m_events},   {NULL, NULL}};
     static const luaL_Reg mm[] = {{"__close", m_close}, {"__gc", m_close}, {NULL, NULL}};
     sfib_newtype(L, MT, m, mm);
     luaL_newlib(L, l);

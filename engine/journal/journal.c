@@ -14,6 +14,7 @@
 
 struct sfi_journal {
     int v1; /* read-only open of a version-1 file: no token/fields/licence columns */
+    int v3; /* the file has the events table (always after a WRITE open) */
     struct sfi_ctx *ctx;
     sqlite3 *db;
 };
@@ -40,6 +41,18 @@ static const char migrate_v2[] =
     "ALTER TABLE licence_journal ADD COLUMN fields TEXT;"
     "ALTER TABLE licence_journal ADD COLUMN licence BLOB;"
     "PRAGMA user_version = 2;";
+
+/* Version 3: station events that are not licence requests (recoveries with the option bytes
+ * before and after, ...), append-only like the licence rows. */
+static const char migrate_v3[] =
+    "CREATE TABLE IF NOT EXISTS events("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, station TEXT, recipe TEXT,"
+    " uid TEXT, kind TEXT NOT NULL, detail TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS events_no_change BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
+    "PRAGMA user_version = 3;";
 
 static int dberr(struct sfi_journal *j, int src, const char *op)
 {
@@ -109,10 +122,14 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
             src = user_version(j, &v);
         if (src == SQLITE_OK && v < 2)
             src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
+        if (src == SQLITE_OK && v < 3)
+            src = sqlite3_exec(j->db, migrate_v3, NULL, NULL, &msg);
     } else if (src == SQLITE_OK) {
         src = user_version(j, &v);
-        if (src == SQLITE_OK)
+        if (src == SQLITE_OK) {
             j->v1 = v < 2;
+            j->v3 = v >= 3;
+        }
     }
     sqlite3_free(msg);
     if (src != SQLITE_OK) {
@@ -120,6 +137,8 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
         sfi_journal_close(j);
         return rc;
     }
+    if (mode == SFI_JOURNAL_WRITE)
+        j->v3 = 1;
     *out = j;
     return SFI_OK;
 }
@@ -284,6 +303,61 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
         memcpy(r.licence, sqlite3_column_blob(st, 15), 136);
         r.licence_len = 136;
     }
+    sqlite3_finalize(st);
+    *row = r;
+    return SFI_OK;
+}
+
+int sfi_journal_note(struct sfi_journal *j, const struct sfi_journal_event *e)
+{
+    char t[40];
+    now_iso(t, sizeof t);
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(j->db,
+                                 "INSERT INTO events(time, station, recipe, uid, kind, detail)"
+                                 " VALUES(?,?,?,?,?,?)",
+                                 -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return dberr(j, src, "insert event");
+    bind_text(st, 1, t);
+    bind_text(st, 2, e->station);
+    bind_text(st, 3, e->recipe);
+    bind_text(st, 4, e->uid);
+    bind_text(st, 5, e->kind);
+    bind_text(st, 6, e->detail);
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE ? SFI_OK : dberr(j, src, "insert event");
+}
+
+int sfi_journal_next_event(struct sfi_journal *j, long long after, struct sfi_journal_event_row *row)
+{
+    if (!j->v3)
+        return sfi_seterr(j->ctx, SFI_E_NOT_FOUND, "journal: no events");
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(j->db,
+                                 "SELECT id, time, station, recipe, uid, kind, detail FROM events"
+                                 " WHERE id > ? ORDER BY id LIMIT 1",
+                                 -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return dberr(j, src, "select event");
+    sqlite3_bind_int64(st, 1, after);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (src == SQLITE_DONE)
+            return sfi_seterr(j->ctx, SFI_E_NOT_FOUND, "journal: no event after %lld", after);
+        return dberr(j, src, "select event");
+    }
+    struct sfi_journal_event_row r;
+    memset(&r, 0, sizeof r);
+    r.id = sqlite3_column_int64(st, 0);
+    col(st, 1, r.time, sizeof r.time);
+    col(st, 2, r.station, sizeof r.station);
+    col(st, 3, r.recipe, sizeof r.recipe);
+    col(st, 4, r.uid, sizeof r.uid);
+    col(st, 5, r.kind, sizeof r.kind);
+    col(st, 6, r.detail, sizeof r.detail);
     sqlite3_finalize(st);
     *row = r;
     return SFI_OK;

@@ -190,7 +190,8 @@ void sim_flash_reset(struct sfi_sim *sim)
     }
     sim->optcr = OPTCR_OPTLOCK;
     sim->optkeystate = sim->optkeydead = 0;
-    sim->ob[WIN_OPTSR / 4] &= ~OPTSR_BUSY;
+    if (!sim->opt_hold)
+        sim->ob[WIN_OPTSR / 4] &= ~OPTSR_BUSY;
 }
 
 static void commit_word(struct sfi_sim *sim, unsigned b)
@@ -337,6 +338,14 @@ static int opt_start(struct sfi_sim *sim)
     int rc = sim_power_event(sim, "optstart");
     if (rc)
         return rc;
+    if (sim->opt_hold)
+        return SFI_OK; /* still busy with the launch that hung */
+    if (sim->opt_stuck_left > 0) { /* knob opt_busy_stuck: this launch hangs (model) */
+        sim->opt_stuck_left--;
+        sim->opt_hold = 1;
+        sim->ob[WIN_OPTSR / 4] |= OPTSR_BUSY;
+        return SFI_OK;
+    }
     uint32_t *ob = sim->ob;
     uint32_t cur = ob[WIN_OPTSR / 4], prg = ob[WIN_OPTSR / 4 + 1];
     unsigned old_rdp = (cur >> 8) & 0xFF, new_rdp = (prg >> 8) & 0xFF;

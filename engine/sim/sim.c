@@ -110,6 +110,21 @@ static void core_reset(struct sfi_sim *sim, int halt)
         sim->dfsr |= (sim->demcr & 1) ? 0x8 : 0x1;
 }
 
+/* Knob debug_disabled (model): the firmware at the boot address turns the debug port off as
+ * soon as it runs, so only a connect under reset (core held) reaches the chip. An erased boot
+ * address holds no firmware. */
+static void firmware_runs(struct sfi_sim *sim)
+{
+    uint32_t boot = (sim->ob[WIN_BOOT / 4] & 0xFFFF) << 16, sp = 0xFFFFFFFFu;
+    if (!sim->cfg.debug_disabled)
+        return;
+    sfi_sim_priv_read(sim, boot, &sp, 4);
+    if (sp != 0xFFFFFFFFu) {
+        sim->fw_locked = 1;
+        sim->connected = 0;
+    }
+}
+
 static void power_on(struct sfi_sim *sim)
 {
     /* SRAM holds no defined value after power-up: fill it with a pattern (never all zeros,
@@ -126,9 +141,11 @@ static void power_on(struct sfi_sim *sim)
     }
     sim->dhcsr_ctrl = sim->demcr = sim->dfsr = sim->dcrdr = 0;
     sim->nsparse = 0;
+    sim->opt_hold = 0;
     sim_flash_reset(sim);
     core_reset(sim, 0);
     sim->powered = 1;
+    firmware_runs(sim);
 }
 
 int sfi_sim_new(struct sfi_ctx *ctx, const struct sfi_sim_cfg *cfg, struct sfi_sim **out)
@@ -142,6 +159,7 @@ int sfi_sim_new(struct sfi_ctx *ctx, const struct sfi_sim_cfg *cfg, struct sfi_s
     sim->ctx = ctx;
     sim->refs = 1;
     sim->cfg = *cfg;
+    sim->opt_stuck_left = cfg->opt_busy_stuck;
     sim->part = dupstr(cfg->part);
     sim->state_file = dupstr(cfg->state_file);
     sim->pl_name = dupstr(cfg->power_loss_at_name);
@@ -302,6 +320,8 @@ int sim_system_reset(struct sfi_sim *sim, int keep_link)
     if (rc < 0)
         return rc;
     core_reset(sim, keep_link);
+    if (!keep_link && !sim->halted)
+        firmware_runs(sim);
     if (rc == 1 && sim->cfg.unreachable_after_rss) {
         sim->unreachable = sim->cfg.unreachable_after_rss;
         sim->connected = 0;
@@ -321,6 +341,9 @@ int sfi_sim_connect(struct sfi_sim *sim, enum sfi_sim_connect mode)
         return rc;
     if (!sim->powered)
         power_on(sim);
+    if (sim->fw_locked && mode != SFI_SIM_CONNECT_UNDER_RESET)
+        return sfi_seterr(sim->ctx, SFI_E_NO_DEVICE, "sim: the firmware turned the debug port "
+                          "off (only a connect under reset reaches the chip)");
     if (sim->unreachable > 0) {
         sim->unreachable--;
         return sfi_seterr(sim->ctx, SFI_E_NO_DEVICE, "sim: debug port does not answer "
@@ -331,6 +354,7 @@ int sfi_sim_connect(struct sfi_sim *sim, enum sfi_sim_connect mode)
                           "sim: debug port does not answer (RDP level 2: debug disabled)");
     sim->connected = 1;
     if (mode == SFI_SIM_CONNECT_UNDER_RESET) {
+        sim->fw_locked = 0; /* the core is held in reset: the firmware never runs */
         sim->dhcsr_ctrl |= 0x3;
         rc = sim_system_reset(sim, 1);
         if (rc)
@@ -353,6 +377,8 @@ int sfi_sim_reset(struct sfi_sim *sim, enum sfi_sim_reset kind)
         core_reset(sim, 0);
         return SFI_OK;
     }
+    if (kind == SFI_SIM_RESET_HW)
+        sim->opt_hold = 0; /* NRST ends a hung option-byte launch */
     return sim_system_reset(sim, 0);
 }
 

@@ -81,6 +81,9 @@ struct sfi_sim {
     unsigned long power_cycles; /* seeds the undefined SRAM pattern at power-up */
     unsigned unreachable;
     unsigned long ops;
+    int fw_locked;            /* debug_disabled: the firmware turned the debug port off */
+    unsigned opt_stuck_left;  /* opt_busy_stuck launches still to hang */
+    int opt_hold;             /* OPT_BUSY held until a hardware reset */
 };
 
 /* flash.c */

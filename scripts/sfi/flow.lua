@@ -217,7 +217,9 @@ local function policy(kind, t)
   if t.factor ~= nil and (type(t.factor) ~= "number" or t.factor < 1) then
     error("policy factor must be a number >= 1", 3)
   end
-  for field, known in pairs { connect = cprobe.connect_modes, reset = cprobe.reset_kinds } do
+  local resets = { "none" }
+  for _, k in ipairs(cprobe.reset_kinds) do resets[#resets + 1] = k end
+  for field, known in pairs { connect = cprobe.connect_modes, reset = resets } do
     local v = t[field]
     if v ~= nil then
       if type(v) ~= "table" or #v == 0 then error("policy " .. field .. " must be a non-empty list", 3) end
@@ -230,7 +232,7 @@ local function policy(kind, t)
       end
     end
   end
-  for field, known in pairs { connect_mode = cprobe.connect_modes, reset_kind = cprobe.reset_kinds } do
+  for field, known in pairs { connect_mode = cprobe.connect_modes, reset_kind = resets } do
     if t[field] ~= nil and not oneof(known, t[field]) then
       error(string.format("policy %s: unknown value '%s' (known: %s)", field, tostring(t[field]),
         table.concat(known, ", ")), 3)
@@ -254,13 +256,14 @@ function M.backoff(t)
   return policy("backoff", t)
 end
 
---- M.alternate{tries=6, connect={"hotplug","under-reset"}, reset={"sw","hw"}, pause=policy}
--- -> policy: cycles connect modes and reset kinds between attempts (the user reports show
--- chips that answer only after a different reset kind).
+--- M.alternate{tries=6, connect={"hotplug","normal"}, reset={"none","sw","none","hw"},
+-- pause=policy} -> policy: cycles connect modes and reset kinds between attempts (the user
+-- reports show chips that answer only after a different reset kind; "none" attempts reach a
+-- chip that drops the link after every reset).
 function M.alternate(t)
   t = t or {}
   t.connect = t.connect or { "hotplug", "normal" }
-  t.reset = t.reset or { "sw", "hw" }
+  t.reset = t.reset or { "none", "sw", "none", "hw" }
   t.pause = t.pause or M.backoff { tries = t.tries or 6, base_ms = 100 }
   return policy("alternate", t)
 end
@@ -362,12 +365,15 @@ end
 local Run = { __name = "sfi.flow.run" }
 Run.__index = Run
 
---- M.new_run(desc, args, [planning]) -> r: the run context handed to recipe.run (used by the
--- host). With planning (sfirun --plan) steps are listed in r.plan_steps instead of run, and
--- an install pipeline leaves its plan in r.plan.
-function M.new_run(desc, args, planning)
+--- M.new_run(desc, args, [mode]) -> r: the run context handed to recipe.run (used by the
+-- host). mode "plan" (sfirun --plan): steps are listed in r.plan_steps instead of run, and an
+-- install pipeline leaves its plan in r.plan; "preflight" (sfirun preflight): an install
+-- pipeline runs up to its preflight step, opening no HSM, and leaves the checks in r.checks.
+function M.new_run(desc, args, mode)
+  local planning = mode == "plan" or mode == true
   return setmetatable({ recipe = desc, args = args, steps = {}, owned = {}, facts = {},
-    planning = planning or nil, plan_steps = planning and {} or nil }, Run)
+    planning = planning or nil, plan_steps = planning and {} or nil,
+    preflight_only = mode == "preflight" or nil }, Run)
 end
 
 --- r:own(x) -> x: closes x (x:close()) when the run ends, in reverse order.
@@ -469,10 +475,10 @@ function Run:step(name, fn, pol)
   end
 end
 
---- M.run(desc, args, [planning]) -> ok, err, r: runs a parsed recipe (or plans it, see
--- new_run); closes what it owns either way.
-function M.run(desc, args, planning)
-  local r = M.new_run(desc, args, planning)
+--- M.run(desc, args, [mode]) -> ok, err, r: runs a parsed recipe (or plans it or runs its
+-- preflight, see new_run); closes what it owns either way.
+function M.run(desc, args, mode)
+  local r = M.new_run(desc, args, mode)
   local ok, err = xpcall(desc.run, function (e)
     r.traceback = debug.traceback("traceback:", 2)
     M.last_traceback = r.traceback

@@ -96,6 +96,21 @@ function M.record(req, fn)
   error(lic, 0)
 end
 
+--- M.note{kind=, uid=, recipe=, detail=(string or flat table)} -> nothing: appends a station
+-- event (a recovery and its evidence) to the journal. Raises as M.open.
+function M.note(e)
+  local j <close> = M.open(e.journal)
+  j:note { kind = e.kind, uid = e.uid, recipe = e.recipe, station = e.station or station(),
+           detail = type(e.detail) == "table" and util.json(e.detail) or e.detail }
+end
+
+--- M.events([path]) -> list of {id, time, station, recipe, uid, kind, detail}. Never creates
+-- anything; an older journal has none. Raises NOT_FOUND (no journal), as M.open.
+function M.events(path)
+  local j <close> = M.open(path or M.path(), "read")
+  return j:events()
+end
+
 --- M.reconcile(path, counters) -> report {decided = {{id, outcome, why}...}, unknown = {{id,
 -- why}...}}: decides each "unknown" row from the counter history. Under the token's guard
 -- every row's counter_before was read just before its request, so the next observation of

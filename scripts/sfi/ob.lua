@@ -40,6 +40,58 @@ function M.read(p)
   return M.decode(pack, win)
 end
 
+--- M.read_prg(p) -> values {NAME = integer} of the PRG copies (what the next launch would
+-- write). Raises as p:read.
+function M.read_prg(p)
+  local pack, win = read_window(p)
+  local v = {}
+  for _, f in ipairs(pack.option_bytes.fields) do
+    local w = string.unpack("<I4", win, f.reg + 4 + 1)
+    v[f.name] = (w & mask(f)) >> f.shift
+  end
+  return v
+end
+
+--- M.launch(p, [keep_prg]) -> nothing: launches the PRG copies as they are (OPTSTART) or, with
+-- keep_prg = false, first writes every PRG copy back to its CUR value (discarding pending
+-- changes). Raises LOCKED (keys refused), TIMEOUT (OPT_BUSY stays set), TARGET.
+function M.launch(p, keep_prg)
+  local pack = p:device_pack()
+  local ob, base = pack.option_bytes, pack.registers.flash
+  local optcr = base + 0x18
+  if p:read32(optcr) & 1 ~= 0 then
+    p:write32(base + 0x08, pack.flash_keys.optkey[1])
+    p:write32(base + 0x08, pack.flash_keys.optkey[2])
+    if p:read32(optcr) & 1 ~= 0 then
+      errors.raise("LOCKED", "ob.launch", "option bytes stay locked after the key sequence")
+    end
+  end
+  if keep_prg == false then
+    local win = p:read(ob.window, ob.size)
+    local seen = {}
+    for _, f in ipairs(ob.fields) do
+      if not seen[f.reg] then
+        seen[f.reg] = true
+        local cur = string.unpack("<I4", win, f.reg + 1)
+        if f.reg == 0 then cur = cur & ~(OPTSR_BUSY | OPTCHANGEERR) end
+        p:write32(ob.window + f.reg + 4, cur)
+      end
+    end
+  end
+  p:write32(base + 0x24, OPTCHANGEERR)
+  p:write32(optcr, 0x2)
+  local sr
+  for _ = 1, 10000 do
+    sr = p:read32(ob.window)
+    if sr & OPTSR_BUSY == 0 then break end
+  end
+  pcall(p.write32, p, optcr, 0x1)
+  if sr & OPTSR_BUSY ~= 0 then errors.raise("TIMEOUT", "ob.launch", "OPT_BUSY stays set") end
+  if sr & OPTCHANGEERR ~= 0 then
+    errors.raise("TARGET", "ob.launch", "option change refused by the target (OPTCHANGEERR)")
+  end
+end
+
 --- M.meaning(pack, name, value) -> string: the meaning text (addresses for boot/area fields).
 function M.meaning(pack, name, value)
   local f = assert(field_by_name(pack, name), "unknown option byte " .. tostring(name))

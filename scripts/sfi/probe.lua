@@ -17,7 +17,10 @@ M.DEFAULT_PART = "stm32h753"
 local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
   unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
-  flash_kb = "int",
+  flash_kb = "int", debug_disabled = "int", opt_busy_stuck = "int",
+  -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file);
+  -- ob_prg= the same for the PRG copies only (changes written but never launched)
+  ob = "ob", ob_prg = "ob",
   -- the simulated RSS (model): hash policy override, and rss=off for a chip without it
   hash = "rss", rss = "rss",
 }
@@ -109,8 +112,11 @@ local function simcfg(pack, part, knobs)
   local uid = {}
   for i = 1, 12 do uid[i] = string.char((part.name:byte((i - 1) % #part.name + 1) * 7 + i) & 0xFF) end
   c.uid = table.concat(uid)
-  for k, v in pairs(knobs) do
-    local kind = KNOBS[k]
+  local names = {}
+  for k in pairs(knobs) do names[#names + 1] = k end
+  table.sort(names) -- "ob" before "ob_prg"
+  for _, k in ipairs(names) do
+    local v, kind = knobs[k], KNOBS[k]
     if k == "rev" then
       local want = tostring(v)
       local id = math.tointeger(tonumber(want))
@@ -132,6 +138,18 @@ local function simcfg(pack, part, knobs)
         bad("knob 'hash' must be unsupported, optional or required")
       elseif k == "rss" and v ~= "off" and v ~= "on" then
         bad("knob 'rss' must be on or off")
+      end
+    elseif kind == "ob" then
+      for name, val in tostring(v):gmatch("([%w_]+):([%wxX]+)") do
+        local f
+        for _, fld in ipairs(pack.option_bytes.fields) do if fld.name == name then f = fld end end
+        if not f then bad("knob '%s': %s has no option byte '%s'", k, pack.family, name) end
+        local x = num(val, "knob '" .. k .. "' " .. name)
+        local m = ((1 << f.bits) - 1) << f.shift
+        if x < 0 or x > (1 << f.bits) - 1 then bad("knob 'ob': %s=%s out of range", name, val) end
+        for _, off in ipairs(k == "ob" and { f.reg, f.reg + 4 } or { f.reg + 4 }) do
+          c.ob_default[off] = ((c.ob_default[off] or 0) & ~m) | (x << f.shift)
+        end
       end
     elseif kind == "int|name" then
       if POWER_EVENTS[v] then c.power_loss_at = v else c.power_loss_at = num(v, k) end
@@ -246,12 +264,30 @@ function P:connected() return self._u:connected() end
 --- p:sim_ops() -> integer | nil: debug operations counted by the simulated chip.
 function P:sim_ops() return self._u:sim_ops() end
 
+--- p:voltage() -> volts | nil: the target supply, when the probe measures it.
+function P:voltage()
+  if self._u.voltage then return self._u:voltage() end
+  return nil
+end
+
+--- p:ping() -> dev_id: reads the DBGMCU ID: the target answers. Raises NO_DEVICE, IO, TIMEOUT.
+function P:ping()
+  local addr = self.pack and self.pack.registers.dbgmcu_idcode or 0x5C001000
+  return self._u:read32(addr) & 0xFFF
+end
+
 --- p:reconnect{connect=, reset=}: connects again (after reset, RSS, power loss), then resets
--- if asked. Raises NO_DEVICE while the target stays silent.
+-- if asked ("none": no reset) and then connects once more in hotplug mode (a reset reboots
+-- the chip and may drop the link without the probe knowing). It has reconnected only when a
+-- read of the target succeeds afterwards. Raises NO_DEVICE while the target stays silent.
 function P:reconnect(opts)
   opts = opts or {}
   self._u:connect(opts.connect or "normal")
-  if opts.reset then self._u:reset(opts.reset) end
+  if opts.reset and opts.reset ~= "none" then
+    self._u:reset(opts.reset)
+    self._u:connect("hotplug")
+  end
+  self:ping()
 end
 
 --- p:info() -> {dev_id, rev, rev_id, flash_kb, bl, uid, part, family, probe}: read from the

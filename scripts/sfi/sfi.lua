@@ -16,7 +16,9 @@ local image = require "sfi.image"
 local license = require "sfi.license"
 local log = require "sfi.log"
 local ob = require "sfi.ob"
+local diagnose = require "sfi.diagnose"
 local pipeline = require "sfi.pipeline"
+local preflight = require "sfi.preflight"
 local probe = require "sfi.probe"
 
 local M = {}
@@ -42,6 +44,8 @@ function M.params(over)
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
     allow_errata = { type = "boolean", default = false, doc = "run despite a known SFI erratum" },
     station = { type = "string?", doc = "station name for the licence journal" },
+    hash = { type = "string?", choices = { "unsupported", "optional", "required" },
+             doc = "override what this chip's RSS takes (default: the device pack, per bootloader)" },
   }
 end
 
@@ -51,40 +55,27 @@ function M.strategy(name, tries)
   local pause = flow.backoff { tries = tries, base_ms = 50, factor = 2, max_ms = 1000 }
   if name == "fixed" then return flow.fixed { tries = tries, delay_ms = 200 } end
   if name == "backoff" then return pause end
-  return flow.alternate { tries = tries, connect = { "hotplug", "normal" }, reset = { "sw", "hw" },
-                          pause = pause }
+  return flow.alternate { tries = tries, connect = { "hotplug", "normal" },
+                          reset = { "none", "sw", "none", "hw" }, pause = pause }
 end
 
+local NO_LICENCE <const> = "no licence source: use --hsm URI, --set licence=FILE, or " ..
+  "--set key=FILE --set nonce=FILE (development only)"
+
 --- M.licence(args) -> provider options from recipe arguments: hsm (token, the default),
--- licence (file made elsewhere) or key+nonce (development only). Raises USAGE when none.
+-- licence (file made elsewhere) or key+nonce (development only); {kind = "none"} when none
+-- is given (a plan or a preflight needs none; an install stops at its first step).
 function M.licence(a)
   if a.hsm then return { kind = "token", uri = a.hsm } end
   if a.licence then return { kind = "file", path = a.licence } end
   if a.key and a.nonce then return { kind = "keyfile", key = a.key, nonce = a.nonce } end
-  errors.raise("USAGE", nil, "no licence source: use --hsm URI, --set licence=FILE, or " ..
-    "--set key=FILE --set nonce=FILE (development only)")
+  if a.key or a.nonce then errors.raise("USAGE", nil, "a development key needs both key and nonce") end
+  return { kind = "none" }
 end
 
 -- {{{ helpers
 
 local function hex(v) return string.format("0x%X", v) end
-
-local function code_name(pack, v)
-  for name, c in pairs(pack.rss.codes) do if c == v then return name end end
-  return nil
-end
-
--- What ST's tool prints for an RSS failure (user reports), by result name.
-local RSS_TEXT <const> = {
-  license = "RSS internal system error or License is invalid !",
-  header = "image header rejected by RSS (wrong image for this licence?)",
-  hash = "SFI with hash is not supported on this device, please disable hash while generating SFI image",
-  protocol = "SFI image protocol not supported by this RSS",
-  area = "an image area failed its integrity check",
-  program = "flash programming failed (flash not erased?)",
-  token = "continuation token does not match this image",
-  state = "chip not ready for SFI (RDP level, identity)",
-}
 
 -- The newest continuation token record for this image (model layout, docs/sfi-model.md).
 local function read_token(p, pack, img)
@@ -130,21 +121,140 @@ end
 
 -- }}}
 
---- M.abort(p): what ST's tool does after a failed install: RDP 1 then back to 0 (the
--- regression erases the user flash and the continuation token), then shows the option bytes.
--- Raises the probe's errors.
-function M.abort(p)
+local TRANSIENT <const> = { IO = true, TIMEOUT = true, BUSY = true }
+
+-- fn(...) with transient probe errors retried and a lost link reconnected (pol), a few times:
+-- what the abort and the per-part steps need to survive a flaky USB cable.
+local function robust(p, pol, fn, ...)
+  local last
+  for n = 1, 4 do
+    local res = table.pack(pcall(fn, ...))
+    if res[1] then return table.unpack(res, 2, res.n) end
+    last = res[2]
+    if not errors.is(last) then error(last, 0) end
+    if last.code == "NO_DEVICE" and n < 4 then
+      log.warn("%s: NO_DEVICE, reconnecting (%d/4)", last.op or "operation", n + 1)
+      flow.reconnect(p, pol or M.strategy("alternate", 6))
+    elseif TRANSIENT[last.code] and n < 4 then
+      log.warn("%s: %s, retrying (%d/4)", last.op or "operation", last.code, n + 1)
+      flow.sleep(20 * n)
+    else
+      error(last, 0)
+    end
+  end
+  error(last, 0)
+end
+M.robust = robust
+
+--- M.abort(p, [policy]): what ST's tool does after a failed install: RDP 1 then back to 0
+-- (the regression erases the user flash and the continuation token), then shows the option
+-- bytes. Every stage survives transient probe errors and a lost link (policy: how to
+-- reconnect). Raises the probe's errors when it cannot finish; err.rdp then holds the RDP
+-- byte last read (0xBB: the chip is left at level 1).
+function M.abort(p, pol)
   log.info("Aborting...")
-  if not p:connected() then p:reconnect { connect = "hotplug" } end
-  local v = ob.read(p)
-  if v.RDP == 0xAA then ob.program(p, { RDP = 0xBB }) end
-  log.info("Waiting for end of regression...")
-  ob.program(p, { RDP = 0xAA })
-  log.info("Display OB after Abort for sanity check")
-  show_ob(p)
+  if not flow.try(p.ping, p) then flow.reconnect(p, pol or M.strategy("alternate", 6)) end
+  local rdp
+  local ok, err = pcall(function ()
+    local v = robust(p, pol, ob.read, p)
+    rdp = v.RDP
+    if v.RDP == 0xAA then
+      robust(p, pol, ob.program, p, { RDP = 0xBB })
+      rdp = 0xBB
+    end
+    log.info("Waiting for end of regression...")
+    robust(p, pol, ob.program, p, { RDP = 0xAA })
+    rdp = 0xAA
+    log.info("Display OB after Abort for sanity check")
+    robust(p, pol, show_ob, p)
+  end)
+  if not ok then
+    if errors.is(err) then err.rdp = rdp end
+    if rdp and rdp ~= 0xAA then
+      log.error("THE CHIP IS LEFT AT RDP 0x%02X (level 1): its flash cannot be read or written " ..
+        "over debug until it is regressed: run recipes/recover/rdp_regression.lua", rdp)
+    end
+    error(err, 0)
+  end
   log.info("Abort SUCCESS")
 end
 
+-- {{{ the failure decoder
+
+--- M.decode_failure(c, v, name, origin, text) -> lines: what is known when an RSS part fails, logged
+-- as "Diagnosis:" lines: the result word and what the pack says of it (observed in public
+-- logs, the simulator's own code, or unknown), the option bytes, token and flash read back,
+-- the preconditions that changed since preflight, whether the licence was consumed, and the
+-- likely cause and next step from vendor/st/diagnosis.lua. Never raises.
+function M.decode_failure(c, v, name, origin, text)
+  local out = {}
+  local function say(fmt, ...)
+    local line = string.format(fmt, ...)
+    out[#out + 1] = line
+    log.error("Diagnosis: %s", line)
+  end
+  local meaning = name and c.pack.rss.meaning and c.pack.rss.meaning[name]
+  if origin == "observed" then
+    say("RSS complete value %s (%s): seen on real chips: %s", hex(v), name, meaning.observed)
+  elseif origin == "model" then
+    say("RSS complete value %s (%s) is the simulator's own code for \"%s\" (model, not ST's)",
+      hex(v), name, text or meaning.text)
+  else
+    say("RSS complete value %s: not a value sfirun knows from ST or from public reports", hex(v))
+  end
+  local ok, state = pcall(function ()
+    local o = ob.read(c.p)
+    local tok = read_token(c.p, c.pack, c.img)
+    local first
+    for _, a in ipairs(c.img:areas()) do if a.type == "F" and not first then first = a end end
+    local fl = first and c.p:read(first.addr, math.min(first.size, 256)) or ""
+    return { ob = o, tok = tok, flash = first and (fl:find("[^\xFF]") and "programmed" or "erased"),
+             at = first and first.addr }
+  end)
+  if ok then
+    say("now: RDP 0x%02X, SECURITY %d; continuation token: %s; flash at 0x%08X %s", state.ob.RDP,
+      state.ob.SECURITY, state.tok and string.format("part %d done, next area %d%s", state.tok.part,
+        state.tok.next, state.tok.same and "" or " (another image)") or "none",
+      state.at or 0, state.flash or "?")
+    if c.checks then
+      local changed = {}
+      local now = setmetatable({ ob = state.ob }, { __index = c })
+      for _, chk in ipairs(preflight.CHECKS) do
+        if chk.name == "rdp" or chk.name == "protected areas" or chk.name == "write protection" then
+          local was
+          for _, x in ipairs(c.checks) do if x.name == chk.name then was = x.status end end
+          local okc, st = pcall(chk.run, now)
+          local is = okc and (st == true and "pass" or st == false and "fail" or "unknown") or "unknown"
+          if was and was ~= is then changed[#changed + 1] = string.format("%s %s -> %s", chk.name, was, is) end
+        end
+      end
+      say("preconditions changed since preflight: %s", #changed > 0 and table.concat(changed, ", ") or "none")
+    end
+  else
+    say("the chip could not be read back: %s", errors.is(state) and state.code or tostring(state))
+  end
+  say("licence: %s%s", c.r.facts.licence or "none", name == "license" and
+    " (the RSS rejected it: not kept for a rerun)" or c.r.facts.licence == "consumed" and
+    " (kept: a rerun on this chip reuses it)" or "")
+  local facts = { dev_id = c.info.dev_id, bl = c.info.bl, protocol = c.img:info().protocol,
+                  results = { v }, lines = "" }
+  local found = diagnose.diagnose(facts)
+  local any = false
+  for _, d in ipairs(found) do
+    if d.kind == "cause" then
+      any = true
+      say("likely cause: %s [%s]", d.cause, d.source)
+      if d.fix then say("next: %s", d.fix) end
+    end
+  end
+  if not any then
+    say("next: check the image and the chip with sfirun preflight, and the licence's chip; " ..
+      "'sfirun explain LOG' compares this log with the public reports sfirun knows")
+  end
+  return out
+end
+
+-- }}}
 -- {{{ workarounds keyed by what the chip reports
 
 -- A quirk applies when every condition it names holds: bl_min/bl_max (bootloader version),
@@ -224,6 +334,7 @@ function M.options(a, o)
   out.verify = a.verify
   out.station = a.station
   out.allow_errata = a.allow_errata
+  if a.hash ~= nil then out.hash = a.hash end
   out.licence = o.licence or M.licence(a)
   out.reconnect = o.reconnect or M.strategy(a.strategy or "alternate", a.tries or 6)
   return M.check_options(out)
@@ -284,6 +395,7 @@ STEPS[#STEPS + 1] = {
   doc = "open the licence source (HSM login, files) before the chip is touched",
   run = function (c)
     local l = c.o.licence
+    if l.kind == "none" then errors.raise("USAGE", nil, NO_LICENCE) end
     if l.kind == "token" or l.kind == "command" then
       c.provider = c.r:own(license.provider(l))
     else
@@ -355,7 +467,7 @@ STEPS[#STEPS + 1] = {
 }
 
 STEPS[#STEPS + 1] = {
-  name = "option bytes", needs = { "probe", "pack" }, provides = { "ob" },
+  name = "option bytes", policy = { retry = 3 }, needs = { "probe", "pack" }, provides = { "ob" },
   doc = "read the option bytes; SFI over SWD needs RDP level 0",
   run = function (c)
     local pack = c.pack
@@ -368,7 +480,8 @@ STEPS[#STEPS + 1] = {
     if v.RDP ~= 0xAA then
       local err = errors.new("LOCKED", "sfi.option_bytes", string.format("SFI over SWD needs RDP " ..
         "level 0, the chip is at RDP 0x%02X", v.RDP), nil, 0)
-      err.hint = "regress first (erases the flash): sfirun ob write --probe URI RDP=0xAA"
+      err.hint = "regress first (erases the flash): sfirun recipes/recover/rdp_regression.lua " ..
+        "--probe URI --set confirm=erase"
       error(err, 0)
     end
   end,
@@ -396,6 +509,9 @@ STEPS[#STEPS + 1] = {
       hashed = hashed or a.hash ~= nil
     end
     log.info("Parsed File SUCCESS")
+    c.img, c.parts = im, im:parts()
+    c.r:fact("parts", #c.parts)
+    if c.r.preflight_only then return end -- "sfirun preflight" lists these checks itself
     local ok_proto = false
     for _, v in ipairs(rules.protocols) do ok_proto = ok_proto or v == hi.protocol end
     if not ok_proto then
@@ -404,7 +520,7 @@ STEPS[#STEPS + 1] = {
     end
     if hashed and rules.hash == "unsupported" then
       local err = errors.new("UNSUPPORTED", "sfi.image", pack.sfi.message_hash_unsupported or
-        RSS_TEXT.hash, nil, 0)
+        pack.rss.meaning.hash.text, nil, 0)
       err.hint = "rebuild the image without hash: sfirun image build ... --hash 0"
       error(err, 0)
     end
@@ -437,8 +553,6 @@ STEPS[#STEPS + 1] = {
           "%d: rebuild with a smaller --ramsize", i, part.bytes, room))
       end
     end
-    c.img, c.parts = im, im:parts()
-    c.r:fact("parts", #c.parts)
   end,
 }
 
@@ -448,6 +562,7 @@ STEPS[#STEPS + 1] = {
   run = function (c)
     c.start = 1
     local tok = c.ob.SECURITY == 1 and touch_token(c) or nil
+    c.token_record = tok
     if tok and tok.state == 1 and tok.same and tok.next > 0 then
       if c.o.unfinished == "restart" then
         log.warn("an unfinished install of this image was found (part %d done): restarting", tok.part)
@@ -462,7 +577,7 @@ STEPS[#STEPS + 1] = {
 }
 
 STEPS[#STEPS + 1] = {
-  name = "chip certificate", needs = { "probe", "pack" }, provides = { "cert" },
+  name = "chip certificate", policy = { retry = 3 }, needs = { "probe", "pack" }, provides = { "cert" },
   doc = "read the chip certificate; its product ID must be the device's",
   run = function (c)
     log.info("Requesting Chip Certificate from device ...")
@@ -474,6 +589,31 @@ STEPS[#STEPS + 1] = {
     end
     log.info("Get Certificate done successfully")
     c.cert = cert
+  end,
+}
+
+STEPS[#STEPS + 1] = {
+  name = "preflight", needs = { "probe", "img", "ob", "info", "rules" }, provides = { "checks" },
+  optional = true,
+  doc = "every precondition the pack knows, read only: a failure stops before any licence",
+  run = function (c)
+    local res = preflight.run(c)
+    c.checks, c.r.checks = res, res
+    local failed = {}
+    for _, x in ipairs(res) do
+      log.event("check", { check = x.name, status = x.status, detail = x.detail, fix = x.fix },
+        string.format("Preflight %-17s %-7s %s", x.name, x.status, x.detail or ""),
+        x.status == "fail" and "warn" or (c.r.preflight_only and "info" or "debug"))
+      if x.status == "fail" then failed[#failed + 1] = x end
+    end
+    if #failed > 0 and not c.r.preflight_only then
+      local names = {}
+      for _, x in ipairs(failed) do names[#names + 1] = x.name .. " (" .. (x.detail or "") .. ")" end
+      local e = errors.new("TARGET", "sfi.preflight", string.format("%d precondition(s) failed: %s",
+        #failed, table.concat(names, "; ")), nil, 0)
+      e.hint = failed[1].fix
+      error(e, 0)
+    end
   end,
 }
 
@@ -502,7 +642,7 @@ STEPS[#STEPS + 1] = {
 }
 
 STEPS[#STEPS + 1] = {
-  name = "activate security", needs = { "probe" }, aborts = true,
+  name = "activate security", policy = { retry = 3 }, needs = { "probe" }, aborts = true,
   doc = "option byte SECURITY = 1",
   run = function (c)
     log.info("Starting Firmware Install operation...")
@@ -513,7 +653,7 @@ STEPS[#STEPS + 1] = {
 }
 
 STEPS[#STEPS + 1] = {
-  name = "sfi write mode", needs = { "probe" }, aborts = true,
+  name = "sfi write mode", policy = { retry = 3 }, needs = { "probe" }, aborts = true,
   doc = "the recipe's write mode in the option bytes (SECURITY, ST_RAM_SIZE, boot bits)",
   run = function (c)
     log.info("Setting write mode to SFI")
@@ -564,6 +704,21 @@ local PART_STEPS = {
     doc = "read the RSS complete value; a failure names the code from the device pack",
     run = function (c)
       local pack, i = c.pack, c.part
+      -- the RSS clears its trigger word when it runs (model): anything else there means the
+      -- RAM did not keep its content (power lost), and no word in it can be trusted
+      local mb = c.p:read32(pack.rss.mailbox)
+      if mb == pack.rss.magic then
+        errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (its trigger " ..
+          "is still pending after the reset)", i))
+      elseif mb ~= 0 then
+        log.error("The chip lost power (or its RAM) while the RSS ran: the RSS result is unknown")
+        local e = errors.new("TARGET", "sfi.rss", string.format("part %d: the chip lost power while " ..
+          "the RSS ran (trigger word 0x%08X: RAM content lost); the RSS result is unknown", i, mb),
+          nil, 0)
+        e.power_loss = true
+        e.hint = "check the board's supply and the probe's power; a rerun reuses this chip's licence"
+        error(e, 0)
+      end
       local v = c.p:read32(pack.rss.result)
       log.info("RSS command execution OK")
       log.info("RSS complete Value = %s", hex(v))
@@ -571,16 +726,17 @@ local PART_STEPS = {
         errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
           "word unchanged after the reset)", i))
       end
-      local name = code_name(pack, v)
+      local name, text, origin = diagnose.code_text(pack, v, c.img:info().hashed)
       local want = i == #c.parts and "ok" or "part_ok"
       if name ~= want then
         log.error("SECURITY State Fail")
         log.error("Invalid state after SFI install !")
-        log.error("%s", RSS_TEXT[name] or ("unknown RSS result " .. hex(v)))
+        log.error("%s", text or ("unknown RSS result " .. hex(v)))
         if name == "license" and c.cache then os.remove(c.cache) end
         local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s " ..
-          "(%s)", i, hex(v), name or "unknown"), RSS_TEXT[name], 0)
+          "(%s)", i, hex(v), name or "unknown"), text, 0)
         e.rss_result = v
+        e.diagnosis = M.decode_failure(c, v, name, origin, text)
         error(e, 0)
       end
     end,
@@ -606,7 +762,11 @@ STEPS[#STEPS + 1] = {
       c.r:step("part " .. i, function ()
         c.part = i
         for s in pl_self.steps:each() do
-          local ok, err = pcall(s.run, c)
+          -- transient probe errors are retried inside each per-part step (all idempotent:
+          -- the trigger is the last write of "start rss"); "reconnect" has its own policy
+          local ok, err
+          if s.name == "reconnect" then ok, err = pcall(s.run, c)
+          else ok, err = pcall(robust, c.p, c.o.reconnect, s.run, c) end
           if not ok then
             errors.wrap(err, { substep = s.name })
             error(err, 0)
@@ -619,7 +779,7 @@ STEPS[#STEPS + 1] = {
 }
 
 STEPS[#STEPS + 1] = {
-  name = "final state", needs = { "probe" },
+  name = "final state", policy = { retry = 3 }, needs = { "probe" },
   doc = "the option bytes after SFI; with verify (and RDP 0) the flash equals the plaintext",
   run = function (c)
     if c.cache then os.remove(c.cache) end -- installed: the licence is spent
@@ -654,7 +814,7 @@ STEPS[#STEPS + 1] = {
 STEPS[#STEPS + 1] = {
   name = "abort", on_failure = true, irreversible = "erase", needs = { "probe" },
   doc = "on a failure after the chip was changed: RDP regression (erases flash), OB shown",
-  run = function (c) M.abort(c.p) end,
+  run = function (c) M.abort(c.p, c.o.reconnect) end,
 }
 
 -- }}}
@@ -705,6 +865,7 @@ function M.pipeline(o)
 end
 
 local function licence_text(l)
+  if l.kind == "none" then return "none given (an install stops at its first step)" end
   if l.kind == "token" then return "HSM token " .. l.uri end
   if l.kind == "file" then return "licence file " .. l.path end
   if l.kind == "keyfile" then return "key file " .. l.key .. " (DEVELOPMENT ONLY)" end
@@ -749,7 +910,8 @@ function M.run(r, pl)
     if s.on_failure then on_failure[#on_failure + 1] = s end
   end
   for s in pl:each() do
-    if not s.on_failure then
+    if r.preflight_only and s.name == "licence" then break end -- nothing from here on
+    if not s.on_failure and not (r.preflight_only and s.name == "licence source") then
       local ok, err
       if s.steps then
         ok, err = pcall(s.run, c, s)
@@ -763,7 +925,12 @@ function M.run(r, pl)
             local hok, herr = pcall(r.step, r, h.name, function () return h.run(c) end, h.policy)
             if not hok then
               a_ok = false
-              log.error("Abort failed: %s", tostring(herr))
+              log.error("Abort failed: %s", errors.is(herr) and (herr.code .. ": " .. herr.msg) or
+                tostring(herr))
+              if errors.is(err) and errors.is(herr) and herr.rdp and herr.rdp ~= 0xAA then
+                err.hint = string.format("licence %s; the chip is LEFT AT RDP 0x%02X (level 1): run " ..
+                  "recipes/recover/rdp_regression.lua", r.facts.licence, herr.rdp)
+              end
             end
           end
           r:fact("aborted", a_ok)

@@ -124,8 +124,8 @@ T.case("--plan lists the install steps without opening the probe or the HSM", fu
     "--hsm 'pkcs11:token=x?module-path=/nonexistent/p11.so&pin-source=env:NOPE'")
   T.eq(code, 0, out)
   for _, w in ipairs { "Plan for recipe h753", "probe     : stlink-tcp:1", "HSM token pkcs11:token=x",
-      "image     : none.sfi (not readable", " 9  licence ", "IRREVERSIBLE: consumes a licence",
-      "start rss", "14  abort" } do
+      "image     : none.sfi (not readable", " 9  preflight ", "10  licence ",
+      "IRREVERSIBLE: consumes a licence", "start rss", "15  abort" } do
     assert(out:find(w, 1, true), "missing '" .. w .. "' in\n" .. out)
   end
   assert(not out:find("Connecting", 1, true), out)
@@ -142,7 +142,7 @@ T.case("--plan --json: one object per step; edits by the recipe are marked", fun
       if line:find('"step":"reconnect"', 1, true) then replaced = line:find('"replaced":true', 1, true) end
     end
   end
-  T.eq(steps, 19)
+  T.eq(steps, 20)
   assert(replaced, "reconnect marked as replaced\n" .. out)
   code, out = run("--plan recipes/examples/h753_serial_label.lua --set image=x.sfi --set licence=x.lic")
   T.eq(code, 0, out)
@@ -154,8 +154,11 @@ T.case("--plan reads the image to list its parts; a bad option is exit 2 before 
   T.eq(code, 2, out)
   assert(out:find("'strategy' must be one of", 1, true), out)
   code, out = run("--plan recipes/h753.lua --set image=x.sfi")
+  T.eq(code, 0, out)
+  assert(out:find("licence   : none given", 1, true), out)
+  code, out = run("recipes/h753.lua --set image=x.sfi --probe stlink-tcp:1")
   T.eq(code, 2, out)
-  assert(out:find("no licence source", 1, true), out)
+  assert(out:find("no licence source", 1, true) and not out:find("Connecting", 1, true), out)
 end)
 
 T.case("--plan of a signed bundle", function ()

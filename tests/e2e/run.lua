@@ -10,7 +10,8 @@
 --            vectors = {sp, pc} (the firmware starts with this vector table),
 --            areas = { {type, addr, size} } (more areas, given with --area)},
 --   licence = "hsm" | "keyfile", max = 5 (HSM licences),
---   set = {k = v} (recipe params), runs = { {knobs=, set=, interrupt_ms=, expect=} ... } | expect = {...},
+--   set = {k = v} (recipe params), runs = { {knobs=, set=, recipe=, interrupt_ms=, expect=} ... }
+--   | expect = {...} (a run's recipe "recover/..." gets no image, licence or verify),
 --   final = {ob = {NAME = v}, flash = "firmware"|"erased", licences_used = n, journal_unknown = n,
 --            files = { {dir=, count=, contains=} }, journal_fields = {name = "text"}},
 --   mkdirs = {"sub"} (made in the case's directory; "{dir}" in set values is that directory),
@@ -120,12 +121,14 @@ for n, run in ipairs(runs) do
     for k, v in pairs(sets) do
       if type(v) == "string" then sets[k] = v:gsub("{dir}", dir) end
     end
-    if sets.verify == nil then sets.verify = dir .. "/fw.bin" end
+    local recipe = run.recipe or C.recipe or "h753"
+    local install = not recipe:match("^recover/") -- recovery recipes take no image or licence
+    if sets.verify == nil and install then sets.verify = dir .. "/fw.bin" end
     local setargs = {}
     for k, v in pairs(sets) do if v ~= false then setargs[#setargs + 1] = "--set " .. q(k .. "=" .. tostring(v)) end end
-    local cmd = string.format("%s%s --json -v %s/recipes/%s.lua --set image=%s %s --probe %s --journal %s %s",
-      env, SFIRUN, SRC, C.recipe or "h753", q(dir .. "/fw.sfi"), licence_args, q(uri(knobs)),
-      q(dir .. "/journal.sqlite"), table.concat(setargs, " "))
+    local cmd = string.format("%s%s --json -v %s/recipes/%s.lua %s --probe %s --journal %s %s",
+      env, SFIRUN, SRC, recipe, install and ("--set image=" .. q(dir .. "/fw.sfi") .. " " .. licence_args) or "",
+      q(uri(knobs)), q(dir .. "/journal.sqlite"), table.concat(setargs, " "))
     if run.interrupt_ms then
       cmd = string.format("{ %s & pid=$!; sleep %.3f; kill -INT $pid; wait $pid; }", cmd, run.interrupt_ms / 1000)
     end
@@ -189,6 +192,15 @@ T.case("final chip and licence state", function ()
       local got = last and last.fields and last.fields[k]
       assert(got and tostring(got):find(v, 1, true), "journal field " .. k .. ": " .. tostring(got))
     end
+  end
+  if fin.journal_events then
+    local journal = require "sfi.journal"
+    local kinds = {}
+    for _, e in ipairs(journal.events(dir .. "/journal.sqlite")) do
+      kinds[#kinds + 1] = e.kind
+      assert(e.detail and e.detail:find("before", 1, true), "event evidence: " .. tostring(e.detail))
+    end
+    T.eq(kinds, fin.journal_events, "journal events")
   end
   if fin.journal_unknown then
     local journal = require "sfi.journal"

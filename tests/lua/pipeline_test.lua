@@ -103,7 +103,7 @@ T.case("the install pipeline: step names, irreversible steps, needs satisfied", 
     licence = { kind = "file", path = "l.bin" } }
   local pl = sfi.pipeline(o)
   T.eq(pl:names(), { "licence source", "connect", "identify", "check device", "option bytes",
-    "image", "resume", "chip certificate", "licence", "activate security", "sfi write mode",
+    "image", "resume", "chip certificate", "preflight", "licence", "activate security", "sfi write mode",
     "parts", "load part", "start rss", "reconnect", "rss result", "security state",
     "final state", "abort" })
   local irr = {}

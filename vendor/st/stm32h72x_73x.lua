@@ -84,9 +84,8 @@ return {
     -- RSS complete values. Observed in ST's logs: 0x0 (install finished, AN5054), 0x80 (after
     -- a successful first part, user report), 0xCC000007 ("RSS internal system error or License
     -- is invalid", user report). The other values are the simulator's own.
-    codes = { ok = 0x00000000, part_ok = 0x00000080, license = 0xCC000007, header = 0xCC000001,
-              hash = 0xCC000002, protocol = 0xCC000003, area = 0xCC000004, program = 0xCC000005,
-              token = 0xCC000006, state = 0xCC000008 },
+    codes = require("st.stm32h7_rss").codes,
+    meaning = require("st.stm32h7_rss").meaning,
   },
   flash_keys = { key = { 0x45670123, 0xCDEF89AB }, optkey = { 0x08192A3B, 0x4C5D6E7F } },
   -- Option bytes: the 308-byte window from 0x5200201C (offset k = register FLASH+0x1C+k;

@@ -62,4 +62,21 @@ int sfi_journal_resolve(struct sfi_journal *j, long long id, const char *outcome
 /* The first row with id > after (ascending). Errors: SFI_E_NOT_FOUND at the end. */
 int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_row *row);
 
+/* A station event that is not a licence request (a recovery and its evidence). */
+struct sfi_journal_event {
+    const char *station, *recipe, *uid; /* may be NULL */
+    const char *kind;                   /* "recovery", ... */
+    const char *detail;                 /* text (JSON for structured evidence), may be NULL */
+};
+struct sfi_journal_event_row {
+    long long id;
+    char time[32], station[80], recipe[128], uid[80], kind[32];
+    char detail[4096];
+};
+/* Appends an event. Errors: SFI_E_IO, SFI_E_BUSY. */
+int sfi_journal_note(struct sfi_journal *j, const struct sfi_journal_event *e);
+/* The first event with id > after. Errors: SFI_E_NOT_FOUND at the end (or no events table). */
+int sfi_journal_next_event(struct sfi_journal *j, long long after,
+                           struct sfi_journal_event_row *row);
+
 #endif

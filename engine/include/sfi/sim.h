@@ -64,6 +64,12 @@ struct sfi_sim_cfg {
     unsigned long power_loss_at_op; /* lose power at debug operation N (1-based), 0 = never */
     const char *power_loss_at_name; /* or at the named event: erase|program|optstart|rss|reset */
     const char *state_file;         /* persist the chip here (loaded on new, saved on save) */
+    /* The firmware in flash disables the debug port when it runs (after power-on or a reset
+     * that lets it run): only a connect under reset reaches the chip while the boot address
+     * holds a vector table (model). */
+    unsigned debug_disabled;
+    /* The next N option-byte launches leave OPT_BUSY set until a hardware reset (model). */
+    unsigned opt_busy_stuck;
 };
 
 /* ---- life cycle ------------------------------------------------------------------------ */

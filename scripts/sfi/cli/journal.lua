@@ -12,10 +12,11 @@ local M = {}
 local SPEC <const> = {
   { "journal", "--journal", value = "PATH", help = "journal database (default <state dir>/journal.sqlite)" },
   { "hsm", "--hsm", value = "URI", help = "reconcile: the token, to read its counter now" },
+  { "events", "--events", help = "list station events (recoveries and their evidence)" },
 }
 
 local USAGE <const> = [==[
-usage: sfirun journal [--journal PATH] [--json]
+usage: sfirun journal [--journal PATH] [--events] [--json]
        sfirun journal reconcile [--journal PATH] [--hsm URI] [--json]]==]
 
 local function show(rows, path, json)
@@ -92,6 +93,16 @@ function M.run(argv, first, gopts)
   if pos[1] == "reconcile" then return reconcile(path, opts, json) end
   if pos[1] then
     require("sfi.error").raise("USAGE", nil, "journal: unknown sub-command '" .. pos[1] .. "' (reconcile)")
+  end
+  if opts.events then
+    for _, e in ipairs(journal.events(path)) do
+      if json then io.stdout:write(util.json(e), "\n")
+      else
+        io.stdout:write(string.format("%4d %s %-9s uid=%s recipe=%s %s\n", e.id, e.time, e.kind,
+          e.uid or "-", e.recipe or "-", e.detail or ""))
+      end
+    end
+    return 0
   end
   show(journal.rows(path), path, json)
   return 0

@@ -13,6 +13,8 @@ M.commands = {
   { "image", "build, inspect, verify and decrypt SFI images" },
   { "ob", "read and write option bytes by name" },
   { "cert", "read a chip certificate" },
+  { "preflight", "check every SFI precondition of a chip, reading only" },
+  { "explain", "diagnose a failed install from a log of ST's tool or sfirun" },
   { "hsm", "provision and inspect the licence HSM (PKCS#11)" },
   { "journal", "show the licence journal" },
   { "bundle", "create and verify signed recipe bundles" },

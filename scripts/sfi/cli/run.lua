@@ -106,7 +106,7 @@ end
 -- resolved, without opening the probe or the HSM (sfirun --plan).
 function M.plan(desc, sets)
   local args = desc:parse(sets)
-  local ok, err, r = flow.run(desc, args, true)
+  local ok, err, r = flow.run(desc, args, "plan")
   if not ok then error(err, 0) end
   print_plan(desc, r)
   return 0

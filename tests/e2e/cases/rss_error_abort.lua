@@ -6,6 +6,9 @@ return {
   expect = { exit = 1, code = "TARGET", step = "part 1",
     output = { "RSS complete Value = 0xCC000004", "SECURITY State Fail", "Invalid state after SFI install !",
       "Aborting...", "Display OB after Abort for sanity check", "Abort SUCCESS",
-      "licence consumed; chip regressed to RDP level 0 (flash erased)" } },
+      "licence consumed; chip regressed to RDP level 0 (flash erased)",
+      "Diagnosis: RSS complete value 0xCC000004 (area) is the simulator's own code",
+      "Diagnosis: preconditions changed since preflight: none",
+      "Diagnosis: licence: consumed (kept: a rerun on this chip reuses it)" } },
   final = { ob = { RDP = 0xAA }, flash = "erased", licences_used = 1 },
 }
