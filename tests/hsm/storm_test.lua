@@ -129,9 +129,9 @@ local function exact(n, m, c, backend)
   T.eq(r.issued, c, "licence files issued")
   T.eq(r.ok, c, "journal ok rows")
   if r.unknown ~= 0 or r.issued ~= c then -- say why: the requests' own messages
-    local _, why = T.sh("grep -h 'journal row\\|BUSY\\|Error\\|sfirun:' " .. q(tok.dir) ..
+    local _, msgs = T.sh("grep -h 'journal row\\|BUSY\\|Error\\|sfirun:' " .. q(tok.dir) ..
       "/log/*.out | grep -v COUNTER | head -5")
-    T.eq({ r.issued, r.unknown }, { c, 0 }, "licences issued, unknown rows: " .. why)
+    T.eq({ r.issued, r.unknown }, { c, 0 }, "licences issued, unknown rows: " .. msgs)
   end
   T.eq(r.counter, 0, "counter at the end")
   T.eq(bad, {}, "every refusal is COUNTER")
