@@ -19,9 +19,12 @@ struct sfi_journal {
     sqlite3 *db;
 };
 
+static const char pragmas[] = "PRAGMA journal_mode=WAL;"
+                              "PRAGMA synchronous=FULL;";
+
+/* Run inside one IMMEDIATE transaction with the version check and the migrations, so that two
+ * processes opening a new (or older) journal at once never both migrate it. */
 static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS licence_journal("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, time_end TEXT,"
     " uid TEXT, cert_sha256 TEXT, fwid TEXT, station TEXT, recipe TEXT, provider TEXT,"
@@ -117,13 +120,22 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
     char *msg = NULL;
     int v = 0;
     if (src == SQLITE_OK && mode == SFI_JOURNAL_WRITE) {
-        src = sqlite3_exec(j->db, schema, NULL, NULL, &msg);
+        src = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
         if (src == SQLITE_OK)
-            src = user_version(j, &v);
-        if (src == SQLITE_OK && v < 2)
-            src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
-        if (src == SQLITE_OK && v < 3)
-            src = sqlite3_exec(j->db, migrate_v3, NULL, NULL, &msg);
+            src = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+        if (src == SQLITE_OK) {
+            src = sqlite3_exec(j->db, schema, NULL, NULL, &msg);
+            if (src == SQLITE_OK)
+                src = user_version(j, &v);
+            if (src == SQLITE_OK && v < 2)
+                src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
+            if (src == SQLITE_OK && v < 3)
+                src = sqlite3_exec(j->db, migrate_v3, NULL, NULL, &msg);
+            int end = sqlite3_exec(j->db, src == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL,
+                                   NULL);
+            if (src == SQLITE_OK)
+                src = end;
+        }
     } else if (src == SQLITE_OK) {
         src = user_version(j, &v);
         if (src == SQLITE_OK) {

@@ -39,14 +39,19 @@ end
 
 --- M.secret(v, n, what) -> bytes: v is the path of a file holding exactly n bytes, or
 -- {bytes = s} with s exactly n bytes (from a program, never from a command line). A string is
--- always a path: a mistyped key path is an error, never a key. Raises NOT_FOUND (no file),
--- FORMAT (wrong size); a string for a bug (wrong type).
+-- always a path: a mistyped key path is an error, never a key, and the error does not repeat
+-- the string (it may be a key typed where a path belongs). Raises NOT_FOUND (no such file),
+-- FORMAT (not a regular file, wrong size); a string for a bug (wrong type).
 function M.secret(v, n, what)
   if type(v) == "table" and type(v.bytes) == "string" then
     if #v.bytes ~= n then error(string.format("%s must be %d bytes, got %d", what, n, #v.bytes), 2) end
     return v.bytes
   end
   if type(v) ~= "string" then error(what .. " must be a file path or {bytes = ...}", 2) end
+  if not util.stat(v) then
+    errors.raise("NOT_FOUND", "image", string.format("%s file: no such file (%ss are read " ..
+      "from files only; the value given is not shown)", what, what))
+  end
   local s = util.read_file(v, what .. " file", 4096)
   if #s ~= n then
     errors.raise("FORMAT", "image", string.format("%s file %s holds %d bytes, expected %d", what, v,
@@ -164,7 +169,7 @@ function M.build(opts)
   if hash and protocol < 2 then
     errors.raise("USAGE", "image.build", "hash needs protocol 2")
   end
-  local flash, ob_rows, token = nil, nil, opts.token
+  local flash, ob_rows, token, ram_size = nil, nil, opts.token, opts.ram_size or 0
   if opts.ob and not opts.devid then
     errors.raise("USAGE", "image.build", "an option-byte CSV needs the device (--devid): its " ..
       "rows are the device's")
@@ -186,6 +191,11 @@ function M.build(opts)
         pack.sfi.message_hash_unsupported or "hash unsupported")
     end
     if token == nil and opts.ram_size and pack.sfi then token = pack.sfi.token end
+    if opts.ram_size and pack.sfi and pack.sfi.pause_resume == false then
+      log.info("%s: ST's tools write no pause/resume areas for this family; the RAM size " ..
+        "(0x%X) does not split the image", pack.family, opts.ram_size)
+      ram_size = 0
+    end
   end
   local fw = {}
   if type(opts.firmware) ~= "table" or #opts.firmware == 0 then
@@ -209,7 +219,7 @@ function M.build(opts)
   if opts.ob then ob = M.obcsv(opts.ob, ob_rows) end
   local size, areas = core.build {
     protocol = protocol, version = opts.version or 0, hash = hash,
-    ram_size = opts.ram_size or 0, token = token,
+    ram_size = ram_size, token = token,
     key = M.secret(opts.key, 16, "key"), nonce = M.secret(opts.nonce, 12, "nonce"),
     ob = ob, flash = flash, firmware = fw, extra = extra, out = opts.out,
   }

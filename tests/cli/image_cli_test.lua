@@ -45,21 +45,22 @@ T.case("the TPC command line of the first user report runs unchanged", function 
   T.writefile(dir .. "/FW_nonce.bin", ("n"):rep(12))
   T.writefile(dir .. "/SFI_Default.csv", gen.OB_CSV)
   T.writefile(dir .. "/just_bootloader.bin", gen.bytes(4096, 9))
-  local code, out = run(dir, "image build -sfi -devid 0x450 -rs 0x1E000 -ct 0x081FF000 0 -v 0 " ..
-    "-k FW_AES_key.bin -n FW_nonce.bin -ob SFI_Default.csv -fir just_bootloader.bin 0x08000000 " ..
-    "-o just_bootloader.sfi")
-  T.eq(code, 0, "exit: " .. out)
-  code, out = run(dir, "image info just_bootloader.sfi")
-  T.eq(code, 0, out)
-  assert(out:find("SFI image version : 0", 1, true) and out:find("Area hashes : no", 1, true), out)
-  -- --deviceid, --firmware, --obfile, --ver, --ramsize, --token: the long spellings too
-  code, out = run(dir, "image build --sfi --deviceid 0x450 --firmware just_bootloader.bin 0x08000000 " ..
-    "--key FW_AES_key.bin --nonce FW_nonce.bin --obfile SFI_Default.csv --ver 3 --ramsize 0x1E000 " ..
-    "--token 0x081FF000 --hash 1 --outfile long.sfi")
-  T.eq(code, 0, "long options: " .. out)
-  code, out = run(dir, "image info long.sfi")
-  T.eq(code, 0, out)
-  assert(out:find("SFI image version : 3", 1, true) and out:find("Area hashes : yes", 1, true), out)
+  local lines = {
+    { "image build -sfi -devid 0x450 -rs 0x1E000 -ct 0x081FF000 0 -v 0 -k FW_AES_key.bin " ..
+      "-n FW_nonce.bin -ob SFI_Default.csv -fir just_bootloader.bin 0x08000000 -o just_bootloader.sfi",
+      "just_bootloader.sfi", { "SFI image version : 0", "Area hashes : no" } },
+    -- --deviceid, --firmware, --obfile, --ver, --ramsize, --token: the long spellings too
+    { "image build --sfi --deviceid 0x450 --firmware just_bootloader.bin 0x08000000 " ..
+      "--key FW_AES_key.bin --nonce FW_nonce.bin --obfile SFI_Default.csv --ver 3 --ramsize 0x1E000 " ..
+      "--token 0x081FF000 --hash 1 --outfile long.sfi", "long.sfi", { "SFI image version : 3", "Area hashes : yes" } },
+  }
+  for _, l in ipairs(lines) do
+    local code, out = run(dir, l[1])
+    T.eq(code, 0, l[1] .. ": " .. out)
+    code, out = run(dir, "image info " .. l[2])
+    T.eq(code, 0, out)
+    for _, want in ipairs(l[3]) do T.eq(out:find(want, 1, true) ~= nil, true, l[2] .. ": " .. want) end
+  end
 end)
 
 T.case("verify and decrypt; wrong key exits 1 naming the header; no overwrite", function ()
@@ -87,9 +88,37 @@ T.case("verify and decrypt; wrong key exits 1 naming the header; no overwrite", 
   T.eq(out:find("area 4", 1, true) ~= nil, true, "names area 4: " .. out)
 end)
 
+T.case("images from an earlier sfirun: image info says so", function ()
+  local dir = setup()
+  -- --ver 5 (earlier layout: image version in header byte 9, read as protocol 0x0502 now)
+  T.eq((run(dir, "image build -devid 0x450 -k k.bin -n n.bin -fir fw.bin 0x08000000 --ver 5 -o new.sfi")), 0)
+  local b = T.readfile(dir .. "/new.sfi")
+  T.eq(b:sub(9, 12), "\2\0\1\0", "ST's layout: u16 protocol 2, u16 one area")
+  T.eq(b:byte(30), 5, "the image version in the descriptor")
+  T.writefile(dir .. "/old5.sfi", b:sub(1, 9) .. "\5" .. b:sub(11))
+  local code, out = run(dir, "image info old5.sfi")
+  T.eq(code, 2, out)
+  T.eq(out:find("written by an earlier sfirun", 1, true) ~= nil, true, out)
+  T.eq(out:find("rebuild it", 1, true) ~= nil, true, out)
+  -- --ver 0 --hash 1: the same header, but 0x97 (the earlier hash marker) in the version byte
+  T.eq((run(dir, "image build -devid 0x450 -k k.bin -n n.bin -fir fw.bin 0x08000000 --hash 1 -o h.sfi")), 0)
+  b = T.readfile(dir .. "/h.sfi")
+  T.writefile(dir .. "/old97.sfi", b:sub(1, 29) .. "\x97" .. b:sub(31))
+  code, out = run(dir, "image info old97.sfi")
+  T.eq(code, 0, out)
+  T.eq(out:find("written by an earlier sfirun", 1, true) ~= nil, true, out)
+  code = run(dir, "image info h.sfi")
+  T.eq(code, 0, "a current image")
+end)
+
 T.case("bad input exits 2 and leaves no output file", function ()
   local dir = setup()
   assert(os.execute("mkfifo '" .. dir .. "/fifo'"))
+  T.writefile(dir .. "/nul.csv", (gen.OB_CSV:gsub("^(FOPTSR_PRG,0x....)", "%1\0")))
+  -- sparse files: one byte more than the largest image, the largest firmware file
+  local image = require "sfi.image"
+  assert(os.execute(string.format("truncate -s %d '%s/big.sfi' && truncate -s %d '%s/big.bin'",
+    image.IMAGE_MAX + 1, dir, image.FIRMWARE_MAX + 1, dir)))
   local cases = {
     { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -o out.bin", "must end with .sfi" },
     { "image build -k k.bin -n n.bin -fir fw.bin -o out.sfi", "needs an address" },
@@ -100,10 +129,21 @@ T.case("bad input exits 2 and leaves no output file", function ()
     { "image build -k k.bin -n n.bin -fir fw.bin 0x08000000 -v 300 -o out.sfi", "0..255" },
     { "image build -devid 0x450 -k k.bin -n n.bin -fir fw.bin 0x08000000 -ob k.bin -o out.sfi",
       "k.bin:1:" },
-    -- a mistyped 16-character key path is a missing file, never the key itself
+    -- a mistyped 16-character key path is a missing file, never the key itself; the value
+    -- is not repeated (it may be a key typed where the path belongs)
     { "image build -k nokey_123456.bin -n n.bin -fir fw.bin 0x08000000 -o out.sfi",
-      "key file 'nokey_123456.bin': no such file" },
-    { "image verify out.sfi -k k.bin -n nonce_12345.", "nonce file 'nonce_12345.': no such file" },
+      "--key: no such file", "nokey_123456" },
+    { "image build -k k.bin -n 0123456789ab -fir fw.bin 0x08000000 -o out.sfi",
+      "--nonce: no such file", "0123456789ab" },
+    { "image verify out.sfi -k k.bin -n nonce_12345.", "--nonce: no such file", "nonce_12345" },
+    { "image decrypt out.sfi -k 0123456789abcdef -n n.bin -o d", "--key: no such file",
+      "0123456789abcdef" },
+    -- a NUL inside an option-byte value: an error at its line and column, not a shorter value
+    { "image build -devid 0x450 -k k.bin -n n.bin -fir fw.bin 0x08000000 -ob nul.csv -o out.sfi",
+      "nul.csv:1:18: byte 0x00" },
+    -- inputs larger than they can legally be are refused before reading
+    { "image info big.sfi", "larger than" },
+    { "image build -k k.bin -n n.bin -fir big.bin 0x08000000 -o out.sfi", "larger than" },
     { "image info /dev/zero", "is a device, not a file" },
     { "image info .", "is a directory, not a file" },
     { "image info fifo", "is a fifo, not a file" },
@@ -119,6 +159,7 @@ T.case("bad input exits 2 and leaves no output file", function ()
     local code, out = run(dir, c[1])
     T.eq(code, 2, c[1] .. " exit: " .. out)
     T.eq(out:find(c[2], 1, true) ~= nil, true, c[1] .. " message: " .. out)
+    if c[3] then T.eq(out:find(c[3], 1, true), nil, c[1] .. ": repeats the value: " .. out) end
     T.eq(out:find("traceback", 1, true), nil, c[1] .. ": no traceback (-v is the image version)")
     T.eq(out:find("scripts/sfi/", 1, true), nil, c[1] .. ": no internal path: " .. out)
     T.eq(T.readfile(dir .. "/out.sfi"), nil, c[1] .. ": no output file")

@@ -7,7 +7,8 @@
 -- case = {
 --   recipe = "h753", chip = "stm32h753", knobs = {...},
 --   image = {devid=0x450, size=N, hash=false, protocol=2, ram_size=0x1E000, rdp="AA", tamper=false,
---            vectors = {sp, pc} (the firmware starts with this vector table)},
+--            vectors = {sp, pc} (the firmware starts with this vector table),
+--            areas = { {type, addr, size} } (more areas, given with --area)},
 --   licence = "hsm" | "keyfile", max = 5 (HSM licences),
 --   set = {k = v} (recipe params), runs = { {knobs=, set=, recipe=, interrupt_ms=, expect=} ... }
 --   | expect = {...} (a run's recipe "recover/..." gets no image, licence or verify),
@@ -68,11 +69,17 @@ local licence_args
 local tok
 
 T.case("set-up: image and licence source", function ()
+  local more = {}
+  for i, a in ipairs(img.areas or {}) do
+    local f = string.format("%s/area%d.bin", dir, i)
+    T.writefile(f, firmware(a[3]))
+    more[#more + 1] = string.format("--area %s 0x%X %s", a[1], a[2], q(f))
+  end
   local code, out = T.sh(string.format("%s image build --devid 0x%X --firmware %s 0x08000000 --key %s " ..
-    "--nonce %s --ob %s --hash %d --protocol %d %s -o %s", SFIRUN, img.devid or 0x450, q(dir .. "/fw.bin"),
+    "--nonce %s --ob %s --hash %d --protocol %d %s %s -o %s", SFIRUN, img.devid or 0x450, q(dir .. "/fw.bin"),
     q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/ob.csv"), img.hash and 1 or 0,
     img.protocol or 2, img.ram_size and string.format("--ramsize 0x%X", img.ram_size) or "",
-    q(dir .. "/fw.sfi")))
+    table.concat(more, " "), q(dir .. "/fw.sfi")))
   assert(code == 0, out)
   if img.tamper then
     local b = T.readfile(dir .. "/fw.sfi")

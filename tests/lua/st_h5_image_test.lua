@@ -60,6 +60,21 @@ T.case("info lists the 13 areas exactly as TPC's log does", function ()
   T.eq(raw:sub(9, 12), "\2\0\13\0", "header bytes 8..11: u16 protocol, u16 area count")
 end)
 
+T.case("sfirun image info prints the areas TPC's log lists", function ()
+  local code, out = T.sh(string.format("%s image info '%s'", SFIRUN, SFI))
+  T.eq(code, 0, out)
+  local got = {}
+  for t, size, addr in out:gmatch("Area type : (%u)%s+Area size : (%d+)%s+" ..
+      "Area destination address : 0x(%x+)") do
+    got[#got + 1] = { t, math.tointeger(tonumber(size)), math.tointeger(tonumber(addr, 16)) }
+  end
+  T.eq(got, tpc_areas(), "areas")
+  for _, line in ipairs { "SFI protocol version : 2", "SFI total number of areas : 13",
+      "SFI image version : 0", "Area hashes : yes" } do
+    T.eq(out:find(line, 1, true) ~= nil, true, line)
+  end
+end)
+
 T.case("verify with the key and nonce; decrypt gives back every input", function ()
   local img <close> = image.load(SFI)
   T.eq(img:verify(KEY, NONCE), true, "verify")
@@ -133,17 +148,72 @@ T.case("sfirun image build reproduces ST's file byte for byte", function ()
         dir, a.index, a.type, a.addr)
     end
   end
-  -- F and C from ST's own inputs, with TPC's options: --ver 0 --hash 1, same area order
+  -- F and C from ST's own inputs, with TPC's command line (PROVENANCE.md) as written, but
+  -- --area for its --ob-keys and -ssfi: --ver 0 --ramsize 0x20800 --hash 1, same area order
   code, out = T.sh(string.format("cd %s && %s image build -sfi --deviceid 0x484 %s --firmware appli_0.hex " ..
     "--firmware ITS_Factory.hex --key SFI_Encryption_Key.bin --nonce SFI_Encryption_Nonce.bin " ..
-    "--obfile Option_Bytes.csv --ver 0 --hash 1 --outfile %s", q(D), SFIRUN, table.concat(extra, " "),
-    q(dir .. "/out.sfi")))
+    "--obfile Option_Bytes.csv --ver 0 --ramsize 0x20800 --hash 1 --outfile %s", q(D), SFIRUN,
+    table.concat(extra, " "), q(dir .. "/out.sfi")))
   T.eq(code, 0, out)
+  -- TPC's own line, unchanged: --ob-keys and -ssfi are refused by name, exit 2, no traceback
+  code, out = T.sh(string.format("cd %s && %s image build -sfi --deviceid 0x484 --firmware appli_0.hex " ..
+    "--firmware ITS_Factory.hex --key SFI_Encryption_Key.bin --nonce SFI_Encryption_Nonce.bin " ..
+    "--obfile Option_Bytes.csv --ob-keys DA_Config.obk SM_Config_Keys.obk SM_Config_General.obk " ..
+    "SM_Config_Other.obk -ssfi SecureManagerPackage_PROD_v1.1.4.ssfi --ver 0 --ramsize 0x20800 " ..
+    "--hash 1 --outfile %s", q(D), SFIRUN, q(dir .. "/tpc.sfi")))
+  T.eq(code, 2, out)
+  T.eq(out:find("option-byte key areas (--ob-keys)", 1, true) ~= nil, true, out)
+  T.eq(out:find("traceback", 1, true), nil, out)
+  T.eq(T.readfile(dir .. "/tpc.sfi"), nil, "no output")
   local mine, st = T.readfile(dir .. "/out.sfi"), T.readfile(SFI)
   T.eq(#mine, #st, "size")
   local first
   for i = 1, #st do if mine:byte(i) ~= st:byte(i) then first = i - 1; break end end
   T.eq(first, nil, "first differing byte offset")
+end)
+
+-- What docs/sfi-image.md says about the H, O and S areas of this image (observed, not built).
+T.case("H, O and S areas: what this image shows about them", function ()
+  local img <close> = image.load(SFI)
+  local dec = img:decrypt(KEY, NONCE)
+  local by = {}
+  for _, a in ipairs(dec) do by[a.type] = by[a.type] or {}; table.insert(by[a.type], a) end
+  -- H: "SSFI", u32 = the number of S areas, u32 0xF5F5A0AA, u32 0xFFFFFFFF
+  T.eq({ string.unpack("<c4I4I4I4", by.H[1].data) }, { "SSFI", #by.S, 0xF5F5A0AA, 0xFFFFFFFF, 17 }, "H")
+  -- O: an .obk file is u32 destination | u32 payload size | u32 1 | payload; its area has
+  -- that destination and holds u32 0xF5F5A0AA twice, 8 zero bytes, then the payload
+  local obk = { "DA_Config.obk", "SM_Config_Keys.obk", "SM_Config_General.obk", "SM_Config_Other.obk" }
+  for i, a in ipairs(by.O) do
+    local f = T.readfile(D .. obk[i])
+    local dest, n, one = string.unpack("<I4I4I4", f)
+    T.eq({ a.addr, #a.data, one, #f }, { dest, 16 + n, 1, 12 + n }, obk[i])
+    T.eq(a.data:sub(1, 16), string.pack("<I4I4", 0xF5F5A0AA, 0xF5F5A0AA) .. ("\0"):rep(8), obk[i] .. " prefix")
+  end
+  -- S: the .ssfi is itself "SFIMAGIC" with a 128-byte header and 22 hashed areas (version byte
+  -- 0xAA); TPC cut it at those areas' boundaries, each S area at most --ramsize (0x20800)
+  -- and the next whole area would not fit
+  local ssfi = T.readfile(D .. "SecureManagerPackage_PROD_v1.1.4.ssfi")
+  T.eq(ssfi:sub(1, 8), "SFIMAGIC", "ssfi magic")
+  local count = string.unpack("<I2", ssfi, 15)
+  local bounds, off, types = { [128] = true }, 128, {}
+  for i = 1, count do
+    local t, ver, idx, size, _, total = string.unpack("<BBI2I4I4I2", ssfi, off + 1)
+    T.eq({ ver, idx, total }, { 0xAA, i, count }, "ssfi area " .. i)
+    types[#types + 1] = string.char(t)
+    off = off + 14 + 16 + 16 + size
+    bounds[off] = true
+  end
+  T.eq({ count, off, table.concat(types) }, { 22, #ssfi, "OOOOOOOAFFFFFFFFFFFFFC" }, "ssfi areas")
+  local at = 0
+  for i, a in ipairs(by.S) do
+    at = at + #a.data
+    T.eq(bounds[at], true, "S " .. i .. " ends at an ssfi area boundary")
+    T.eq(#a.data <= 0x20800, true, "S " .. i .. " fits the RAM size")
+    if i < #by.S then -- the next ssfi area would not have fitted
+      local size = string.unpack("<I4", ssfi, at + 5)
+      T.eq(#a.data + 46 + size > 0x20800, true, "S " .. i .. " is as large as it can be")
+    end
+  end
 end)
 
 T.case("ST's licence: 'SFIG', zeros, an ephemeral P-256 key, 32 + 16 bytes", function ()

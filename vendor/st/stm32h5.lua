@@ -34,7 +34,11 @@ return {
                 "SECWM2R_PRG", "WRP1R_PRG", "WRP2R_PRG", "EDATA1R_PRG", "EDATA2R_PRG",
                 "HDP1R_PRG", "HDP2R_PRG" },
     -- Area types in ST's sample: H (16-byte record), O (option-byte keys), S (secure manager
-    -- package), F, C. No P/R areas although the image exceeds its --ramsize.
+    -- package), F, C.
     area_types = "FCHOS",
+    -- TPC writes no P/R areas for this family: the sample was built with --ramsize 0x20800
+    -- and is 415702 bytes, in one part. The RAM size cuts only the secure manager package
+    -- into S areas (docs/sfi-image.md); whether it ever cuts F areas here is not known.
+    pause_resume = false,
   },
 }

@@ -75,17 +75,23 @@ function M.parse(argv, spec, cmd, first)
   return opts, pos
 end
 
---- M.help(spec) -> string: the option list for --help.
+--- M.help(spec) -> string: the option list for --help (a common flag's spelling that the
+-- command takes for itself, like image build's -v, is left out of the common flag's line).
 function M.help(spec)
-  local out = {}
-  local function add(s)
+  local out, own = {}, {}
+  for _, s in ipairs(spec) do
+    for i = 2, #s do own[s[i]] = true end
+  end
+  local function add(s, common)
     local names = {}
-    for i = 2, #s do names[#names + 1] = s[i] end
+    for i = 2, #s do
+      if not (common and own[s[i]]) then names[#names + 1] = s[i] end
+    end
     local left = table.concat(names, ", ") .. (s.value and (" " .. s.value) or "")
     out[#out + 1] = string.format("  %-28s %s", left, s.help or "")
   end
   for _, s in ipairs(spec) do add(s) end
-  for _, s in ipairs(M.common) do add(s) end
+  for _, s in ipairs(M.common) do add(s, true) end
   return table.concat(out, "\n")
 end
 

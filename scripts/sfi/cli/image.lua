@@ -20,7 +20,7 @@ local BUILD = {
     help = "firmware (bin needs ADDR; hex, srec, elf carry theirs); repeatable" },
   { "key", "--key", "-k", value = "FILE", help = "16-byte AES key file" },
   { "nonce", "--nonce", "-n", value = "FILE", help = "12-byte nonce file" },
-  { "ver", "--ver", value = "N", help = "image version 0..255 (-v, as in TPC)" },
+  { "ver", "--ver", "-v", value = "N", help = "image version 0..255 (as in TPC; not verbose)" },
   { "ob", "--ob", "-ob", "--obfile", value = "FILE.csv", help = "option-byte CSV" },
   { "ramsize", "--ramsize", "-rs", value = "N", help = "RAM size per part (split above it)" },
   { "token", "--token", "-ct", value = "ADDR", more = is_num,
@@ -35,13 +35,19 @@ local BUILD = {
   { "module", "-m", "--module", value = "FILE", multi = true, help = "(not supported)" },
   { "obkeys", "--ob-keys", "-obk", value = "FILE", multi = true, help = "(not supported)" },
   { "ssfi", "-ssfi", "--ssfi", value = "FILE", help = "(not supported)" },
+  { "mcsv", "-mcsv", "--mcsv", value = "FILE", help = "(not supported)" },
 }
 
+-- What sfirun cannot build from those options yet, and what to do instead.
 local UNSUPPORTED <const> = {
-  firx = "external-flash areas (-firx, SFIx)",
-  module = "module areas from .smi files (-m)",
-  obkeys = "STM32H5 option-byte key areas (--ob-keys): give their plaintext with --area O ADDR FILE",
-  ssfi = "STM32H5 secure manager areas (-ssfi): give their plaintext with --area S 0 FILE",
+  firx = "sfirun does not build external-flash areas (-firx, SFIx) yet",
+  module = "sfirun does not build module areas from .smi files (-m) yet; a module area made " ..
+    "elsewhere can be given with --area M ADDR FILE",
+  mcsv = "sfirun does not build module areas from a modules CSV (-mcsv) yet",
+  obkeys = "sfirun does not build STM32H5 option-byte key areas (--ob-keys) yet; give each " ..
+    "area's plaintext with --area O ADDR FILE",
+  ssfi = "sfirun does not build STM32H5 secure manager areas (-ssfi) yet; give each area's " ..
+    "plaintext with --area S 0 FILE",
 }
 
 local KEYS = {
@@ -51,6 +57,17 @@ local KEYS = {
 }
 
 local function out(fmt, ...) io.stdout:write(string.format(fmt, ...), "\n") end
+
+-- The key or nonce named by option `opt` (`--key`/`--nonce`): read from a file only. A missing
+-- file is a usage error naming the option; the value given is never repeated (it may be a
+-- key typed where a path belongs).
+local function secret(path, n, what, opt)
+  if not util.stat(path) then
+    errors.raise("USAGE", nil, string.format("%s: no such file (the %s is read from a file of " ..
+      "%d bytes; the value given is not shown)", opt, what, n))
+  end
+  return { bytes = image.secret(path, n, what) }
+end
 
 local function as_usage(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -76,14 +93,12 @@ local function areas_of(o, pos)
 end
 
 local function build(argv, first)
-  -- "-v" is the image version here (TPC), not --verbose
-  local a2 = {}
-  for i = first, #argv do a2[#a2 + 1] = (argv[i] == "-v") and "--ver" or argv[i] end
-  local o, pos = args.parse(a2, BUILD, "image build", 1)
+  -- "-v" is the image version here (TPC), not --verbose: BUILD takes it for --ver
+  local o, pos = args.parse(argv, BUILD, "image build", first)
   args.setup_log(o)
   if o.help then out("usage: sfirun image build [options]\n%s", args.help(BUILD)); return 0 end
-  for k, what in pairs(UNSUPPORTED) do
-    if o[k] then errors.raise("USAGE", nil, "sfirun does not build " .. what .. " yet") end
+  for _, k in ipairs { "firx", "module", "mcsv", "obkeys", "ssfi" } do
+    if o[k] then errors.raise("USAGE", nil, UNSUPPORTED[k]) end
   end
   local extra = areas_of(o, pos)
   if pos[1] then errors.raise("USAGE", nil, "unexpected argument '" .. pos[1] .. "'") end
@@ -110,7 +125,8 @@ local function build(argv, first)
   if hash and hash ~= 0 and hash ~= 1 then errors.raise("USAGE", nil, "--hash must be 0 or 1") end
   local img <close> = as_usage(image.build, {
     devid = o.devid and args.int(o.devid, "--devid"),
-    firmware = fw, key = o.key, nonce = o.nonce, version = ver or 0, ob = o.ob,
+    firmware = fw, key = secret(o.key, 16, "key", "--key"),
+    nonce = secret(o.nonce, 12, "nonce", "--nonce"), version = ver or 0, ob = o.ob,
     ram_size = o.ramsize and args.int(o.ramsize, "--ramsize"),
     token = token and args.int(token, "--token"),
     hash = hash == 1, protocol = o.protocol and args.int(o.protocol, "--protocol") or 2,
@@ -172,8 +188,8 @@ local function keyed(argv, first, cmd)
   args.setup_log(o)
   if not pos[1] then errors.raise("USAGE", nil, "image " .. cmd .. " needs a file") end
   if not o.key or not o.nonce then errors.raise("USAGE", nil, "--key and --nonce are required") end
-  local key = { bytes = as_usage(image.secret, o.key, 16, "key") }
-  local nonce = { bytes = as_usage(image.secret, o.nonce, 12, "nonce") }
+  local key = secret(o.key, 16, "key", "--key")
+  local nonce = secret(o.nonce, 12, "nonce", "--nonce")
   return o, pos[1], as_usage(image.load, pos[1]), key, nonce
 end
 
