@@ -1,4 +1,4 @@
-/* lrss.c: sfi.core.rss: attaches the simulated RSS (engine/rss) to the chip behind a "sim"
+/* lrss.c: sfi.core.rss: attaches the simulated RSS (sim/rss.c) to the chip behind a "sim"
  * probe, and gives the chip its identity (key pair and certificate signed by the simulator
  * CA) when it has none. Only scripts/sfi/probe.lua calls it. */
 #include <openssl/evp.h>

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "sfi/probe.h"
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 #include "sfib.h"
 
 #define SERVER_MT "sfi.stlink_server"

@@ -1,6 +1,6 @@
-/* drv_sim.c: the "sim" probe driver: a debug probe wired to the simulated STM32H7
- * (engine/sim). Connect modes and resets map onto the chip's; the chip's state file is saved
- * when the probe closes. */
+/* drv_sim.c: the "sim" probe driver: a debug probe wired to the simulated STM32H7 (sim/, the
+ * simulator's ring; the only place the engine reaches it). Connect modes and resets map onto
+ * the chip's; the chip's state file is saved when the probe closes. */
 #include <stdio.h>
 
 #include "probe/driver.h"

@@ -161,7 +161,7 @@ local function simcfg(pack, part, knobs)
   return c
 end
 
--- The simulated RSS (engine/rss, model): the device pack's rss and sfi tables tell it where
+-- The simulated RSS (sim/rss.c, model): the device pack's rss and sfi tables tell it where
 -- the licence, header and token are, which protocols and hash policy the ROM has, and its
 -- result codes. The chip gets its identity (key pair, certificate by the simulator CA) here.
 local function attach_rss(p, sim, knobs)

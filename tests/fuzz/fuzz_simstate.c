@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "sfi/sim.h"
-#include "sim/sim_int.h"
+#include "sim_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

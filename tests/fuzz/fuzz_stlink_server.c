@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 static uint8_t ram[0x2000];
 

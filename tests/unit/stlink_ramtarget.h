@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 #define RT_SRAM 0x20000000u
 #define RT_SRAM_SIZE 0x10000u

@@ -1,5 +1,5 @@
-/* tcpserver.c: the stlink-server TCP protocol, server side, in front of one simulated
- * ST-LINK (server.c). Listens on 127.0.0.1, serves clients one after another, bounds every
+/* stlink_tcpserver.c: the stlink-server TCP protocol, server side, in front of one simulated
+ * ST-LINK (stlink_server.c). Listens on 127.0.0.1, serves clients one after another, bounds every
  * read, survives clients that vanish mid-command, and stops on a flag or ctx cancellation.
  * Fault knobs (close mid-reply, short reply, silence, status word) exercise client code. */
 #define _GNU_SOURCE /* accept4 */
@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 #define CMD_TIMEOUT_MS 2000 /* budget for the rest of a request once its first byte arrived */
 #define POLL_SLICE_MS 100

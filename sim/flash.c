@@ -5,7 +5,7 @@
  * at once: BSY/QW/OPT_BUSY never stay set. */
 #include <string.h>
 
-#include "sim/sim_int.h"
+#include "sim_int.h"
 
 #define KEY1 0x45670123u
 #define KEY2 0xCDEF89ABu

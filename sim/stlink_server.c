@@ -1,4 +1,4 @@
-/* server.c: the command decoder of a simulated ST-LINK/V3 (V3J7, API v3). Given one 16-byte
+/* stlink_server.c: the command decoder of a simulated ST-LINK/V3 (V3J7, API v3). Given one 16-byte
  * CDB and its OUT data it produces the exact IN reply a probe would send, dispatching memory,
  * register and reset operations to a target vtable. Memory commands report their outcome
  * through GETLASTRWSTATUS2, as the real probe does. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 #define DEFAULT_SERIAL "SFISIM0000000000000000001"
 #define DEFAULT_PID 0x374Fu

@@ -1,11 +1,11 @@
-/* simtarget.c: the simulated STM32H7 (engine/sim) behind the ST-LINK server: implements
+/* stlink_target.c: the simulated STM32H7 (chip.c) behind the ST-LINK server: implements
  * struct sfi_stlink_target_ops on the sim's debug side. The debug port is connected on demand,
  * NRST low-then-high is a connect under reset, and sim errors become ST-LINK status bytes the
  * way a real probe reports them (bus fault, DP error, WAIT). */
 #include <stdlib.h>
 
 #include "sfi/sim.h"
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 #define DCRSR 0xE000EDF4u
 #define DCRDR 0xE000EDF8u

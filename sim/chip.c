@@ -1,10 +1,10 @@
-/* sim.c: the simulated STM32H7's memory map and debug side: RAM, system memory, ID words,
+/* chip.c: the simulated STM32H7's memory map and debug side: RAM, system memory, ID words,
  * the Cortex-M7 debug registers (SCS), DBGMCU, resets, the fault knobs, privileged access,
  * chip identity and the RSS trigger. The flash controller lives in flash.c. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/sim_int.h"
+#include "sim_int.h"
 
 #define SCS_CPUID 0xE000ED00u
 #define SCS_AIRCR 0xE000ED0Cu

@@ -1,11 +1,11 @@
-/* loopback.c: an in-process ST-LINK transport that hands each command straight to a
- * server-side decoder (server.c). It behaves like USB: an IN reply shorter than requested
+/* stlink_loopback.c: an in-process ST-LINK transport that hands each command straight to a
+ * server-side decoder (stlink_server.c). It behaves like USB: an IN reply shorter than requested
  * is a protocol error. Used by tests and by drivers that want the simulated probe without
  * a socket. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfi/stlink.h"
+#include "sfi/stlink_server.h"
 
 struct loopback {
     struct sfi_stlink_transport base;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim/sim_int.h"
+#include "sim_int.h"
 
 #define MAGIC "SFISIM01"
 #define HDR (8 + 4 * 4)
