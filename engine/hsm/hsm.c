@@ -137,7 +137,7 @@ static void module_put(struct module *m)
     }
 }
 
-static int read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
+int sfi_p11_read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
 {
     if (file) {
         FILE *fp = fopen(file, "r");
@@ -219,6 +219,9 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         int rc = sfi_hsm_uri_parse(ctx, cfg->uri, &u);
         if (rc != SFI_OK)
             return rc;
+        if (u.object[0] || u.id_len || u.type[0])
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: object=, id= and type= select a "
+                                                "signing key; the licence token URI takes none");
     }
     const char *module = cfg->module ? cfg->module : u.module[0] ? u.module : NULL;
     if (!module)
@@ -266,7 +269,7 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         rc = sfi_p11_err(ctx, rv, "C_OpenSession");
         goto fail;
     }
-    rc = read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
+    rc = sfi_p11_read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
     if (rc != SFI_OK)
         goto fail;
     rv = h->m->f->C_Login(h->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));

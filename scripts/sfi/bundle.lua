@@ -377,7 +377,7 @@ local function default_range()
   return maj .. "." .. min, maj .. "." .. (tonumber(min) + 1)
 end
 
---- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem, out=?, name=?, version=?,
+--- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem|pkcs11:URI, out=?, name=?, version=?,
 -- permits=?, sfirun=">=0.1 <0.2"?, format="tar.gz"|"zip"|"tar"} -> bytes, summary table.
 -- The recipe is stored as recipes/<file name>; each include (file or directory, relative to
 -- base, default the current directory) under that relative path. name/version/permissions
@@ -402,15 +402,16 @@ function M.create(spec)
     lo, hi = spec.sfirun:match("^>=([%d%.]+) <([%d%.]+)$")
     if not lo then errors.raise("USAGE", nil, "sfirun range must look like '>=0.1 <0.2'") end
   end
-  local key = readfile(spec.sign, "signing key")
-  local bytes = core.create {
+  local uri = spec.sign:match("^pkcs11:") and spec.sign -- a key kept in a token (docs/bundles.md)
+  local key = not uri and readfile(spec.sign, "signing key") or nil
+  local bytes, signer = core.create {
     name = name, version = tostring(version), min_sfirun = lo, max_sfirun = hi, entry = entry,
-    permits = permits, files = files, key = key, format = spec.format or "tar.gz",
+    permits = permits, files = files, key = key, key_uri = uri, format = spec.format or "tar.gz",
   }
   local count = 0
   for _ in pairs(files) do count = count + 1 end
   local summary = { name = name, version = tostring(version), entry = entry, files = count,
-                    signer = core.fingerprint(key),
+                    signer = signer,
                     sfirun = ">=" .. lo .. " <" .. hi, bytes = #bytes }
   if spec.out then
     local tmp = spec.out .. ".tmp"

@@ -34,6 +34,10 @@ struct sfi_hsm_uri {
     char module[512];
     char pin_env[128];
     char pin_file[512];
+    char object[129];      /* key selectors (signing keys): CKA_LABEL, "" when absent */
+    unsigned char id[64];  /* CKA_ID, id_len bytes (0: absent) */
+    size_t id_len;
+    char type[12];         /* "private", "public", "cert", "secret-key", "data" or "" */
 };
 
 enum sfi_hsm_state { SFI_HSM_EMPTY = 0, SFI_HSM_PARTIAL, SFI_HSM_PROVISIONED };
@@ -62,7 +66,7 @@ struct sfi_hsm_prov {
 struct sfi_hsm;
 
 /* Parses an RFC 7512 URI. Errors: SFI_E_USAGE (not pkcs11:, pin-value given, bad escape,
- * too long). */
+ * too long, an unknown attribute). */
 int sfi_hsm_uri_parse(struct sfi_ctx *ctx, const char *uri, struct sfi_hsm_uri *out);
 /* Loads the module, finds the token by label, opens an R/W session and logs in (the PIN is
  * wiped right after C_Login). Errors: SFI_E_USAGE (bad URI), SFI_E_NOT_FOUND (module, token,
