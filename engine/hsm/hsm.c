@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,20 +25,32 @@
 #define APP "sfirun"
 #define MAX_CTR_OBJS 16
 
-/* One loaded module per path, shared by every open session of this process. */
+#define MAX_SLOTS 8
+
+/* One loaded module per path, shared by every open session of this process. PKCS#11 keeps
+ * one login per token and application: C_Logout from any session logs out all of them, so
+ * the open sessions are counted per slot and only the last one to close logs out. */
 struct module {
     char path[512];
     void *dl;
     CK_FUNCTION_LIST_PTR f;
     int refs;
     int initialized; /* we called C_Initialize successfully (so we finalize) */
+    struct {
+        CK_SLOT_ID id;
+        int sessions;
+    } slots[MAX_SLOTS];
 };
+/* modules[] (refs, slots, load/unload) is shared by the threads of a station. */
+static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct module modules[4];
 
 struct sfi_hsm {
     struct sfi_ctx *ctx;
     struct module *m;
     CK_SESSION_HANDLE s;
+    int counted; /* this session is counted in m->slots[slot] */
+    CK_SLOT_ID slot;
     char token[33];
     char serial[17];
     char lock_path[600];
@@ -81,7 +94,7 @@ int sfi_hsm_guard(struct sfi_hsm *h, struct sfi_lock **out)
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
-static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out)
+static int module_get_locked(struct sfi_ctx *ctx, const char *path, struct module **out)
 {
     struct module *free_slot = NULL;
     for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
@@ -122,19 +135,79 @@ static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out
         return sfi_p11_err(ctx, rv, "C_Initialize");
     m->initialized = rv == CKR_OK;
     m->refs = 1;
+    memset(m->slots, 0, sizeof m->slots);
     *out = m;
     return SFI_OK;
+}
+
+static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out)
+{
+    pthread_mutex_lock(&modules_mu);
+    int rc = module_get_locked(ctx, path, out);
+    pthread_mutex_unlock(&modules_mu);
+    return rc;
 }
 
 /* The module stays mapped for the process lifetime (a reload costs more than it saves). */
 static void module_put(struct module *m)
 {
-    if (!m || m->refs <= 0)
+    if (!m)
         return;
-    if (--m->refs == 0 && m->initialized) {
+    pthread_mutex_lock(&modules_mu);
+    if (m->refs > 0 && --m->refs == 0 && m->initialized) {
         m->f->C_Finalize(NULL);
         m->initialized = 0;
     }
+    pthread_mutex_unlock(&modules_mu);
+}
+
+/* Counts h's session on its slot (before C_Login, so that a session of the same token
+ * closing meanwhile does not log this one out). Errors: SFI_E_BUSY (too many slots). */
+static int session_count(struct sfi_hsm *h, CK_SLOT_ID slot)
+{
+    int rc = SFI_OK;
+    pthread_mutex_lock(&modules_mu);
+    int hit = -1, free_i = -1;
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        if (h->m->slots[i].sessions > 0 && h->m->slots[i].id == slot)
+            hit = i;
+        else if (h->m->slots[i].sessions == 0 && free_i < 0)
+            free_i = i;
+    }
+    if (hit < 0 && free_i >= 0) {
+        hit = free_i;
+        h->m->slots[hit].id = slot;
+    }
+    if (hit < 0) {
+        rc = sfi_seterr(h->ctx, SFI_E_BUSY, "too many PKCS#11 tokens open at once");
+    } else {
+        h->m->slots[hit].sessions++;
+        h->counted = 1;
+        h->slot = slot;
+    }
+    pthread_mutex_unlock(&modules_mu);
+    return rc;
+}
+
+/* Closes h's session; the last session of its token logs out first. */
+static void session_close(struct sfi_hsm *h)
+{
+    pthread_mutex_lock(&modules_mu);
+    int last = 1;
+    if (h->counted) {
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            if (h->m->slots[i].sessions > 0 && h->m->slots[i].id == h->slot) {
+                last = --h->m->slots[i].sessions == 0;
+                break;
+            }
+        }
+        h->counted = 0;
+    }
+    if (last)
+        h->m->f->C_Logout(h->s);
+    h->m->f->C_CloseSession(h->s);
+    h->s = CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&modules_mu);
 }
 
 int sfi_p11_read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
@@ -269,6 +342,9 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         rc = sfi_p11_err(ctx, rv, "C_OpenSession");
         goto fail;
     }
+    rc = session_count(h, slot);
+    if (rc != SFI_OK)
+        goto fail;
     rc = sfi_p11_read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
     if (rc != SFI_OK)
         goto fail;
@@ -294,10 +370,8 @@ void sfi_hsm_close(struct sfi_hsm *h)
 {
     if (!h)
         return;
-    if (h->m && h->s != CK_INVALID_HANDLE) {
-        h->m->f->C_Logout(h->s);
-        h->m->f->C_CloseSession(h->s);
-    }
+    if (h->m && h->s != CK_INVALID_HANDLE)
+        session_close(h);
     module_put(h->m);
     free(h);
 }
