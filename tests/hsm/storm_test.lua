@@ -2,7 +2,13 @@
 -- token provisioned with C < N*M, at once, then one more process asks until it is refused:
 -- exactly C licences exist (files and journal "ok" rows), the counter ends at 0 and every
 -- refusal is COUNTER. Then the same with kill -9 at random moments: licences issued <=
--- decrements <= journal rows (ok + unknown outcome), and nothing beyond C.
+-- decrements <= journal rows (ok + unknown outcome), and nothing beyond C. Then several
+-- stations on one token: each process has its own lock directory and journal, so nothing but
+-- the token orders them; no counter value may be released twice.
+--
+-- Every storm runs in its own directory with its own lock directory and names its requests
+-- with that directory's unique name, so the killer's pkill pattern never matches a process
+-- of another test run going on at the same time.
 local T = require "sfi.test"
 local S = require "softhsm"
 
@@ -27,24 +33,36 @@ local function setup(max, backend)
   assert(code == 0, out)
   T.writefile(tok.dir .. "/cert.bin", (S.chip("0A0B0C0D0E0F101112131415")))
   os.execute("mkdir -p " .. q(tok.dir .. "/out") .. " " .. q(tok.dir .. "/log"))
+  tok.run = tok.dir:match("[^/]+$") -- unique to this run: part of every request's --uid
   return tok
 end
 
--- One request: exit code and output go to log/<tag>.rc and log/<tag>.out.
-local function request_cmd(tok, tag)
-  return string.format("%s %s -v hsm license --hsm %s --cert %s -o %s --journal %s --uid %s " ..
-    ">%s 2>&1; echo $? >%s", tok.env, SFIRUN, q(tok.uri), q(tok.dir .. "/cert.bin"),
-    q(tok.dir .. "/out/" .. tag .. ".lic"), q(tok.dir .. "/journal.sqlite"), tag,
+-- A station's journal: one per station (stations share nothing but the token).
+local function journal_path(tok, station)
+  return tok.dir .. "/journal" .. (station and ("-" .. station) or "") .. ".sqlite"
+end
+
+-- One request: exit code and output go to log/<tag>.rc and log/<tag>.out. A station has its
+-- own lock directory and journal; without one every request is of the test's one station.
+local function request_cmd(tok, tag, station)
+  local lock = tok.dir .. "/lock" .. (station and ("-" .. station) or "")
+  return string.format("mkdir -p %s; %s SFIRUN_LOCK_DIR=%s %s -v hsm license --hsm %s --cert %s " ..
+    "-o %s --journal %s --station %s --uid %s >%s 2>&1; echo $? >%s", q(lock), tok.env, q(lock),
+    SFIRUN, q(tok.uri), q(tok.dir .. "/cert.bin"), q(tok.dir .. "/out/" .. tag .. ".lic"),
+    q(journal_path(tok, station)), station or "st", tok.run .. "-" .. tag,
     q(tok.dir .. "/log/" .. tag .. ".out"), q(tok.dir .. "/log/" .. tag .. ".rc"))
 end
 
 -- N shell loops of M requests each, started together; with kill, a killer sends SIGKILL to
--- a random sfirun of this storm every 30-120 ms until the loops end.
-local function storm(tok, n, m, kill)
+-- a random sfirun of this storm every few ms until the loops end. With stations, loop i is
+-- station "s<i>".
+local function storm(tok, n, m, kill, stations)
   local script = { "set -u" }
   for i = 1, n do
     local reqs = {}
-    for j = 1, m do reqs[#reqs + 1] = request_cmd(tok, string.format("p%d-%d", i, j)) end
+    for j = 1, m do
+      reqs[#reqs + 1] = request_cmd(tok, string.format("p%d-%d", i, j), stations and ("s" .. i) or nil)
+    end
     script[#script + 1] = "( " .. table.concat(reqs, "; ") .. " ) &"
   end
   script[#script + 1] = "loops=$(jobs -p)"
@@ -57,11 +75,11 @@ local function storm(tok, n, m, kill)
     script[#script + 1] = string.format([[
 ( cd %s/log
   while :; do
-    sleep 0.00$(( (RANDOM %% 9) + 1 ))
+    sleep 0.00$(( (RANDOM %% 3) + 1 ))
     tag=$(grep -l "HSM: token" *.out 2>/dev/null | sed 's/\.out$//' | shuf | while read t; do
       [ -e "$t.rc" ] || { echo "$t"; break; }; done)
-    [ -n "$tag" ] && pkill -9 -f -- "--uid $tag\$" 2>/dev/null
-  done ) & killer=$!]], q(tok.dir))
+    [ -n "$tag" ] && pkill -9 -f -- "--uid %s-$tag\$" 2>/dev/null
+  done ) & killer=$!]], q(tok.dir), tok.run)
   end
   script[#script + 1] = "wait $loops || true"
   if kill then script[#script + 1] = "kill $killer 2>/dev/null; wait $killer 2>/dev/null; exit 0" end
@@ -80,7 +98,8 @@ local function count(tok)
   end
   local journal = require "sfi.journal"
   local ok, unknown, other = 0, 0, {}
-  for _, r in ipairs(journal.rows(tok.dir .. "/journal.sqlite")) do
+  local jp = tok.dir .. "/journal.sqlite"
+  for _, r in ipairs(T.readfile(jp) and journal.rows(jp) or {}) do
     if r.outcome == "ok" then ok = ok + 1
     elseif r.outcome == "unknown" then unknown = unknown + 1
     else other[r.outcome] = (other[r.outcome] or 0) + 1 end
@@ -173,3 +192,47 @@ T.case("kill -9 storm: issued <= decremented <= journal rows, nothing beyond the
     T.eq(r.ok + spent, decremented, "ok + spent rows = decrements")
   end
 end)
+
+-- Rows of every station's journal.
+local function all_rows(tok)
+  local journal = require "sfi.journal"
+  local rows = {}
+  local _, list = T.sh("ls " .. q(tok.dir))
+  for name in list:gmatch("(journal%-[%w]+%.sqlite)\n") do
+    for _, r in ipairs(journal.rows(tok.dir .. "/" .. name)) do rows[#rows + 1] = r end
+  end
+  return rows
+end
+
+local function stations(n, m, c)
+  local tok = setup(c, "file")
+  storm(tok, n, m, false, true)
+  local r = count(tok)
+  local ok, seen, twice, busy = 0, {}, {}, 0
+  for _, row in ipairs(all_rows(tok)) do
+    if row.outcome == "ok" then
+      ok = ok + 1
+      local v = row.counter_after
+      if seen[v] then twice[#twice + 1] = v end
+      seen[v] = true
+    elseif row.outcome == "BUSY" then
+      busy = busy + 1
+    end
+  end
+  local decremented = c - r.counter
+  local refused, bad = refusals(tok)
+  io.stdout:write(string.format("  %d stations x %d requests, counter %d: issued %d, decremented %d, " ..
+    "journal ok %d, values released twice %d, refused %d (BUSY %d)\n", n, m, c, r.issued, decremented,
+    ok, #twice, refused, busy))
+  T.eq(twice, {}, "counter values released twice")
+  T.eq(r.issued, ok, "licence files = journal ok rows")
+  assert(r.issued <= decremented, "issued beyond decrements")
+  assert(decremented <= c, "beyond the counter")
+  return tok, r
+end
+
+T.case("stations sharing one token (own lock directory and journal each): no value released twice",
+  function ()
+    stations(8, 6, 24)
+    stations(6, 10, 40)
+  end)
