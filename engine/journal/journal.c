@@ -15,6 +15,7 @@
 struct sfi_journal {
     int v1; /* read-only open of a version-1 file: no token/fields/licence columns */
     int v3; /* the file has the events table (always after a WRITE open) */
+    int v4; /* the file has the request tag column (always after a WRITE open) */
     struct sfi_ctx *ctx;
     sqlite3 *db;
 };
@@ -56,6 +57,11 @@ static const char migrate_v3[] =
     "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events"
     " BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
     "PRAGMA user_version = 3;";
+
+/* Version 4: the request's tag, written on the token with the counter value it spent, so that
+ * several stations' journals and the token can be matched row by row (docs/hsm.md). */
+static const char migrate_v4[] = "ALTER TABLE licence_journal ADD COLUMN tag TEXT;"
+                                 "PRAGMA user_version = 4;";
 
 static int dberr(struct sfi_journal *j, int src, const char *op)
 {
@@ -131,6 +137,8 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
                 src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
             if (src == SQLITE_OK && v < 3)
                 src = sqlite3_exec(j->db, migrate_v3, NULL, NULL, &msg);
+            if (src == SQLITE_OK && v < 4)
+                src = sqlite3_exec(j->db, migrate_v4, NULL, NULL, &msg);
             int end = sqlite3_exec(j->db, src == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL,
                                    NULL);
             if (src == SQLITE_OK)
@@ -141,6 +149,7 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
         if (src == SQLITE_OK) {
             j->v1 = v < 2;
             j->v3 = v >= 3;
+            j->v4 = v >= 4;
         }
     }
     sqlite3_free(msg);
@@ -150,7 +159,7 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
         return rc;
     }
     if (mode == SFI_JOURNAL_WRITE)
-        j->v3 = 1;
+        j->v3 = j->v4 = 1;
     *out = j;
     return SFI_OK;
 }
@@ -196,8 +205,8 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,
                                  "INSERT INTO licence_journal(time, uid, cert_sha256, fwid, station,"
-                                 " recipe, provider, counter_before, token, fields)"
-                                 " VALUES(?,?,?,?,?,?,?,?,?,?)",
+                                 " recipe, provider, counter_before, token, fields, tag)"
+                                 " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                                  -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "insert");
@@ -214,6 +223,7 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
         sqlite3_bind_null(st, 8);
     bind_text(st, 9, req->token);
     bind_text(st, 10, req->fields);
+    bind_text(st, 11, req->tag);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
@@ -273,17 +283,14 @@ static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
 
 int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_row *row)
 {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, time, time_end, uid, cert_sha256, fwid, station, recipe, provider,"
+             " counter_before, counter_after, outcome, detail, %s, %s"
+             " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
+             j->v1 ? "NULL, NULL, NULL" : "token, fields, licence", j->v4 ? "tag" : "NULL");
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(j->db,
-                                 j->v1 ? "SELECT id, time, time_end, uid, cert_sha256, fwid,"
-                                         " station, recipe, provider, counter_before,"
-                                         " counter_after, outcome, detail, NULL, NULL, NULL"
-                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1"
-                                       : "SELECT id, time, time_end, uid, cert_sha256, fwid,"
-                                         " station, recipe, provider, counter_before,"
-                                         " counter_after, outcome, detail, token, fields, licence"
-                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
-                                 -1, &st, NULL);
+    int src = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "select");
     sqlite3_bind_int64(st, 1, after);
@@ -315,6 +322,7 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
         memcpy(r.licence, sqlite3_column_blob(st, 15), 136);
         r.licence_len = 136;
     }
+    col(st, 16, r.tag, sizeof r.tag);
     sqlite3_finalize(st);
     *row = r;
     return SFI_OK;

@@ -51,14 +51,21 @@ local function show(rows, path, json)
 end
 
 local function reconcile(path, opts, json)
-  local counters = {}
+  local counters, tags = {}, {}
   if opts.hsm then
     local hsm = require "sfi.hsm"
     local h <close> = hsm.open { uri = opts.hsm }
     local info = h:info()
-    counters[hsm.identity(info)] = info.counter
+    local id = hsm.identity(info)
+    counters[id] = info.counter
+    tags[id] = {}
+    for _, t in ipairs(h:tags()) do
+      local v = tags[id][t.tag] or {}
+      v[#v + 1] = t.value
+      tags[id][t.tag] = v
+    end
   end
-  local rep = journal.reconcile(path, counters)
+  local rep = journal.reconcile(path, counters, tags)
   for _, d in ipairs(rep.decided) do
     if json then
       io.stdout:write(util.json { id = d.id, outcome = d.outcome, why = d.why }, "\n")
