@@ -980,7 +980,7 @@ static int license_unguarded(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE
             sfi_log(h->ctx, SFI_LOG_WARN, "HSM: counter value %u was also spent by another "
                                           "station: licence withheld, spending the next value",
                     (unsigned)v);
-        } else if (v % 16 == 0) {
+        } else if (v % 4 == 0) {
             tags_scan(h, now + SFI_HSM_TAG_WINDOW, NULL, NULL); /* best effort */
             sfi_clearerr(h->ctx);
         }

@@ -14,7 +14,7 @@
 #define SFI_HSM_TAG_SIZE 16 /* a licence request's tag (random) */
 /* Tags are kept for the counter values below counter + SFI_HSM_TAG_WINDOW; older ones are
  * pruned, and a request whose counter reading is that stale releases nothing. */
-#define SFI_HSM_TAG_WINDOW 64
+#define SFI_HSM_TAG_WINDOW 16
 
 /* Where the token is. Either uri (module-path, token and pin-source from it) or the fields;
  * a non-NULL field overrides the URI. PINs are never taken from the URI (pin-value refused). */
