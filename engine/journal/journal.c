@@ -1,6 +1,8 @@
 /* journal.c: the licence journal over SQLite (the only SQLite user in the engine, so its
  * error mapping lives here). WAL + synchronous=FULL: a row is on disk when begin/finish
- * return. Triggers refuse DELETE and any change to a row whose outcome is already known. */
+ * return. Triggers refuse DELETE and any change to a row whose outcome is already known.
+ * Another process holding the database (busy, locked) is waited for up to 30 s, then BUSY:
+ * a row is never dropped silently. A read-only open leaves no -wal/-shm file behind. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -9,8 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sfi/journal.h"
+
+#define BUSY_MS 30000 /* how long a statement waits for another process's lock */
 
 struct sfi_journal {
     int v1; /* read-only open of a version-1 file: no token/fields/licence columns */
@@ -82,16 +87,87 @@ static int dberr(struct sfi_journal *j, int src, const char *op)
                       j->db ? sqlite3_errmsg(j->db) : "", sqlite3_errstr(src));
 }
 
+static int is_busy(int src)
+{
+    return (src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_LOCKED;
+}
+
+/* sqlite3_step, run again while another process holds the database (the busy handler waits
+ * inside one step; a snapshot or lock conflict it cannot wait for comes back here), up to
+ * BUSY_MS in all. */
+static int step(sqlite3_stmt *st)
+{
+    uint64_t end = sfi_now_ms() + BUSY_MS;
+    int src;
+    while (is_busy(src = sqlite3_step(st)) && sfi_now_ms() < end) {
+        sqlite3_reset(st);
+        usleep(10000);
+    }
+    return src;
+}
+
+/* sqlite3_exec with the same patience (for statements that are safe to run again). */
+static int exec(sqlite3 *db, const char *sql, char **msg)
+{
+    uint64_t end = sfi_now_ms() + BUSY_MS;
+    int src;
+    for (;;) {
+        src = sqlite3_exec(db, sql, NULL, NULL, msg);
+        if (!is_busy(src) || sfi_now_ms() >= end)
+            return src;
+        sqlite3_free(*msg);
+        *msg = NULL;
+        usleep(10000);
+    }
+}
+
 static int user_version(struct sfi_journal *j, int *v)
 {
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL);
-    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (src == SQLITE_OK && (src = step(st)) == SQLITE_ROW) {
         *v = sqlite3_column_int(st, 0);
         src = SQLITE_OK;
     }
     sqlite3_finalize(st);
     return src;
+}
+
+/* A read-only open of a journal no process has open (no -wal, no -shm beside it) reads the
+ * file as immutable, so SQLite creates neither file; *uri gets "file:PATH?immutable=1".
+ * With them present (a writer at work, or one that died) the normal read-only open creates
+ * nothing new. 0 when the plain path is to be used. */
+static int quiet(const char *path, char *uri, size_t cap)
+{
+    char side[4200];
+    struct stat sb;
+    const char *suffix[] = {"-wal", "-shm"};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(side, sizeof side, "%s%s", path, suffix[i]);
+        if (n < 0 || (size_t)n >= sizeof side || stat(side, &sb) == 0)
+            return 0;
+    }
+    size_t o = 0;
+    static const char hex[] = "0123456789ABCDEF";
+    const char *head = "file:";
+    memcpy(uri, head, 5);
+    o = 5;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (o + 4 >= cap)
+            return 0;
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p > 0x7e) {
+            uri[o++] = '%';
+            uri[o++] = hex[*p >> 4];
+            uri[o++] = hex[*p & 15];
+        } else {
+            uri[o++] = (char)*p;
+        }
+    }
+    static const char tail[] = "?immutable=1";
+    if (o + sizeof tail > cap)
+        return 0;
+    memcpy(uri + o, tail, sizeof tail);
+    return 1;
 }
 
 int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mode mode,
@@ -120,15 +196,21 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
     j->ctx = ctx;
     int flags = mode == SFI_JOURNAL_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                           : SQLITE_OPEN_READONLY;
-    int src = sqlite3_open_v2(path, &j->db, flags, NULL);
+    char uri[4200];
+    const char *name = path;
+    if (mode == SFI_JOURNAL_READ && quiet(path, uri, sizeof uri)) {
+        name = uri;
+        flags |= SQLITE_OPEN_URI;
+    }
+    int src = sqlite3_open_v2(name, &j->db, flags, NULL);
     if (src == SQLITE_OK)
-        src = sqlite3_busy_timeout(j->db, 5000);
+        src = sqlite3_busy_timeout(j->db, BUSY_MS);
     char *msg = NULL;
     int v = 0;
     if (src == SQLITE_OK && mode == SFI_JOURNAL_WRITE) {
-        src = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
+        src = exec(j->db, pragmas, &msg);
         if (src == SQLITE_OK)
-            src = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+            src = exec(j->db, "BEGIN IMMEDIATE", &msg);
         if (src == SQLITE_OK) {
             src = sqlite3_exec(j->db, schema, NULL, NULL, &msg);
             if (src == SQLITE_OK)
@@ -224,7 +306,7 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
     bind_text(st, 9, req->token);
     bind_text(st, 10, req->fields);
     bind_text(st, 11, req->tag);
-    src = sqlite3_step(st);
+    src = step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
         return dberr(j, src, "insert");
@@ -258,7 +340,7 @@ int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
     else
         sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, id);
-    src = sqlite3_step(st);
+    src = step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
         return dberr(j, src, "update");
@@ -294,7 +376,7 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
     if (src != SQLITE_OK)
         return dberr(j, src, "select");
     sqlite3_bind_int64(st, 1, after);
-    src = sqlite3_step(st);
+    src = step(st);
     if (src != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (src == SQLITE_DONE)
@@ -345,7 +427,7 @@ int sfi_journal_note(struct sfi_journal *j, const struct sfi_journal_event *e)
     bind_text(st, 4, e->uid);
     bind_text(st, 5, e->kind);
     bind_text(st, 6, e->detail);
-    src = sqlite3_step(st);
+    src = step(st);
     sqlite3_finalize(st);
     return src == SQLITE_DONE ? SFI_OK : dberr(j, src, "insert event");
 }
@@ -362,7 +444,7 @@ int sfi_journal_next_event(struct sfi_journal *j, long long after, struct sfi_jo
     if (src != SQLITE_OK)
         return dberr(j, src, "select event");
     sqlite3_bind_int64(st, 1, after);
-    src = sqlite3_step(st);
+    src = step(st);
     if (src != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (src == SQLITE_DONE)

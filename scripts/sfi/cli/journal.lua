@@ -95,6 +95,7 @@ function M.run(argv, first, gopts)
     return 0
   end
   config.journal = opts.journal or (gopts and gopts.journal) or config.journal
+  if config.journal then util.check_output(config.journal, "journal --journal") end
   local path = journal.path()
   local json = opts.json or (gopts and gopts.json)
   if pos[1] == "reconcile" then return reconcile(path, opts, json) end

@@ -124,6 +124,7 @@ function M.execute(desc, sets, opts)
     end
   end
   config.journal = opts.journal or config.journal
+  if opts.journal then require("sfi.util").check_output(opts.journal, "--journal") end
   if opts.plan then return M.plan(desc, sets) end
   local args = desc:parse(sets)
   local v = core.versions()
