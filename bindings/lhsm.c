@@ -257,5 +257,7 @@ int luaopen_sfi_core_hsm(lua_State *L)
     sfib_newtype(L, MT, m, mm);
     sfib_newtype(L, TAGS_MT, l + 2, tags_mm); /* no methods */
     luaL_newlib(L, l);
+    lua_pushinteger(L, SFI_HSM_TAG_WINDOW);
+    lua_setfield(L, -2, "TAG_WINDOW");
     return 1;
 }

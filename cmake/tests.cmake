@@ -6,6 +6,7 @@ set(SFI_TEST_ENV
   "SFI_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   "SFI_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "SFIRUN_STATE_DIR=${CMAKE_BINARY_DIR}/test-state"
+  "SFIRUN_LOCK_DIR=${CMAKE_BINARY_DIR}/test-locks"
   "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
   "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0"
   "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")

@@ -67,10 +67,12 @@ struct sfi_hsm {
 static int guard_path(struct sfi_ctx *ctx, const char *module, const char *token,
                       const char *own, const char *fallback, char *out, size_t cap)
 {
-    const char *dir = own && *own ? own : getenv("SFIRUN_LOCK_DIR");
+    const char *env = getenv("SFIRUN_LOCK_DIR");
+    const char *dir = own && *own ? own : env;
     if (!dir || !*dir)
         dir = access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : fallback ? fallback : "/tmp";
-    if ((dir == fallback || dir == own) && mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if ((dir == fallback || dir == own || dir == env) && mkdir(dir, 0700) != 0 &&
+        errno != EEXIST)
         return sfi_seterr(ctx, SFI_E_IO, "lock directory %s: %s", dir, strerror(errno));
     char real[4096];
     const char *mod = realpath(module, real) ? real : module;

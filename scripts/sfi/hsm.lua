@@ -103,6 +103,9 @@ function Session:license(cert, meta)
   end)
 end
 
+--- M.TAG_WINDOW: tags are kept for the counter values below counter + TAG_WINDOW only.
+M.TAG_WINDOW = core.TAG_WINDOW
+
 --- h:tags() -> { {value=, tag=hex}... }: the request tags on the token (each the counter
 -- value a request spent; docs/hsm.md). Raises on token errors.
 function Session:tags()

@@ -127,14 +127,22 @@ end
 -- counter now) says whether the request spent one: the same value = not spent, one less =
 -- spent; anything else stays unknown. Rows are updated ("spent" / "not-spent" with the
 -- evidence). counters maps a row's token identity ("" for rows that name none) to the token's
--- current counter; tags maps it to {[tag hex] = {value...}} (h:tags()). Raises as M.open.
-function M.reconcile(path, counters, tags)
+-- current counter; tags maps it to {[tag hex] = {value...}} (h:tags()). Tags are kept only
+-- for the values below the counter + window (sfi.hsm.TAG_WINDOW): a row that could have spent
+-- a value above that stays unknown. Raises as M.open.
+function M.reconcile(path, counters, tags, window)
   local j <close> = M.open(path or M.path(), "write")
   local rows = j:rows()
   local report = { decided = {}, unknown = {} }
   for i, r in ipairs(rows) do
     local on_token = r.outcome == "unknown" and r.tag and tags and tags[r.token or ""]
-    if on_token then
+    local now = counters and counters[r.token or ""]
+    local pruned = on_token and not on_token[r.tag] and not (r.counter_before and now and
+      r.counter_before - 1 < now + (window or 0))
+    if on_token and pruned then
+      report.unknown[#report.unknown + 1] = { id = r.id, why = "its tag is not on the token, but " ..
+        "the token keeps the tags of recent counter values only: too many licences since" }
+    elseif on_token then
       local values = on_token[r.tag]
       local outcome = values and "spent" or "not-spent"
       local why = values and string.format("reconciled: its tag is on the token at counter value %s",

@@ -65,7 +65,7 @@ local function reconcile(path, opts, json)
       tags[id][t.tag] = v
     end
   end
-  local rep = journal.reconcile(path, counters, tags)
+  local rep = journal.reconcile(path, counters, tags, require("sfi.hsm").TAG_WINDOW)
   for _, d in ipairs(rep.decided) do
     if json then
       io.stdout:write(util.json { id = d.id, outcome = d.outcome, why = d.why }, "\n")
