@@ -128,9 +128,8 @@ static int sign_with(struct sfi_ctx *ctx, EVP_PKEY *key, EVP_PKEY *pub, const vo
     if (!md) {
         rc = sfi_seterr(ctx, SFI_E_NOMEM, "signing");
     } else if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-               EVP_DigestSign(md, NULL, &sl, msg, len) != 1 || !(s = malloc(sl))) {
-        rc = p11fail(ctx, SFI_E_CRYPTO, "signing on the token");
-    } else if (EVP_DigestSign(md, s, &sl, msg, len) != 1) {
+               EVP_DigestSign(md, NULL, &sl, msg, len) != 1 || !(s = malloc(sl)) ||
+               EVP_DigestSign(md, s, &sl, msg, len) != 1) {
         rc = p11fail(ctx, SFI_E_CRYPTO, "signing on the token");
     }
     EVP_MD_CTX_free(md);

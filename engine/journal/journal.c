@@ -147,11 +147,8 @@ static int quiet(const char *path, char *uri, size_t cap)
         if (n < 0 || (size_t)n >= sizeof side || stat(side, &sb) == 0)
             return 0;
     }
-    size_t o = 0;
     static const char hex[] = "0123456789ABCDEF";
-    const char *head = "file:";
-    memcpy(uri, head, 5);
-    o = 5;
+    size_t o = (size_t)snprintf(uri, cap, "file:");
     for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
         if (o + 4 >= cap)
             return 0;

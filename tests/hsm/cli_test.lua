@@ -167,9 +167,9 @@ t1=$(date +%%s%%N)
 wait $holder
 echo "rc=$rc ms=$(( (t1 - t0) / 1000000 ))"]], jr, tok.env, S.SFIRUN, uri, tok.dir, tok.dir, jr)
   T.writefile(tok.dir .. "/hold.sh", script)
-  _, out = T.sh("bash " .. tok.dir .. "/hold.sh")
-  T.eq(out:match("rc=(%d+)"), "0", "the request succeeds once the journal is free\n" .. out)
-  assert(tonumber(out:match("ms=(%d+)")) >= 5000, "it waited for the holder: " .. out)
+  local _, hold = T.sh("bash " .. tok.dir .. "/hold.sh")
+  T.eq(hold:match("rc=(%d+)"), "0", "the request succeeds once the journal is free\n" .. hold)
+  assert(tonumber(hold:match("ms=(%d+)")) >= 5000, "it waited for the holder: " .. hold)
   local journal = require "sfi.journal"
   local oks = 0
   for _, r in ipairs(journal.rows(jr)) do oks = oks + (r.outcome == "ok" and 1 or 0) end
