@@ -129,7 +129,7 @@ end
 -- evidence). counters maps a row's token identity ("" for rows that name none) to the token's
 -- current counter; tags maps it to {[tag hex] = {value...}} (h:tags()). Tags are kept only
 -- for the values below the counter + window (sfi.hsm.TAG_WINDOW): a row that could have spent
--- a value above that stays unknown. Raises as M.open.
+-- a value above that, and has no tag left, goes by the counter history. Raises as M.open.
 function M.reconcile(path, counters, tags, window)
   local j <close> = M.open(path or M.path(), "write")
   local rows = j:rows()
@@ -139,10 +139,7 @@ function M.reconcile(path, counters, tags, window)
     local now = counters and counters[r.token or ""]
     local pruned = on_token and not on_token[r.tag] and not (r.counter_before and now and
       r.counter_before - 1 < now + (window or 0))
-    if on_token and pruned then
-      report.unknown[#report.unknown + 1] = { id = r.id, why = "its tag is not on the token, but " ..
-        "the token keeps the tags of recent counter values only: too many licences since" }
-    elseif on_token then
+    if on_token and not pruned then
       local values = on_token[r.tag]
       local outcome = values and "spent" or "not-spent"
       local why = values and string.format("reconciled: its tag is on the token at counter value %s",
@@ -173,7 +170,9 @@ function M.reconcile(path, counters, tags, window)
         j:resolve(r.id, outcome, why)
         report.decided[#report.decided + 1] = { id = r.id, outcome = outcome, why = why }
       else
-        report.unknown[#report.unknown + 1] = { id = r.id, why = before == nil and
+        report.unknown[#report.unknown + 1] = { id = r.id, why = pruned and ("its tag is not " ..
+          "on the token, which keeps the tags of recent counter values only, and the counter " ..
+          "history does not decide it") or before == nil and
           "no counter reading before the request" or nxt == nil and
           "no later reading of this token's counter (give --hsm)" or
           string.format("counter %d before, %d at %s: more than this request moved it", before,
