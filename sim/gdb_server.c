@@ -72,6 +72,7 @@ struct sfi_gdb_server {
     uint8_t in[BUF_SIZE];
     uint8_t reply[BUF_SIZE];
     uint8_t frame[2 * BUF_SIZE + 8];
+    uint8_t rbuf[65536];
 };
 
 /* ---- the session: one request, one reply -------------------------------------------------- */
@@ -658,7 +659,7 @@ static void session(struct sfi_gdb_server *gs, int fd)
 {
     struct sfi_rsp_dec dec;
     struct sess se = {gs, fd, 1};
-    uint8_t rbuf[4096];
+    uint8_t *rbuf = gs->rbuf;
     size_t last_len = 0;
     unsigned naks = 0;
     sfi_rsp_dec_init(&dec, gs->in, sizeof gs->in / 2);
@@ -670,7 +671,7 @@ static void session(struct sfi_gdb_server *gs, int fd)
             break;
         if (r <= 0)
             continue;
-        ssize_t k = recv(fd, rbuf, sizeof rbuf, 0);
+        ssize_t k = recv(fd, rbuf, sizeof gs->rbuf, 0);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (k <= 0)

@@ -42,9 +42,10 @@ struct gdbdrv {
     char where[64];         /* "127.0.0.1:3333" or the tty, for messages */
     struct sfi_rsp_dec dec;
     uint8_t in[SFI_RSP_MAX_PAYLOAD];
-    uint8_t rbuf[4096];
+    uint8_t rbuf[65536];
     size_t rpos, rlen;
     uint8_t out[2 * SFI_RSP_MAX_PAYLOAD + 8];
+    char req[SFI_RSP_MAX_PAYLOAD + 64]; /* a write request being built */
     char output[MAX_OUTPUT]; /* the last monitor command's output (tail) */
     size_t output_len;
 };
@@ -358,6 +359,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
     char req[6 + 2 * 256];
     if (n > 256)
         return sfi_seterr(ctx_of(p), SFI_E_INVALID, "gdb: monitor command too long");
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a sized packet, no NUL */
     memcpy(req, "qRcmd,", 6);
     sfi_rsp_hex(cmd, n, req + 6);
     d->output_len = 0;
@@ -542,12 +544,20 @@ static int raw_read(struct sfi_probe *p, uint32_t addr, uint8_t *buf, size_t n)
 static int raw_write(struct sfi_probe *p, uint32_t addr, const uint8_t *buf, size_t n)
 {
     struct gdbdrv *d = drv_of(p);
-    char *req = (char *)d->out + sizeof d->out / 2; /* the frame is built in the first half */
+    char *req = d->req;
     while (n > 0) {
         size_t part = n < chunk_of(d) ? n : chunk_of(d);
         int h;
         size_t len;
         if (!d->no_x) {
+            /* as many bytes as fit the server's packet once escaped */
+            size_t room = d->pkt - 40, used = 0;
+            part = 0;
+            while (part < n && used + 2 <= room) {
+                uint8_t c = buf[part];
+                used += (c == '#' || c == '$' || c == '}' || c == '*') ? 2 : 1;
+                part++;
+            }
             h = snprintf(req, 40, "X%x,%zx:", (unsigned)addr, part);
             memcpy(req + h, buf, part);
             len = (size_t)h + part;

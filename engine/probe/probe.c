@@ -259,5 +259,6 @@ int sfi_probe_refine_fault(struct sfi_probe *p, int rc, uint64_t addr, size_t n,
     if (read32(p, H7_OPTSR_CUR, &v) != SFI_OK || ((v >> 8) & 0xFF) == 0xAA)
         return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
     return sfi_seterr(ctx, SFI_E_LOCKED, "%s of flash 0x%08llX refused: read-out protection is "
-                      "active (RDP 0x%02X)", op, (unsigned long long)addr, (unsigned)((v >> 8) & 0xFF));
+                      "active (RDP 0x%02X)", op, (unsigned long long)addr,
+                      (unsigned)((v >> 8) & 0xFF));
 }

@@ -204,7 +204,10 @@ void sfi_rsp_supported(const uint8_t *b, size_t n, struct sfi_rsp_features *f)
             size_t used;
             uint64_t v = sfi_rsp_hexnum((const char *)b + i + 11, j - i - 11, &used);
             f->has_packet_size = 1;
-            f->packet_size = used == 0 || used != j - i - 11 ? 0 : v > 0xFFFFFFFFu ? 0xFFFFFFFFu : v;
+            if (used == 0 || used != j - i - 11)
+                f->packet_size = 0;
+            else
+                f->packet_size = v > 0xFFFFFFFFu ? 0xFFFFFFFFu : v;
         } else if (j - i == 16 && memcmp(b + i, "QStartNoAckMode+", 16) == 0) {
             f->noack = 1;
         }
