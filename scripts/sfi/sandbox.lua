@@ -101,6 +101,9 @@ function M.station(man, sets, opts)
   for _, k in ipairs { "probe", "hsm", "journal" } do
     if type(opts[k]) == "string" then typed[opts[k]] = true end
   end
+  -- the station's probe, token and licence program: exactly as the operator typed them
+  local station = { probe = opts.probe or sets.probe, hsm = opts.hsm or sets.hsm,
+    command = sets.licence_command }
   local state_dir = require("sfi.config").state_dir()
   local host = package.loaded["sfi.core.host"]
   local root = host and host.root or nil
@@ -119,7 +122,9 @@ function M.station(man, sets, opts)
 
   function pol.allow_path(access, path)
     if pol.bundle_path(access == "dir" and "write" or access, path) then return true end
-    if typed[path] then return true end
+    -- the files the operator named (image, licence, key...) are the library's to read, not
+    -- to write: writing is for the state directory and write-permitted parameters only
+    if access == "read" and typed[path] then return true end
     if below(path, state_dir) or path == state_dir then return true end
     if access == "read" and root and (below(path, root .. "/vendor") or below(path, root .. "/scripts")) then
       return true
@@ -129,13 +134,10 @@ function M.station(man, sets, opts)
   end
 
   function pol.allow_probe(cfg)
-    if cfg.driver == "sim" then return true end
-    local probe = require "sfi.probe"
-    for v in pairs(typed) do
-      local ok, u = pcall(probe.parse_uri, v)
-      if ok and u.driver == cfg.driver and u.serial == cfg.serial and u.port == cfg.port then
-        return true
-      end
+    if cfg.driver == "sim" then return true end -- a simulated chip: its file knobs are checked
+    local ok, u = pcall(require("sfi.probe").parse_uri, station.probe)
+    if ok and u.driver == cfg.driver and u.serial == cfg.serial and u.port == cfg.port then
+      return true
     end
     return false, "not the station's probe"
   end
@@ -143,7 +145,7 @@ function M.station(man, sets, opts)
   local HSM_FIELDS <const> = { "module", "module_env", "pin", "pin_env", "pin_file", "token",
     "serial" }
   function pol.allow_hsm(cfg)
-    if type(cfg) ~= "table" or type(cfg.uri) ~= "string" or not typed[cfg.uri] then
+    if type(cfg) ~= "table" or type(cfg.uri) ~= "string" or cfg.uri ~= station.hsm then
       return false, "not the station's token"
     end
     for _, k in ipairs(HSM_FIELDS) do
@@ -153,21 +155,17 @@ function M.station(man, sets, opts)
   end
 
   function pol.allow_program(argv)
-    for v in pairs(typed) do
-      local w = words(v)
-      if #w == #argv and w[1] == argv[1] then
-        local same = true
-        for i = 2, #w do
-          if w[i] ~= argv[i] and not w[i]:find("{", 1, true) then same = false end
-        end
-        if same then return true end
-      end
+    if type(station.command) ~= "string" then return false end
+    local w = words(station.command)
+    if #w ~= #argv or w[1] ~= argv[1] then return false end
+    for i = 2, #w do
+      if w[i] ~= argv[i] and not w[i]:find("{", 1, true) then return false end
     end
-    return false
+    return true
   end
 
   function pol.probe_uri(uri)
-    return type(uri) == "string" and typed[uri] == true
+    return type(uri) == "string" and uri == station.probe
   end
 
   return pol
