@@ -5,19 +5,24 @@
  * proxies whose every access goes through the library's policy function). The bundle's state
  * has its own allocator with a cap and an instruction hook, so both count only bundle work.
  * The first violation (LIMIT or SANDBOX) is sticky: bundle code cannot catch it away.
- * The bundle runs on the caller's thread; see docs/bundles.md. */
+ * The bundle runs on the caller's thread. A watchdog thread ends the process (exit 1, LIMIT)
+ * when bundle code is stuck inside one C call (a pathological string.find) for longer than the
+ * CPU limit plus one second: nothing can interrupt such a call. See docs/bundles.md. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sfib.h"
 
 #define SB_MT "sfi.sandbox"
-#define SB_EVERY 1000   /* instructions between two hook calls */
+#define SB_EVERY 100    /* instructions between two hook calls */
 #define SB_MAXDEPTH 100 /* nesting of a table copied across */
 #define SB_MAXNEST 150  /* calls nested across the boundary */
 #define SB_STACK (3 * SB_MAXDEPTH + 40)
@@ -50,6 +55,12 @@ struct sandbox {
     lua_Integer xid;
     const char *lsrc, *lname; /* sb:load's chunk */
     size_t lsrc_n;
+    /* the watchdog: bundle code running (not waiting on the library) and when the hook last
+     * saw it make progress */
+    pthread_t dog;
+    int dog_on;
+    atomic_int dog_stop, running;
+    atomic_llong progress_ms;
 };
 
 /* ---- clocks ------------------------------------------------------------------------------ */
@@ -72,6 +83,8 @@ static void cpu_start(struct sandbox *sb)
 {
     if (sb->cpu_mark < 0)
         sb->cpu_mark = cpu_now();
+    atomic_store(&sb->progress_ms, mono_ms());
+    atomic_store(&sb->running, 1);
 }
 
 static void cpu_stop(struct sandbox *sb)
@@ -79,6 +92,37 @@ static void cpu_stop(struct sandbox *sb)
     if (sb->cpu_mark >= 0)
         sb->cpu += cpu_now() - sb->cpu_mark;
     sb->cpu_mark = -1;
+    atomic_store(&sb->running, 0);
+}
+
+/* The watchdog thread: wakes ten times a second; touches nothing but the atomics. */
+static void *watchdog(void *arg)
+{
+    struct sandbox *sb = arg;
+    long long grace = (long long)(sb->max_cpu * 1000) + 1000;
+    while (!atomic_load(&sb->dog_stop)) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (atomic_load(&sb->running) && mono_ms() - atomic_load(&sb->progress_ms) > grace) {
+            char msg[200];
+            int n = snprintf(msg, sizeof msg,
+                             "sfirun: bundle: LIMIT: the bundle is stuck in one call for more than "
+                             "%g s (--max-cpu); stopped\n", sb->max_cpu + 1);
+            if (n > 0 && write(2, msg, (size_t)n) < 0)
+                n = 0;
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+static void dog_end(struct sandbox *sb)
+{
+    if (!sb->dog_on)
+        return;
+    atomic_store(&sb->dog_stop, 1);
+    pthread_join(sb->dog, NULL);
+    sb->dog_on = 0;
 }
 
 static double cpu_used(const struct sandbox *sb)
@@ -151,10 +195,12 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (sb->vcode || sb->closing)
         raise_in_bundle(sb, L);
     sb->instructions += SB_EVERY;
-    if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions)
+    if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions) {
         check_limits(sb);
-    else if ((++sb->ticks & 15) == 0)
+    } else if ((++sb->ticks & 63) == 0) {
+        atomic_store(&sb->progress_ms, mono_ms());
         check_limits(sb);
+    }
     if (sb->vcode)
         raise_in_bundle(sb, L);
 }
@@ -175,7 +221,8 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > osize && sb->max_memory > 0 && sb->used - osize + nsize > sb->max_memory) {
-        if (sb->mem_strike && !sb->closing) {
+        /* a second failure in a row, or a block larger than the whole cap */
+        if ((sb->mem_strike || nsize - osize > sb->max_memory) && !sb->closing) {
             char msg[160];
             snprintf(msg, sizeof msg, "the bundle used more than %zu MiB of memory (--max-memory)",
                      sb->max_memory >> 20);
@@ -726,6 +773,9 @@ static int l_new(lua_State *L)
     int policy = lua_gettop(L);
     struct sandbox *sb = lua_newuserdatauv(L, sizeof *sb, 0);
     memset(sb, 0, sizeof *sb);
+    atomic_init(&sb->dog_stop, 0);
+    atomic_init(&sb->running, 0);
+    atomic_init(&sb->progress_ms, 0);
     sb->vref = sb->href = sb->selfref = LUA_NOREF;
     sb->cpu_mark = -1;
     luaL_setmetatable(L, SB_MT);
@@ -757,6 +807,8 @@ static int l_new(lua_State *L)
     lua_gc(B, LUA_GCGEN, 0, 0);
     lua_sethook(B, hook, LUA_MASKCOUNT, SB_EVERY);
     sb->B = sb->curB = B;
+    if (sb->max_cpu > 0 && pthread_create(&sb->dog, NULL, watchdog, sb) == 0)
+        sb->dog_on = 1;
     return 1;
 }
 
@@ -873,6 +925,7 @@ static int m_close(lua_State *L)
     if (sb->nest > 0)
         return luaL_error(L, "the sandbox cannot close while bundle code runs");
     sb->closing = 1;
+    dog_end(sb);
     lua_sethook(sb->B, hook, LUA_MASKCOUNT, 1);
     lua_close(sb->B);
     sb->B = sb->curB = NULL;
@@ -885,6 +938,7 @@ static int m_close(lua_State *L)
 static int m_gc(lua_State *L)
 {
     struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
+    dog_end(sb);
     if (sb->B != NULL && sb->nest == 0) {
         sb->closing = 1;
         lua_close(sb->B);
