@@ -103,7 +103,7 @@ function M.station(man, sets, opts)
   end
   -- the station's probe, token and licence program: exactly as the operator typed them
   local station = { probe = opts.probe or sets.probe, hsm = opts.hsm or sets.hsm,
-    command = sets.licence_command }
+    command = sets.licence_command, journal = opts.journal }
   -- files the station's own probe URI names (its sim state file, a recording)
   local probe_files = {}
   local okp, pu = pcall(function () return require("sfi.probe").parse_uri(station.probe) end)
@@ -133,7 +133,7 @@ function M.station(man, sets, opts)
     -- the files the operator named (image, licence, key...) are the library's to read, not
     -- to write: writing is for the state directory and write-permitted parameters only
     if access == "read" and typed[path] then return true end
-    if probe_files[path] then return true end
+    if probe_files[path] or path == station.journal then return true end
     if below(path, state_dir) or path == state_dir then return true end
     if access == "read" and root and (below(path, root .. "/vendor") or below(path, root .. "/scripts")) then
       return true

@@ -148,3 +148,40 @@ T.case("what the manifest permits still works", function ()
   T.eq(bundle.run_file(path, sets("write_permitted"), { trust = oem.pub }), 0, "write:out")
   T.eq(T.readfile(outdir .. "/label.txt"), "label", "written below the permitted directory")
 end)
+
+T.case("a full h753 install as a bundle with the station's SoftHSM token; the examples too", function ()
+  local tok = softhsm.token("station")
+  local d = T.tmpdir()
+  -- a plausible vector table (initial SP in RAM, a Thumb reset address in flash) for post_check
+  T.writefile(d .. "/app.bin", string.pack("<I4I4", 0x20020000, 0x08000401) .. gen.bytes(4000, 3))
+  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
+    "--key %s --nonce %s --ob %s --hash 0 --protocol 2 -o %s", SFIRUN, q(d .. "/app.bin"),
+    q(tok.dir .. "/key.bin"), q(tok.dir .. "/nonce.bin"), q(dir .. "/ob.csv"), q(d .. "/fw.sfi")))
+  assert(code == 0, out)
+  code, out = T.sh(string.format("%s %s hsm provision --hsm %s --key %s --nonce %s --fwid ACME " ..
+    "--max 10 --ca %s --journal %s", tok.env, SFIRUN, q(tok.uri), q(tok.dir .. "/key.bin"),
+    q(tok.dir .. "/nonce.bin"), q(softhsm.SRC .. "/vendor/sim/ca-pub.pem"), q(d .. "/journal.sqlite")))
+  assert(code == 0, out)
+  os.execute("mkdir -p " .. q(d .. "/labels"))
+  local recipes = {
+    { "recipes/h753.lua" },
+    { "recipes/examples/h753_own_reconnect.lua" },
+    { "recipes/examples/h753_post_check.lua" },
+    { "recipes/examples/h753_serial_label.lua", "--permit write:label_dir",
+      "--set label_dir=" .. q(d .. "/labels") },
+  }
+  for i, r in ipairs(recipes) do
+    local sfib = string.format("%s/r%d.sfib", d, i)
+    code, out = T.sh(string.format("%s bundle create %s --sign %s -o %s %s", SFIRUN, r[1],
+      q(oem.priv), q(sfib), r[2] or ""))
+    assert(code == 0, out)
+    code, out = T.sh(string.format("%s SFIRUN_STATE_DIR=%s %s %s --trust %s --set image=%s --hsm %s " ..
+      "--probe %s --journal %s %s", tok.env, q(d .. "/state"), SFIRUN, q(sfib), q(oem.pub),
+      q(d .. "/fw.sfi"), q(tok.uri), q("sim:stm32h753?state=" .. d .. "/chip" .. i .. ".state"),
+      q(d .. "/journal.sqlite"), r[3] or ""))
+    T.eq(code, 0, r[1] .. ": " .. out)
+    assert(out:find("finished successfully", 1, true), out)
+  end
+  local _, ls = T.sh("ls " .. q(d .. "/labels"))
+  assert(ls:find("%.txt"), "a label was written: " .. ls)
+end)
