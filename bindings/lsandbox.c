@@ -108,8 +108,10 @@ static void *watchdog(void *arg)
             int n = snprintf(msg, sizeof msg,
                              "sfirun: bundle: LIMIT: the bundle is stuck in one call for more than "
                              "%g s (--max-cpu); stopped\n", sb->max_cpu + 1);
-            if (n > 0 && write(2, msg, (size_t)n) < 0)
-                n = 0;
+            if (n > 0) {
+                ssize_t w = write(2, msg, (size_t)n);
+                (void)w; /* nothing more to do if stderr is gone */
+            }
             _exit(1);
         }
     }

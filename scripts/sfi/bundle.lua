@@ -88,8 +88,8 @@ function M.run_file(path, sets, opts)
       #man.files, man.signer))
   local typed = {}
   for k, v in pairs(sets) do typed[k] = v end
-  local desc, box = M.load(b, basename(path), typed, opts)
-  local box_ <close> = box
+  local desc, box0 = M.load(b, basename(path), typed, opts)
+  local box <close> = box0
   local flow = require "sfi.flow"
   local watch = flow.watch
   flow.watch = function (event, name) box:step(event, name) end

@@ -130,6 +130,7 @@ local function wrap_module(name, mod)
 end
 
 -- Lua's own file and program functions, as the library uses them.
+-- luacheck: push ignore 122
 local function wrap_globals()
   local open, lines = io.open, io.lines
   io.open = function (path, mode)
@@ -160,6 +161,7 @@ local function wrap_globals()
   _G.loadfile = function (path, ...) M.path("read", path, "loadfile"); return lf(path, ...) end
   _G.dofile = function (path) M.path("read", path, "dofile"); return df(path) end
 end
+-- luacheck: pop
 
 --- M.install(): wraps the sfi.core.* modules (loaded or not yet) and Lua's file functions.
 -- Idempotent. Called by sfi.cli.main before anything else loads.

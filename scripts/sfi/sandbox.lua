@@ -619,7 +619,7 @@ end
 
 --- box:enter() / box:leave(): the library's guard is on while the bundle's code can run.
 function Box:enter() guard.enter(self.pol) end
-function Box:leave() guard.leave() end
+function Box.leave() guard.leave() end
 
 --- box:violation() -> the run's SANDBOX or LIMIT error, or nil.
 function Box:violation() return self.sb:violation() end

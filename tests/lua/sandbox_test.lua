@@ -126,6 +126,7 @@ T.case("6. library classes and modules cannot be patched", function ()
   assert(tostring(e):find("sfi.flow.run.step", 1, true), tostring(e))
   refused("recipe_field")
   e = refused("private", { probe = "sim:stm32h753" }, { probe = "sim:stm32h753" })
+  assert(tostring(e):find("sfi.probe._u", 1, true), tostring(e))
   -- the bundle's copy of flow, image and string is its own: a full install runs on the library's
   T.eq(bundle.run_file(path, sets("pairs_view", { image = img, key = dir .. "/key.bin",
     nonce = dir .. "/nonce.bin", probe = "sim:stm32h753" }), { trust = oem.pub }), 0, "install")

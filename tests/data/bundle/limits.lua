@@ -33,10 +33,12 @@ local tries = {
   big_strings = function ()
     local t = {}
     for i = 1, 1e9 do t[i] = string.rep("x", 1 << 20) .. i end
+    return #t
   end,
   small_tables = function ()
     local t = {}
     for i = 1, 1e9 do t[i] = { i } end
+    return #t
   end,
   pattern = function ()
     return (string.rep("a", 200000)):find(".-.-.-.-.-.-.-.-b")
