@@ -110,3 +110,26 @@ T.case("stuck in one C call (a pathological pattern): stopped after the CPU limi
   assert(out:find("LIMIT", 1, true) and out:find("stuck", 1, true), out)
   assert(s < 6, "took " .. s .. " s")
 end)
+
+T.case("flow: LIMIT, SANDBOX and CANCELED are never retried; flow.watch sees steps begin and end", function ()
+  local flow = require "sfi.flow"
+  local errors = require "sfi.error"
+  local events = {}
+  flow.watch = function (ev, name) events[#events + 1] = ev .. " " .. name end
+  local r = flow.new_run({ name = "x" }, {})
+  for _, c in ipairs { "LIMIT", "SANDBOX", "CANCELED" } do
+    local n = 0
+    local ok, err = pcall(r.step, r, c, function ()
+      n = n + 1
+      errors.raise(c, "test", "stop")
+    end, { retry = { tries = 3, on = { c, "TIMEOUT" }, backoff = flow.fixed { tries = 3, delay_ms = 0 } } })
+    T.eq({ ok, err.code, n }, { false, c, 1 }, c .. " tried once")
+    n = 0
+    ok = pcall(flow.retry, { tries = 3, on = { c } }, function () n = n + 1; errors.raise(c, "t", "x") end)
+    T.eq({ ok, n }, { false, 1 }, c .. ": flow.retry tries once")
+  end
+  r:step("fine", function () end)
+  flow.watch = nil
+  T.eq(events, { "begin LIMIT", "end LIMIT", "begin SANDBOX", "end SANDBOX", "begin CANCELED",
+    "end CANCELED", "begin fine", "end fine" }, "watch events")
+end)

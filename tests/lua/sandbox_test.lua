@@ -186,3 +186,30 @@ T.case("a full h753 install as a bundle with the station's SoftHSM token; the ex
   local _, ls = T.sh("ls " .. q(d .. "/labels"))
   assert(ls:find("%.txt"), "a label was written: " .. ls)
 end)
+
+T.case("the guard: unlisted sfi.core functions and unknown probe fields are refused while a bundle runs", function ()
+  local guard = require "sfi.guard"
+  local core = require "sfi.core"
+  local cprobe = require "sfi.core.probe"
+  local stlink = require "sfi.core.stlink"
+  local refusals = 0
+  local deny = function () return false end
+  guard.enter { allow_path = deny, allow_probe = deny, allow_hsm = deny, allow_program = deny,
+    refuse = function () refusals = refusals + 1 end }
+  local ok1, e1 = pcall(core.set_log, { level = "debug" })
+  local ok2, e2 = pcall(stlink.server, {})
+  local ok3, e3 = pcall(cprobe.open, { driver = "sim", sim = { part = "stm32h753", script = "x" } })
+  local ok4, e4 = pcall(core.run, { "/bin/true" }, 1000)
+  local ok5, e5 = pcall(io.open, victim, "rb")
+  local now = core.now_ms() -- listed: harmless
+  guard.leave()
+  for i, r in ipairs { { ok1, e1 }, { ok2, e2 }, { ok3, e3 }, { ok4, e4 }, { ok5, e5 } } do
+    T.eq(r[1], false, "call " .. i .. " refused")
+    T.eq(r[2].code, "SANDBOX", "call " .. i .. ": " .. tostring(r[2]))
+  end
+  assert(tostring(e1):find("sfi.core.set_log is not allowed while a bundle runs", 1, true), tostring(e1))
+  assert(tostring(e3):find("probe option 'script'", 1, true), tostring(e3))
+  T.eq(refusals, 5, "each refusal reported to the runner")
+  T.eq(type(now), "number", "now_ms works")
+  T.eq(T.readfile(victim), VICTIM, "readable again once the bundle has ended")
+end)
