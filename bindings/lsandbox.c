@@ -55,12 +55,12 @@ struct sandbox {
     lua_Integer xid;
     const char *lsrc, *lname; /* sb:load's chunk */
     size_t lsrc_n;
-    /* the watchdog: bundle code running (not waiting on the library) and when the hook last
-     * saw it make progress */
+    /* the watchdog: bundle code running (not waiting on the library), and a counter of its
+     * progress (hook calls, allocations) */
     pthread_t dog;
     int dog_on;
     atomic_int dog_stop, running;
-    atomic_llong progress_ms;
+    atomic_ulong progress;
 };
 
 /* ---- clocks ------------------------------------------------------------------------------ */
@@ -83,7 +83,7 @@ static void cpu_start(struct sandbox *sb)
 {
     if (sb->cpu_mark < 0)
         sb->cpu_mark = cpu_now();
-    atomic_store(&sb->progress_ms, mono_ms());
+    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
     atomic_store(&sb->running, 1);
 }
 
@@ -95,15 +95,23 @@ static void cpu_stop(struct sandbox *sb)
     atomic_store(&sb->running, 0);
 }
 
-/* The watchdog thread: wakes ten times a second; touches nothing but the atomics. */
+/* The watchdog thread: wakes ten times a second; touches nothing but the atomics. Bundle code
+ * that runs without calling the hook or allocating for the CPU limit plus 1 s is stuck in one
+ * C call. */
 static void *watchdog(void *arg)
 {
     struct sandbox *sb = arg;
     long long grace = (long long)(sb->max_cpu * 1000) + 1000;
+    unsigned long seen = 0;
+    long long since = mono_ms();
     while (!atomic_load(&sb->dog_stop)) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        if (atomic_load(&sb->running) && mono_ms() - atomic_load(&sb->progress_ms) > grace) {
+        unsigned long now = atomic_load_explicit(&sb->progress, memory_order_relaxed);
+        if (!atomic_load(&sb->running) || now != seen) {
+            seen = now;
+            since = mono_ms();
+        } else if (mono_ms() - since > grace) {
             char msg[200];
             int n = snprintf(msg, sizeof msg,
                              "sfirun: bundle: LIMIT: the bundle is stuck in one call for more than "
@@ -197,12 +205,11 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (sb->vcode || sb->closing)
         raise_in_bundle(sb, L);
     sb->instructions += SB_EVERY;
-    if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions) {
+    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
+    if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions)
         check_limits(sb);
-    } else if ((++sb->ticks & 63) == 0) {
-        atomic_store(&sb->progress_ms, mono_ms());
+    else if ((++sb->ticks & 63) == 0)
         check_limits(sb);
-    }
     if (sb->vcode)
         raise_in_bundle(sb, L);
 }
@@ -215,6 +222,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct sandbox *sb = ud;
+    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
     if (ptr == NULL)
         osize = 0;
     if (nsize == 0) {
@@ -777,7 +785,7 @@ static int l_new(lua_State *L)
     memset(sb, 0, sizeof *sb);
     atomic_init(&sb->dog_stop, 0);
     atomic_init(&sb->running, 0);
-    atomic_init(&sb->progress_ms, 0);
+    atomic_init(&sb->progress, 0);
     sb->vref = sb->href = sb->selfref = LUA_NOREF;
     sb->cpu_mark = -1;
     luaL_setmetatable(L, SB_MT);
