@@ -5,13 +5,20 @@
  * proxies whose every access goes through the library's policy function). The bundle's state
  * has its own allocator with a cap and an instruction hook, so both count only bundle work.
  * The first violation (LIMIT or SANDBOX) is sticky: bundle code cannot catch it away.
- * The bundle runs on the caller's thread. A watchdog thread ends the process (exit 1, LIMIT)
- * when bundle code is stuck inside one C call (a pathological string.find) for longer than the
- * CPU limit plus one second: nothing can interrupt such a call. See docs/bundles.md. */
+ * The bundle's code runs on a thread of its own, one side at a time: the library's thread waits
+ * while bundle code runs and serves the bundle's calls into the library; the bundle's thread
+ * waits while library code runs and serves the library's calls into the bundle. A call stuck
+ * inside one C function (a pathological string.find) cannot be interrupted by a hook: the
+ * library's thread stops waiting once the CPU or time limit plus 1 s has passed, records
+ * LIMIT, abandons the bundle's state and thread (lowered to idle priority) and goes on, so the
+ * probe and token close cleanly. See docs/bundles.md. */
+#define _GNU_SOURCE /* SCHED_IDLE */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +46,12 @@ struct sandbox {
     size_t used, peak, max_memory;
     int mem_strike;
     long long instructions, max_instructions;
-    double cpu, max_cpu, cpu_mark; /* thread CPU seconds in bundle code; mark < 0: outside */
+    double max_cpu;                /* CPU seconds of the bundle's thread */
     long long deadline_ms;         /* monotonic; 0 = none */
     char deadline_what[160];
     int nest, closing, ticks;
-    int vcode;       /* 0, SFI_E_LIMIT or SFI_E_SANDBOX */
+    atomic_int vcode; /* 0, SFI_E_LIMIT, SFI_E_SANDBOX or SFI_E_CANCELED */
+    atomic_llong vset_ms; /* when it was recorded */
     char vmsg[256];
     int vref;        /* host registry: the violation's sfi.error */
     int href;        /* host registry: the host-side tables */
@@ -55,22 +63,24 @@ struct sandbox {
     lua_Integer xid;
     const char *lsrc, *lname; /* sb:load's chunk */
     size_t lsrc_n;
-    /* the watchdog: bundle code running (not waiting on the library), and a counter of its
-     * progress (hook calls, allocations) */
-    pthread_t dog;
-    int dog_on;
-    atomic_int dog_stop, running;
-    atomic_ulong progress;
+    struct sfi_ctx *ctx; /* for Ctrl-C */
+    /* the bundle's thread and whose turn it is (under mu) */
+    pthread_t thread;
+    int thread_on;
+    clockid_t clock;
+    int clock_ok;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int turn;
+    lua_State *req_L; /* the call to make on the other side: lua_pcall(req_L, req_n) */
+    int req_n, req_status;
+    atomic_int abandoned;
 };
 
-/* ---- clocks ------------------------------------------------------------------------------ */
+enum { W_NONE, W_B_RUN, W_B_DONE, W_H_RUN, W_H_DONE, W_QUIT };
+#define SB_ABANDONED 1000 /* not a Lua status */
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---- clocks ------------------------------------------------------------------------------ */
 
 static long long mono_ms(void)
 {
@@ -79,75 +89,25 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void cpu_start(struct sandbox *sb)
-{
-    if (sb->cpu_mark < 0)
-        sb->cpu_mark = cpu_now();
-    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
-    atomic_store(&sb->running, 1);
-}
-
-static void cpu_stop(struct sandbox *sb)
-{
-    if (sb->cpu_mark >= 0)
-        sb->cpu += cpu_now() - sb->cpu_mark;
-    sb->cpu_mark = -1;
-    atomic_store(&sb->running, 0);
-}
-
-/* The watchdog thread: wakes ten times a second; touches nothing but the atomics. Bundle code
- * that runs without calling the hook or allocating for the CPU limit plus 1 s is stuck in one
- * C call. */
-static void *watchdog(void *arg)
-{
-    struct sandbox *sb = arg;
-    long long grace = (long long)(sb->max_cpu * 1000) + 1000;
-    unsigned long seen = 0;
-    long long since = mono_ms();
-    while (!atomic_load(&sb->dog_stop)) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        unsigned long now = atomic_load_explicit(&sb->progress, memory_order_relaxed);
-        if (!atomic_load(&sb->running) || now != seen) {
-            seen = now;
-            since = mono_ms();
-        } else if (mono_ms() - since > grace) {
-            char msg[200];
-            int n = snprintf(msg, sizeof msg,
-                             "sfirun: bundle: LIMIT: the bundle is stuck in one call for more than "
-                             "%g s (--max-cpu); stopped\n", sb->max_cpu + 1);
-            if (n > 0) {
-                ssize_t w = write(2, msg, (size_t)n);
-                (void)w; /* nothing more to do if stderr is gone */
-            }
-            _exit(1);
-        }
-    }
-    return NULL;
-}
-
-static void dog_end(struct sandbox *sb)
-{
-    if (!sb->dog_on)
-        return;
-    atomic_store(&sb->dog_stop, 1);
-    pthread_join(sb->dog, NULL);
-    sb->dog_on = 0;
-}
-
+/* CPU seconds of the bundle's thread (all of it is bundle work: the library's calls run on the
+ * library's thread). */
 static double cpu_used(const struct sandbox *sb)
 {
-    return sb->cpu + (sb->cpu_mark >= 0 ? cpu_now() - sb->cpu_mark : 0);
+    struct timespec ts;
+    if (!sb->clock_ok || clock_gettime(sb->clock, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- violations -------------------------------------------------------------------------- */
 
 static void violate(struct sandbox *sb, int code, const char *msg)
 {
-    if (sb->vcode)
+    if (atomic_load(&sb->vcode))
         return; /* the first one is the run's result */
-    sb->vcode = code;
     snprintf(sb->vmsg, sizeof sb->vmsg, "%s", msg);
+    sb->vset_ms = mono_ms();
+    atomic_store(&sb->vcode, code);
 }
 
 /* Checks the clocks and counters; records a violation when one is over. */
@@ -164,6 +124,8 @@ static void check_limits(struct sandbox *sb)
         violate(sb, SFI_E_LIMIT, msg);
     } else if (sb->deadline_ms > 0 && mono_ms() > sb->deadline_ms) {
         violate(sb, SFI_E_LIMIT, sb->deadline_what);
+    } else if (sb->ctx && sfi_canceled(sb->ctx)) {
+        violate(sb, SFI_E_CANCELED, "interrupted by the user (Ctrl-C)");
     }
 }
 
@@ -205,7 +167,6 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (sb->vcode || sb->closing)
         raise_in_bundle(sb, L);
     sb->instructions += SB_EVERY;
-    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
     if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions)
         check_limits(sb);
     else if ((++sb->ticks & 63) == 0)
@@ -222,7 +183,6 @@ static void hook(lua_State *L, lua_Debug *ar)
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct sandbox *sb = ud;
-    atomic_fetch_add_explicit(&sb->progress, 1, memory_order_relaxed);
     if (ptr == NULL)
         osize = 0;
     if (nsize == 0) {
@@ -254,6 +214,14 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* ---- tables of ids ----------------------------------------------------------------------- */
 
+static struct sandbox *tosb(lua_State *L, int idx)
+{
+    struct sandbox **u = luaL_checkudata(L, idx, SB_MT);
+    if (*u == NULL)
+        luaL_error(L, "attempt to use a closed sandbox");
+    return *u;
+}
+
 static int b_call(lua_State *L);
 static int h_call(lua_State *L);
 
@@ -280,7 +248,8 @@ static lua_Integer h_unwrap(struct sandbox *sb, lua_State *H, int idx)
     if (lua_tocfunction(H, idx) != h_call)
         return 0;
     lua_getupvalue(H, idx, 1);
-    int mine = lua_touserdata(H, -1) == sb;
+    struct sandbox **u = lua_touserdata(H, -1);
+    int mine = u != NULL && *u == sb;
     lua_pop(H, 1);
     if (!mine)
         return 0;
@@ -521,6 +490,131 @@ static void copy_in(struct sandbox *sb, lua_State *to, int to_host)
     lua_pop(to, 1);
 }
 
+/* ---- the two threads -------------------------------------------------------------------- */
+
+/* Makes the call waiting in req_L on this side (mu held; released while it runs). */
+static void serve(struct sandbox *sb, int done)
+{
+    lua_State *L = sb->req_L;
+    int n = sb->req_n;
+    sb->turn = W_NONE;
+    pthread_mutex_unlock(&sb->mu);
+    int st = lua_pcall(L, n, LUA_MULTRET, 0);
+    pthread_mutex_lock(&sb->mu);
+    sb->req_status = st;
+    sb->turn = done;
+    pthread_cond_broadcast(&sb->cv);
+}
+
+/* The bundle's thread: serves the library's calls until told to quit. */
+static void *bundle_thread(void *arg)
+{
+    struct sandbox *sb = arg;
+    pthread_mutex_lock(&sb->mu);
+    for (;;) {
+        while (sb->turn != W_B_RUN && sb->turn != W_QUIT)
+            pthread_cond_wait(&sb->cv, &sb->mu);
+        if (sb->turn == W_QUIT)
+            break;
+        serve(sb, W_B_DONE);
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return NULL;
+}
+
+/* True when the bundle's thread has run past a limit by more than the 1 s grace: it is stuck
+ * in one C call (its hook would have stopped it otherwise). */
+static int stuck(struct sandbox *sb)
+{
+    long long now = mono_ms();
+    if (sb->max_cpu > 0 && cpu_used(sb) > sb->max_cpu + 1)
+        return 1;
+    if (sb->deadline_ms > 0 && now > sb->deadline_ms + 1000)
+        return 1;
+    return atomic_load(&sb->vcode) && now > sb->vset_ms + 1000;
+}
+
+static void abandon(struct sandbox *sb)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "the bundle is stuck in one call for more than %g s (--max-cpu); "
+             "abandoned", sb->max_cpu + 1);
+    if (atomic_load(&sb->vcode) && sb->vref == LUA_NOREF) {
+        size_t n = strlen(sb->vmsg); /* the limit it hit, and what became of it */
+        snprintf(sb->vmsg + n, sizeof sb->vmsg - n, "; stuck in one call: abandoned");
+    }
+    violate(sb, SFI_E_LIMIT, msg);
+    atomic_store(&sb->abandoned, 1);
+    struct sched_param prio = {0};
+    pthread_setschedparam(sb->thread, SCHED_IDLE, &prio); /* best effort */
+}
+
+/* Library thread: runs lua_pcall(B, n) on the bundle's thread and serves the bundle's calls
+ * into the library meanwhile. Returns the call's status, or SB_ABANDONED. */
+static int run_on_bundle(struct sandbox *sb, lua_State *B, int n)
+{
+    pthread_mutex_lock(&sb->mu);
+    sb->req_L = B;
+    sb->req_n = n;
+    sb->turn = W_B_RUN;
+    pthread_cond_broadcast(&sb->cv);
+    for (;;) {
+        if (sb->turn == W_B_DONE) {
+            sb->turn = W_NONE;
+            int st = sb->req_status;
+            pthread_mutex_unlock(&sb->mu);
+            return st;
+        }
+        if (sb->turn == W_H_RUN) {
+            serve(sb, W_H_DONE);
+            if (atomic_load(&sb->abandoned)) { /* a nested call gave up on the bundle */
+                pthread_mutex_unlock(&sb->mu);
+                return SB_ABANDONED;
+            }
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&sb->cv, &sb->mu, &until);
+        if (rc == ETIMEDOUT && (sb->turn == W_NONE || sb->turn == W_B_RUN)) {
+            check_limits(sb); /* the hook raises what is found here (Ctrl-C, a deadline) */
+            if (stuck(sb)) {
+                abandon(sb);
+                pthread_mutex_unlock(&sb->mu);
+                return SB_ABANDONED;
+            }
+        }
+    }
+}
+
+/* Bundle thread: runs lua_pcall(H, n) on the library's thread and serves the library's calls
+ * into the bundle meanwhile. */
+static int run_on_library(struct sandbox *sb, lua_State *H, int n)
+{
+    pthread_mutex_lock(&sb->mu);
+    sb->req_L = H;
+    sb->req_n = n;
+    sb->turn = W_H_RUN;
+    pthread_cond_broadcast(&sb->cv);
+    for (;;) {
+        while (sb->turn != W_H_DONE && sb->turn != W_B_RUN)
+            pthread_cond_wait(&sb->cv, &sb->mu);
+        if (sb->turn == W_B_RUN) {
+            serve(sb, W_B_DONE);
+            continue;
+        }
+        sb->turn = W_NONE;
+        int st = sb->req_status;
+        pthread_mutex_unlock(&sb->mu);
+        return st;
+    }
+}
+
 /* ---- crossing ---------------------------------------------------------------------------- */
 
 /* Runs in the bundle, protected: pushes the function of id xid (bundle side), copies the
@@ -577,14 +671,14 @@ static int h_enter(lua_State *H)
  * top of L's stack. */
 static int call_host(struct sandbox *sb, lua_State *L, lua_Integer id, int n)
 {
-    if (sb->vcode || sb->closing)
+    if (atomic_load(&sb->vcode) || sb->closing)
         return raise_in_bundle(sb, L);
     if (sb->nest >= SB_MAXNEST) {
         violate(sb, SFI_E_LIMIT, "calls between the bundle and the library nest too deeply");
         return raise_in_bundle(sb, L);
     }
     check_limits(sb);
-    if (sb->vcode)
+    if (atomic_load(&sb->vcode))
         return raise_in_bundle(sb, L);
     lua_State *H = sb->curH;
     if (H == NULL) /* bundle code outside a call from the library (cannot happen) */
@@ -600,16 +694,16 @@ static int call_host(struct sandbox *sb, lua_State *L, lua_Integer id, int n)
     sb->xfirst = first;
     sb->xn = n;
     sb->xid = id;
-    cpu_stop(sb);
     lua_pushcfunction(H, h_enter);
     lua_pushlightuserdata(H, sb);
-    int st = lua_pcall(H, 1, LUA_MULTRET, 0);
-    cpu_start(sb);
+    int st = run_on_library(sb, H, 1);
+    if (atomic_load(&sb->abandoned)) /* the library has moved on: never touch its state */
+        return raise_in_bundle(sb, L);
     sb->nest--;
     sb->curB = prevB;
-    if (!sb->vcode)
+    if (!atomic_load(&sb->vcode))
         check_limits(sb);
-    if (sb->vcode) {
+    if (atomic_load(&sb->vcode)) {
         lua_settop(H, htop);
         return raise_in_bundle(sb, L);
     }
@@ -636,14 +730,14 @@ static int call_bundle(struct sandbox *sb, lua_State *H, lua_Integer id, int n)
 {
     if (sb->B == NULL || sb->closing)
         return luaL_error(H, "the bundle's Lua state is closed");
-    if (sb->vcode)
+    if (atomic_load(&sb->vcode))
         return raise_in_host(sb, H);
     if (sb->nest >= SB_MAXNEST) {
         violate(sb, SFI_E_LIMIT, "calls between the bundle and the library nest too deeply");
         return raise_in_host(sb, H);
     }
     check_limits(sb);
-    if (sb->vcode)
+    if (atomic_load(&sb->vcode))
         return raise_in_host(sb, H);
     int first = lua_gettop(H) - n + 1;
     reg_range(sb, H, 1, first, n);
@@ -660,19 +754,19 @@ static int call_bundle(struct sandbox *sb, lua_State *H, lua_Integer id, int n)
     sb->xfirst = first;
     sb->xn = n;
     sb->xid = id;
-    cpu_start(sb);
     lua_pushcfunction(B, b_enter);
     lua_pushlightuserdata(B, sb);
-    int st = lua_pcall(B, 1, LUA_MULTRET, 0);
-    cpu_stop(sb);
+    int st = run_on_bundle(sb, B, 1);
     sb->nest--;
     sb->curH = prevH;
     lua_settop(H, htop);
-    if (st == LUA_ERRMEM && !sb->vcode)
+    if (st == SB_ABANDONED)
+        return raise_in_host(sb, H); /* the bundle's state is never touched again */
+    if (st == LUA_ERRMEM && !atomic_load(&sb->vcode))
         violate(sb, SFI_E_LIMIT, "the bundle ran out of memory (--max-memory)");
-    if (!sb->vcode)
+    if (!atomic_load(&sb->vcode))
         check_limits(sb);
-    if (sb->vcode) {
+    if (atomic_load(&sb->vcode)) {
         lua_settop(B, btop);
         return raise_in_host(sb, H);
     }
@@ -714,17 +808,18 @@ static int b_meta(lua_State *L)
 /* A host-side proxy of a bundle function: f(...) */
 static int h_call(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, lua_upvalueindex(1), SB_MT);
+    struct sandbox *sb = tosb(L, lua_upvalueindex(1));
     lua_Integer id = lua_tointeger(L, lua_upvalueindex(2));
     return call_bundle(sb, L, id, lua_gettop(L));
 }
 
 /* ---- the sandbox object ------------------------------------------------------------------ */
 
+/* The userdata holds a pointer: an abandoned sandbox stays allocated for its stuck thread. */
 static struct sandbox *checksb(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
-    if (sb->B == NULL)
+    struct sandbox *sb = tosb(L, 1);
+    if (sb->B == NULL || atomic_load(&sb->abandoned))
         luaL_error(L, "attempt to use a closed sandbox");
     return sb;
 }
@@ -781,14 +876,20 @@ static int l_new(lua_State *L)
     lua_getfield(L, 1, "policy");
     luaL_argcheck(L, lua_isfunction(L, -1), 1, "policy function expected");
     int policy = lua_gettop(L);
-    struct sandbox *sb = lua_newuserdatauv(L, sizeof *sb, 0);
-    memset(sb, 0, sizeof *sb);
-    atomic_init(&sb->dog_stop, 0);
-    atomic_init(&sb->running, 0);
-    atomic_init(&sb->progress, 0);
-    sb->vref = sb->href = sb->selfref = LUA_NOREF;
-    sb->cpu_mark = -1;
+    struct sandbox **u = lua_newuserdatauv(L, sizeof *u, 0);
+    *u = NULL;
     luaL_setmetatable(L, SB_MT);
+    struct sandbox *sb = calloc(1, sizeof *sb);
+    if (sb == NULL)
+        return luaL_error(L, "not enough memory");
+    *u = sb;
+    atomic_init(&sb->vcode, 0);
+    atomic_init(&sb->vset_ms, 0);
+    atomic_init(&sb->abandoned, 0);
+    pthread_mutex_init(&sb->mu, NULL);
+    pthread_cond_init(&sb->cv, NULL);
+    sb->vref = sb->href = sb->selfref = LUA_NOREF;
+    sb->ctx = sfib_ctx(L);
     sb->max_instructions = sfib_optfield_int(L, 1, "max_instructions", 0);
     sb->max_memory = (size_t)sfib_optfield_int(L, 1, "max_memory", 0);
     lua_getfield(L, 1, "max_cpu");
@@ -817,8 +918,10 @@ static int l_new(lua_State *L)
     lua_gc(B, LUA_GCGEN, 0, 0);
     lua_sethook(B, hook, LUA_MASKCOUNT, SB_EVERY);
     sb->B = sb->curB = B;
-    if (sb->max_cpu > 0 && pthread_create(&sb->dog, NULL, watchdog, sb) == 0)
-        sb->dog_on = 1;
+    if (pthread_create(&sb->thread, NULL, bundle_thread, sb) != 0)
+        return luaL_error(L, "cannot start the bundle's thread");
+    sb->thread_on = 1;
+    sb->clock_ok = pthread_getcpuclockid(sb->thread, &sb->clock) == 0;
     return 1;
 }
 
@@ -852,9 +955,9 @@ static int m_load(lua_State *L)
     sb->lname = name;
     lua_pushcfunction(B, b_load);
     lua_pushlightuserdata(B, sb);
-    cpu_start(sb);
-    int st = lua_pcall(B, 1, 1, 0);
-    cpu_stop(sb);
+    int st = run_on_bundle(sb, B, 1);
+    if (st == SB_ABANDONED)
+        return raise_in_host(sb, L);
     if (st != LUA_OK) {
         lua_pushstring(L, lua_tostring(B, -1));
         lua_settop(B, btop);
@@ -870,7 +973,7 @@ static int m_load(lua_State *L)
  * result unless one is recorded already; returns the recorded one. */
 static int m_violate(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
+    struct sandbox *sb = tosb(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     if (!sb->vcode) {
         lua_getfield(L, 2, "code");
@@ -889,7 +992,7 @@ static int m_violate(lua_State *L)
 /* sb:violation() -> sfi.error | nil */
 static int m_violation(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
+    struct sandbox *sb = tosb(L, 1);
     if (!sb->vcode)
         return 0;
     push_violation(sb, L);
@@ -900,7 +1003,7 @@ static int m_violation(lua_State *L)
  * sb:deadline(nil) clears it. */
 static int m_deadline(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
+    struct sandbox *sb = tosb(L, 1);
     if (lua_isnoneornil(L, 2)) {
         sb->deadline_ms = 0;
         return 0;
@@ -913,7 +1016,7 @@ static int m_deadline(lua_State *L)
 /* sb:usage() -> {instructions=, memory=, peak=, cpu=} */
 static int m_usage(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
+    struct sandbox *sb = tosb(L, 1);
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, sb->instructions);
     lua_setfield(L, -2, "instructions");
@@ -926,19 +1029,35 @@ static int m_usage(lua_State *L)
     return 1;
 }
 
+/* Ends the bundle's thread and closes its state (not while bundle code runs); an abandoned
+ * sandbox is never touched: its thread may still be in the stuck call. */
+static void shutdown_bundle(struct sandbox *sb)
+{
+    if (atomic_load(&sb->abandoned))
+        return;
+    if (sb->thread_on) {
+        pthread_mutex_lock(&sb->mu);
+        sb->turn = W_QUIT;
+        pthread_cond_broadcast(&sb->cv);
+        pthread_mutex_unlock(&sb->mu);
+        pthread_join(sb->thread, NULL);
+        sb->thread_on = 0;
+    }
+    if (sb->B != NULL) {
+        sb->closing = 1; /* no bundle code runs from here on (no __gc metamethods exist) */
+        lua_sethook(sb->B, hook, LUA_MASKCOUNT, 1);
+        lua_close(sb->B);
+        sb->B = sb->curB = NULL;
+    }
+}
+
 /* sb:close(): closes the bundle's state (idempotent; refused while bundle code runs). */
 static int m_close(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
-    if (sb->B == NULL)
-        return 0;
-    if (sb->nest > 0)
+    struct sandbox *sb = tosb(L, 1);
+    if (sb->nest > 0 && !atomic_load(&sb->abandoned))
         return luaL_error(L, "the sandbox cannot close while bundle code runs");
-    sb->closing = 1;
-    dog_end(sb);
-    lua_sethook(sb->B, hook, LUA_MASKCOUNT, 1);
-    lua_close(sb->B);
-    sb->B = sb->curB = NULL;
+    shutdown_bundle(sb);
     luaL_unref(L, LUA_REGISTRYINDEX, sb->href);
     luaL_unref(L, LUA_REGISTRYINDEX, sb->selfref);
     sb->href = sb->selfref = LUA_NOREF;
@@ -947,13 +1066,17 @@ static int m_close(lua_State *L)
 
 static int m_gc(lua_State *L)
 {
-    struct sandbox *sb = luaL_checkudata(L, 1, SB_MT);
-    dog_end(sb);
-    if (sb->B != NULL && sb->nest == 0) {
-        sb->closing = 1;
-        lua_close(sb->B);
-        sb->B = NULL;
-    }
+    struct sandbox **u = luaL_checkudata(L, 1, SB_MT);
+    struct sandbox *sb = *u;
+    if (sb == NULL)
+        return 0;
+    *u = NULL;
+    if (atomic_load(&sb->abandoned))
+        return 0; /* left to the stuck thread (the process ends soon after) */
+    shutdown_bundle(sb);
+    pthread_mutex_destroy(&sb->mu);
+    pthread_cond_destroy(&sb->cv);
+    free(sb);
     return 0;
 }
 

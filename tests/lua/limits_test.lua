@@ -101,14 +101,19 @@ T.case("a slow chip is not bundle work: 5 s of waiting under --max-cpu 1", funct
   assert(core.now_ms() - t0 >= 5000, "it waited")
 end)
 
-T.case("stuck in one C call (a pathological pattern): stopped after the CPU limit + 1 s", function ()
+T.case("stuck in one C call (a pathological pattern): abandoned after the CPU limit + 1 s", function ()
+  local state = dir .. "/stuck.state"
   local t0 = core.now_ms()
-  local code, out = T.sh(string.format("%s %s --trust %s --set try=pattern --max-cpu 1",
-    SFIRUN, q(path), q(oem.pub)))
+  local code, out = T.sh(string.format("%s %s --trust %s --set try=pattern --max-cpu 1 --probe %s",
+    SFIRUN, q(path), q(oem.pub), q("sim:stm32h753?state=" .. state)))
   local s = (core.now_ms() - t0) / 1000
   T.eq(code, 1, "exit code: " .. out)
-  assert(out:find("LIMIT", 1, true) and out:find("stuck", 1, true), out)
-  assert(s < 6, "took " .. s .. " s")
+  assert(out:find("LIMIT: the bundle used more than 1 s of CPU time (--max-cpu); stuck in one " ..
+    "call: abandoned", 1, true) or out:find("LIMIT: the bundle is stuck in one call for more " ..
+    "than 2 s (--max-cpu); abandoned", 1, true), out)
+  assert(out:find("failed at step 'spin'", 1, true), "the run ended normally, naming the step: " .. out)
+  assert(io.open(state), "the simulated chip was saved (its probe closed cleanly)")
+  assert(s < 8, "took " .. s .. " s")
 end)
 
 T.case("flow: LIMIT, SANDBOX and CANCELED are never retried; flow.watch sees steps begin and end", function ()

@@ -40,7 +40,8 @@ local tries = {
     for i = 1, 1e9 do t[i] = { i } end
     return #t
   end,
-  pattern = function ()
+  pattern = function (r, a)
+    r:probe(a.probe) -- the run must still close it
     return (string.rep("a", 200000)):find(".-.-.-.-.-.-.-.-b")
   end,
   garbage = function ()
