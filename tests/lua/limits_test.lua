@@ -33,7 +33,7 @@ local function limited(try, opts)
   local s = (core.now_ms() - t0) / 1000
   T.eq(err.step, "spin", try .. ": the step is named")
   -- seconds of CPU at most; the wall clock allows for a busy machine
-  assert(s < 15, try .. " took " .. s .. " s")
+  assert(s < 20, try .. " took " .. s .. " s")
   return err, s
 end
 
@@ -113,7 +113,7 @@ T.case("stuck in one C call (a pathological pattern): abandoned after the CPU li
     "than 2 s (--max-cpu); abandoned", 1, true), out)
   assert(out:find("failed at step 'spin'", 1, true), "the run ended normally, naming the step: " .. out)
   assert(io.open(state), "the simulated chip was saved (its probe closed cleanly)")
-  assert(s < 8, "took " .. s .. " s")
+  assert(s < 15, "took " .. s .. " s")
 end)
 
 T.case("flow: LIMIT, SANDBOX and CANCELED are never retried; flow.watch sees steps begin and end", function ()
