@@ -167,9 +167,9 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (sb->vcode || sb->closing)
         raise_in_bundle(sb, L);
     sb->instructions += SB_EVERY;
-    if (sb->max_instructions > 0 && sb->instructions > sb->max_instructions)
-        check_limits(sb);
-    else if ((++sb->ticks & 63) == 0)
+    /* the clocks every 64 calls; the instruction count at once */
+    int over = sb->max_instructions > 0 && sb->instructions > sb->max_instructions;
+    if (over || (++sb->ticks & 63) == 0)
         check_limits(sb);
     if (sb->vcode)
         raise_in_bundle(sb, L);
@@ -876,7 +876,7 @@ static int l_new(lua_State *L)
     lua_getfield(L, 1, "policy");
     luaL_argcheck(L, lua_isfunction(L, -1), 1, "policy function expected");
     int policy = lua_gettop(L);
-    struct sandbox **u = lua_newuserdatauv(L, sizeof *u, 0);
+    struct sandbox **u = lua_newuserdatauv(L, sizeof(struct sandbox *), 0);
     *u = NULL;
     luaL_setmetatable(L, SB_MT);
     struct sandbox *sb = calloc(1, sizeof *sb);
