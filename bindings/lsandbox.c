@@ -33,6 +33,7 @@
 #define SB_MAXDEPTH 100 /* nesting of a table copied across */
 #define SB_MAXNEST 150  /* calls nested across the boundary */
 #define SB_STACK (3 * SB_MAXDEPTH + 40)
+#define SB_MAXOBJ 50000  /* library objects or bundle functions held across (memory bound) */
 
 /* Slots of the per-sandbox tables. Host side (one table in the host registry): values the
  * bundle holds proxies of (id -> value, value -> id), proxies of bundle functions (id ->
@@ -310,6 +311,11 @@ static void reg(struct sandbox *sb, lua_State *L, int host, int idx, int vis, in
             btable(L, T_IDS);
         lua_pushvalue(L, idx);
         if (lua_rawget(L, -2) == LUA_TNIL) {
+            if ((host ? sb->next_hid : sb->next_bid) >= SB_MAXOBJ) {
+                violate(sb, SFI_E_LIMIT, "the bundle holds more than 50000 library objects "
+                        "or passes more than 50000 functions to the library");
+                luaL_error(L, "%s", sb->vmsg);
+            }
             lua_Integer id = host ? ++sb->next_hid : ++sb->next_bid;
             lua_pop(L, 1);
             lua_pushvalue(L, idx);

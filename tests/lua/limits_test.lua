@@ -68,6 +68,11 @@ T.case("memory: doubling strings, tables of 1 MiB strings, many small tables, ca
   assert(hwm_mib() < 600, "peak resident memory " .. hwm_mib() .. " MiB")
 end)
 
+T.case("library objects: a bundle cannot make the library keep millions of them", function ()
+  local err = limited("objects", { max_instructions = "10G", max_cpu = "30" })
+  assert(tostring(err):find("more than 50000 library objects", 1, true), tostring(err))
+end)
+
 T.case("garbage never counts: 300 MiB of short-lived strings under a 32 MiB cap", function ()
   T.eq(bundle.run_file(path, { try = "garbage" }, { trust = oem.pub, max_memory = "32M" }), 0,
     "garbage run")

@@ -44,6 +44,10 @@ local tries = {
     r:probe(a.probe) -- the run must still close it
     return (string.rep("a", 200000)):find(".-.-.-.-.-.-.-.-b")
   end,
+  objects = function ()
+    local errors = require "sfi.error"
+    for i = 1, 1e7 do errors.new("TARGET", "x", "object " .. i) end
+  end,
   garbage = function ()
     local n = 0
     for i = 1, 300 do n = n + #(string.rep("x", 1 << 20) .. i) end
