@@ -77,9 +77,13 @@ M.CORE = {
     list = OK,
     open = allow(function (cfg)
       if type(cfg) ~= "table" then refuse("probe.open", "denied") end
-      probe_fields(cfg, "probe.open", 0)
       local ok, why = active.allow_probe(cfg)
       if not ok then refuse("probe.open", why or "not the station's probe") end
+      -- a GDB server's table (host, tty, the dialect's commands) was checked against the
+      -- station's probe URI by allow_probe; everything else field by field
+      local rest = {}
+      for k, v in pairs(cfg) do if not (k == "gdb" and cfg.driver == "gdb") then rest[k] = v end end
+      probe_fields(rest, "probe.open", 0)
     end),
   },
   ["sfi.core.hsm"] = {

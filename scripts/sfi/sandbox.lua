@@ -145,9 +145,14 @@ function M.station(man, sets, opts)
   function pol.allow_probe(cfg)
     if cfg.driver == "sim" then return true end -- a simulated chip: its file knobs are checked
     local ok, u = pcall(require("sfi.probe").parse_uri, station.probe)
-    if ok and u.driver == cfg.driver and u.serial == cfg.serial and u.port == cfg.port then
-      return true
+    if not ok or u.driver ~= cfg.driver then return false, "not the station's probe" end
+    if cfg.driver == "gdb" then -- the same server (host and port, or serial device)
+      local okg, g = pcall(function () return require("sfi.gdb").parse(u.target or "", u.faults) end)
+      local c = type(cfg.gdb) == "table" and cfg.gdb or {}
+      if okg and g.host == c.host and g.tty == c.tty and g.port == c.port then return true end
+      return false, "not the station's probe"
     end
+    if u.serial == cfg.serial and u.port == cfg.port then return true end
     return false, "not the station's probe"
   end
 

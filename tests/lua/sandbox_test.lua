@@ -191,16 +191,22 @@ T.case("the guard: unlisted sfi.core functions and unknown probe fields are refu
   local guard = require "sfi.guard"
   local core = require "sfi.core"
   local cprobe = require "sfi.core.probe"
-  local stlink = require "sfi.core.stlink"
+  local cbundle = require "sfi.core.bundle"
   local refusals = 0
   local deny = function () return false end
-  guard.enter { allow_path = deny, allow_probe = deny, allow_hsm = deny, allow_program = deny,
+  guard.enter { allow_path = deny, allow_probe = function () return true end, allow_hsm = deny,
+    allow_program = deny,
     refuse = function () refusals = refusals + 1 end }
   local ok1, e1 = pcall(core.set_log, { level = "debug" })
-  local ok2, e2 = pcall(stlink.server, {})
+  local ok2, e2 = pcall(cbundle.write_archive, {})
   local ok3, e3 = pcall(cprobe.open, { driver = "sim", sim = { part = "stm32h753", script = "x" } })
   local ok4, e4 = pcall(core.run, { "/bin/true" }, 1000)
   local ok5, e5 = pcall(io.open, victim, "rb")
+  -- a GDB server that is not the station's probe
+  local pol = require("sfi.sandbox").station({ permits = {} }, {}, { probe = "gdb:127.0.0.1:3333" })
+  local okg = pol.allow_probe { driver = "gdb", gdb = { host = "127.0.0.1", port = 3333 } }
+  local badg = pol.allow_probe { driver = "gdb", gdb = { host = "10.0.0.9", port = 3333 } }
+  local ttyg = pol.allow_probe { driver = "gdb", gdb = { tty = "/dev/ttyACM0" } }
   local now = core.now_ms() -- listed: harmless
   guard.leave()
   for i, r in ipairs { { ok1, e1 }, { ok2, e2 }, { ok3, e3 }, { ok4, e4 }, { ok5, e5 } } do
@@ -210,6 +216,7 @@ T.case("the guard: unlisted sfi.core functions and unknown probe fields are refu
   assert(tostring(e1):find("sfi.core.set_log is not allowed while a bundle runs", 1, true), tostring(e1))
   assert(tostring(e3):find("probe option 'script'", 1, true), tostring(e3))
   T.eq(refusals, 5, "each refusal reported to the runner")
+  T.eq({ okg, badg, ttyg }, { true, false, false }, "only the station's GDB server")
   T.eq(type(now), "number", "now_ms works")
   T.eq(T.readfile(victim), VICTIM, "readable again once the bundle has ended")
 end)
