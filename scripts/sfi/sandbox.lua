@@ -109,7 +109,12 @@ function M.station(man, sets, opts)
   local okp, pu = pcall(function () return require("sfi.probe").parse_uri(station.probe) end)
   if okp and type(pu) == "table" then
     for k, v in pairs(pu.faults or {}) do
-      if guard.PROBE_PATHS[k] then probe_files[v] = true end
+      if guard.PROBE_PATHS[k] then
+        -- the file, the check that its directory takes it (sfi.probe), and that directory
+        probe_files[v] = true
+        probe_files[v .. ".tmp.check"] = true
+        probe_files[v:match("^(.*)/[^/]*$") or "."] = "dir"
+      end
     end
   end
   local state_dir = require("sfi.config").state_dir()
@@ -133,7 +138,8 @@ function M.station(man, sets, opts)
     -- the files the operator named (image, licence, key...) are the library's to read, not
     -- to write: writing is for the state directory and write-permitted parameters only
     if access == "read" and typed[path] then return true end
-    if probe_files[path] or path == station.journal then return true end
+    local pf = probe_files[path]
+    if pf == true or (pf == "dir" and access == "read") or path == station.journal then return true end
     if below(path, state_dir) or path == state_dir then return true end
     if access == "read" and root and (below(path, root .. "/vendor") or below(path, root .. "/scripts")) then
       return true
