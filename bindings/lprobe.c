@@ -101,6 +101,7 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     c->unreachable_after_reset = u32field(L, idx, "unreachable_after_reset", 0);
     c->unreachable_after_rss = u32field(L, idx, "unreachable_after_rss", 0);
     c->usb_error_every = u32field(L, idx, "usb_error_every", 0);
+    c->delay_ms = u32field(L, idx, "delay_ms", 0);
     c->debug_disabled = u32field(L, idx, "debug_disabled", 0);
     c->opt_busy_stuck = u32field(L, idx, "opt_busy_stuck", 0);
     if (lua_getfield(L, idx, "timing") == LUA_TTABLE) {

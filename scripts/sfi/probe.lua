@@ -16,7 +16,7 @@ M.DEFAULT_PART = "stm32h753"
 
 local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
-  unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
+  unreachable_after_rss = "int", usb_error_every = "int", delay_ms = "int", power_loss_at = "int|name",
   flash_kb = "int", debug_disabled = "int", opt_busy_stuck = "int",
   -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file);
   -- ob_prg= the same for the PRG copies only (changes written but never launched)
