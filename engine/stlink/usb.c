@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sfi/stlink.h"
+#include "sfi/stlink_proto.h"
 #include "stlink/usb_int.h"
 
 #if SFI_WITH_USB
@@ -76,7 +77,8 @@ static int usb_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
 {
     struct usbt *u = (struct usbt *)t;
     char op[40];
-    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    char name[32];
+    snprintf(op, sizeof op, "ST-LINK %s", sfi_stlink_cmd_label(cdb, name, sizeof name));
     if (len > SFI_STLINK_BUF_SIZE + 16)
         return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
     uint8_t c[16];
