@@ -16,6 +16,7 @@
 
 #include "sfi/stlink.h"
 #include "sfi/stlink_proto.h"
+#include "sfi/trace.h"
 
 
 struct tcp {
@@ -58,6 +59,7 @@ static int send_all(struct tcp *c, const uint8_t *p, size_t n, const char *op)
         if (k < 0)
             return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s: send: %s",
                               op, c->where, strerror(errno));
+        sfi_trace_writer_tcp_data(c->base.record, 1, p, (size_t)k);
         p += k;
         n -= (size_t)k;
     }
@@ -94,6 +96,7 @@ static int recv_all(struct tcp *c, uint8_t *p, size_t n, unsigned timeout_ms, co
             return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s closed the "
                               "connection after %zu of %zu bytes%s%s", op, c->where, got, n,
                               k < 0 ? ": " : "", k < 0 ? strerror(errno) : "");
+        sfi_trace_writer_tcp_data(c->base.record, 0, p + got, (size_t)k);
         got += (size_t)k;
     }
     return SFI_OK;
@@ -248,6 +251,17 @@ static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg != NULL && cfg->record != NULL) {
+        struct sockaddr_in me, peer;
+        socklen_t ml = sizeof me, pl = sizeof peer;
+        if (getsockname(c->fd, (struct sockaddr *)&me, &ml) == 0 &&
+            getpeername(c->fd, (struct sockaddr *)&peer, &pl) == 0) {
+            c->base.record = cfg->record;
+            sfi_trace_writer_tcp_connect(cfg->record, ntohl(me.sin_addr.s_addr),
+                                         ntohs(me.sin_port), ntohl(peer.sin_addr.s_addr),
+                                         ntohs(peer.sin_port));
+        }
+    }
     *out = c;
     return SFI_OK;
 }

@@ -33,6 +33,7 @@ struct sfi_probe_cfg {
     enum sfi_connect connect;        /* how sfi_probe_open connects */
     const struct sfi_sim_cfg *sim;   /* sim driver: the chip to create */
     struct sfi_sim *sim_attach;      /* sim driver: or an existing chip (a reference is taken) */
+    const char *record;              /* stlink, stlink-tcp: record the session to this capture */
 };
 
 struct sfi_probe_info {
