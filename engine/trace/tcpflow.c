@@ -160,8 +160,9 @@ static void parse_server(struct sfi_trace *tr, struct tr_flow *f)
         f->phead = (f->phead + 1) % TR_MAX_PENDING;
         f->pcount--;
     }
-    /* bytes nobody asked for (a connection caught mid-way): dropped */
-    if (h->len > 0) {
+    /* bytes nobody asked for (a connection caught mid-way): dropped, unless the request they
+     * answer may still be held behind a reordered segment */
+    if (h->len > 0 && (f->h[0].nheld == 0 || h->len > TR_MAX_REQ)) {
         tr->st.dropped += h->len;
         h->len = 0;
     }
@@ -317,6 +318,21 @@ static void hold(struct sfi_trace *tr, struct tr_flow *f, int d, uint32_t seq, c
                  size_t n)
 {
     struct tr_half *h = &f->h[d];
+    if (h->peer_acked && seq_lt(h->next, h->peer_ack)) {
+        /* the hole before this segment was acknowledged: those bytes are lost to the capture */
+        uint32_t to = seq, lo;
+        if (lowest_held(h, &lo) && seq_lt(lo, to))
+            to = lo;
+        skip_to(tr, f, d, to);
+        if (!seq_lt(h->next, seq)) {
+            if (seq_lt(h->next, seq + (uint32_t)n)) {
+                uint32_t sk = h->next - seq;
+                deliver(tr, f, d, p + sk, n - sk);
+                drain(tr, f, d);
+            }
+            return;
+        }
+    }
     if (h->nheld == TR_MAX_HELD || h->held_bytes + n > TR_MAX_HELD_BYTES) {
         uint32_t lo;
         if (lowest_held(h, &lo) && seq_lt(lo, seq))
@@ -361,6 +377,9 @@ static void flow_end(struct sfi_trace *tr, struct tr_flow *f)
         uint32_t lo;
         while (lowest_held(&f->h[d], &lo))
             skip_to(tr, f, d, lo);
+        struct tr_half *h = &f->h[d];
+        if (h->peer_acked && seq_lt(h->next, h->peer_ack) && !h->fin)
+            skip_to(tr, f, d, h->peer_ack); /* acknowledged, never seen */
     }
     flush_pending(tr, f);
     if (f->h[0].len > 0 && f->counted)
@@ -452,14 +471,12 @@ void tr_tcp_segment(struct sfi_trace *tr, const uint8_t src[16], unsigned sport,
         else
             f->srv_drop = 1;
     }
-    /* the peer acknowledged bytes of the other direction that the capture never showed */
+    /* what the peer acknowledged was sent, even if the capture never showed it */
     struct tr_half *o = &f->h[1 - d];
-    if ((flags & TCP_ACK) && o->known && seq_lt(o->next, ack)) {
-        uint32_t lo;
-        if (lowest_held(o, &lo) && seq_lt(lo, ack))
-            skip_to(tr, f, 1 - d, lo);
-        else if (seq_lt(ack, o->next + 0x40000000u)) /* not a wild ACK */
-            skip_to(tr, f, 1 - d, ack);
+    if ((flags & TCP_ACK) && o->known && (!o->peer_acked || seq_lt(o->peer_ack, ack)) &&
+        seq_lt(ack, o->next + 0x40000000u)) {
+        o->peer_acked = 1;
+        o->peer_ack = ack;
     }
     if (n > 0) {
         uint32_t end = seq + (uint32_t)n;

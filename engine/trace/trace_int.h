@@ -30,6 +30,8 @@ struct tr_half {
     size_t held_bytes;
     int resync;
     int fin;
+    int peer_acked;      /* the peer acknowledged up to peer_ack: bytes before it were sent */
+    uint32_t peer_ack;
 };
 
 struct tr_pend {
