@@ -30,10 +30,12 @@ local function usage()
     "\n\nexit codes: 0 ok (diff: same), 1 diff: divergences, 2 bad input or no ST-LINK traffic"
 end
 
--- Open errors of the capture file are bad input (exit 2).
+-- Errors of the capture file are bad input (exit 2), said in the reader's own words.
 local function bad_input(err)
-  if errors.is(err) and (err.code == "NOT_FOUND" or err.code == "ACCESS" or err.code == "IO") then
-    errors.raise("USAGE", nil, err.msg or tostring(err))
+  if errors.is(err) and (err.code == "NOT_FOUND" or err.code == "ACCESS" or err.code == "IO" or
+      err.code == "FORMAT") then
+    local msg = (err.detail and err.detail ~= "") and err.detail or err.msg
+    errors.raise(err.code == "FORMAT" and "FORMAT" or "USAGE", nil, msg)
   end
   error(err, 0)
 end
@@ -90,7 +92,7 @@ local function list(file, opts)
     end
   end)
   io.stdout:flush()
-  if not ok2 then error(err, 0) end
+  if not ok2 then bad_input(err) end
   local s = stats()
   if n == 0 then nothing_found(file, s) end
   if not json then
