@@ -36,6 +36,7 @@ function M.names(pack)
     local rss = pack.rss or {}
     if rss.mailbox then n[rss.mailbox] = "RSS_MAILBOX" end
     if rss.result then n[rss.result] = "RSS_RESULT" end
+    if rss.cert then n[rss.cert] = "CHIP_CERTIFICATE" end
   end
   return n
 end
@@ -273,6 +274,7 @@ function M.reader(path, opts)
       return
     end
     if cur then finish(cur) end
+    if cur and cur.sha256 and o.data and o.len and o.len > 4 then o.sha256 = core.sha256(o.data) end
     if same(cur, o) then
       cur["repeat"] = (cur["repeat"] or 1) + 1
       cur.cmds = cur.cmds + o.cmds
