@@ -399,12 +399,12 @@ static struct tr_flow *flow_find(struct sfi_trace *tr, const uint8_t src[16], un
                                  const uint8_t dst[16], unsigned dport, unsigned flags, size_t n,
                                  int *dir)
 {
-    struct tr_flow *free_slot = NULL;
+    int free_slot = -1;
     for (unsigned i = 0; i < TR_MAX_FLOWS; i++) {
-        struct tr_flow *f = &tr->flows[i];
-        if (!f->used) {
-            if (free_slot == NULL)
-                free_slot = f;
+        struct tr_flow *f = tr->flows[i];
+        if (f == NULL || !f->used) {
+            if (free_slot < 0)
+                free_slot = (int)i;
             continue;
         }
         for (int d = 0; d < 2; d++)
@@ -429,11 +429,18 @@ static struct tr_flow *flow_find(struct sfi_trace *tr, const uint8_t src[16], un
     unsigned server_port = src_is_server ? sport : dport;
     if (!tr->opts.all_ports && server_port != tr->opts.port)
         return NULL;
-    if (free_slot == NULL) {
+    if (free_slot < 0) {
         tr->st.dropped++;
         return NULL;
     }
-    struct tr_flow *f = free_slot;
+    if (tr->flows[free_slot] == NULL) {
+        tr->flows[free_slot] = calloc(1, sizeof(struct tr_flow));
+        if (tr->flows[free_slot] == NULL) {
+            tr->oom = 1;
+            return NULL;
+        }
+    }
+    struct tr_flow *f = tr->flows[free_slot];
     memset(f, 0, sizeof *f);
     f->used = 1;
     f->id = ++tr->next_id;
@@ -510,12 +517,16 @@ void tr_tcp_segment(struct sfi_trace *tr, const uint8_t src[16], unsigned sport,
 void tr_tcp_end(struct sfi_trace *tr)
 {
     for (unsigned i = 0; i < TR_MAX_FLOWS; i++)
-        if (tr->flows[i].used)
-            flow_end(tr, &tr->flows[i]);
+        if (tr->flows[i] != NULL && tr->flows[i]->used)
+            flow_end(tr, tr->flows[i]);
 }
 
 void tr_tcp_free(struct sfi_trace *tr)
 {
-    for (unsigned i = 0; i < TR_MAX_FLOWS; i++)
-        flow_free(&tr->flows[i]);
+    for (unsigned i = 0; i < TR_MAX_FLOWS; i++) {
+        if (tr->flows[i] != NULL)
+            flow_free(tr->flows[i]);
+        free(tr->flows[i]);
+        tr->flows[i] = NULL;
+    }
 }

@@ -81,7 +81,7 @@ struct sfi_trace {
     double now;
     uint64_t frame;
     unsigned next_id;
-    struct tr_flow flows[TR_MAX_FLOWS];
+    struct tr_flow *flows[TR_MAX_FLOWS]; /* allocated on first use, reused */
     struct tr_dev devs[TR_MAX_DEVS];
     struct tr_qrec *q;
     size_t qn, qcap, qhead;

@@ -140,6 +140,20 @@ T.case("bad input: exit 2 naming the problem", function ()
   T.eq(code, 2, out)
   has(out, "no ST-LINK traffic found")
   has(out, "TCP segment(s) on port(s) 17184")
+  -- a USB capture of another device only (a mouse): says which devices it saw
+  local desc = string.char(18, 1, 0, 2, 0, 0, 0, 8, 0x6D, 0x04, 0x2C, 0xC0, 0, 1, 1, 2, 0, 1)
+  local function urb(typ, xfer, ep, data)
+    return string.pack("<I8BBBBI2BBi8i4i4I4I4c8i4i4I4I4", 1, typ:byte(), xfer, ep, 3, 1, 45,
+      #data > 0 and 0 or 60, 0, 0, 0, #data, #data, ("\0"):rep(8), 0, 0, 0, 0) .. data
+  end
+  local frames = { urb("C", 2, 0x80, desc), urb("S", 3, 0x01, ("\xF2\x07"):rep(8)), urb("C", 1, 0x81, "\1\2\3") }
+  local pcap = string.pack("<I4I2I2i4I4I4I4", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 220)
+  for i, f in ipairs(frames) do pcap = pcap .. string.pack("<I4I4I4I4", 100, i, #f, #f) .. f end
+  T.writefile(dir .. "/mouse.pcap", pcap)
+  code, out = trace(q(dir .. "/mouse.pcap"))
+  T.eq(code, 2, out)
+  has(out, "no ST-LINK traffic found: 3 frame(s) of Linux usbmon (memory-mapped): 3 USB transfer " ..
+    "event(s) from 1 device(s) (046d:c02c)")
   -- usage
   code, out = trace("")
   T.eq(code, 2, out)
