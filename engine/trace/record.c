@@ -174,7 +174,8 @@ static void segment(struct sfi_trace_writer *w, int s, unsigned flags, const uin
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
     be16w(tcp + 14, 65535);
-    memcpy(tcp + 20, p, n);
+    if (n > 0)
+        memcpy(tcp + 20, p, n);
     uint8_t pseudo[12];
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;

@@ -340,7 +340,8 @@ function M.format(o)
     end
     if o.ap then body = body .. string.format(" [AP%d]", o.ap) end
   elseif o.op == "read_reg" or o.op == "write_reg" then
-    body = string.format("%-6s %s%s", o.op == "read_reg" and "getreg" or "setreg", o.name or string.format("reg 0x%02X", o.reg),
+    body = string.format("%-6s %s%s", o.op == "read_reg" and "getreg" or "setreg",
+      o.name or string.format("reg 0x%02X", o.reg),
       o.value and string.format(o.op == "read_reg" and " = 0x%08X" or " <- 0x%08X", o.value) or "")
   elseif o.op == "read_dap" or o.op == "write_dap" then
     body = string.format("%-6s %s%s", o.op == "read_dap" and "rddap" or "wrdap", o.name,

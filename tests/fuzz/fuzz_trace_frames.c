@@ -48,7 +48,8 @@ static size_t tcp_frame(int from_client, uint32_t seq, uint32_t ack, unsigned fl
     be32w(tcp + 8, ack);
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
-    memcpy(tcp + 20, p, n);
+    if (n > 0)
+        memcpy(tcp + 20, p, n);
     return 54 + n;
 }
 

@@ -216,7 +216,8 @@ static void usb_cmd(struct conv *v, const uint8_t cdb[16], int dir, const uint8_
         memcpy(h + 32, out, olen);
     c_put(v, h, 32 + (dir == 0 ? olen : 0));
     uint8_t r[4 + 64] = {1};
-    memcpy(r + 4, in, ilen);
+    if (ilen > 0)
+        memcpy(r + 4, in, ilen);
     s_put(v, r, 4 + ilen);
 }
 
@@ -267,7 +268,8 @@ static size_t eth_tcp(uint8_t *f, int from_client, uint32_t seq, uint32_t ack, u
     be32w(tcp + 8, ack);
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
-    memcpy(tcp + 20, p, n);
+    if (n > 0)
+        memcpy(tcp + 20, p, n);
     return 54 + n;
 }
 
@@ -571,7 +573,8 @@ static size_t usbmon(uint8_t *f, char type, unsigned xfer, unsigned ep, unsigned
     wr32(f + 28, (uint32_t)status);
     wr32(f + 32, (uint32_t)n);
     wr32(f + 36, (uint32_t)n);
-    memcpy(f + 64, p, n);
+    if (n > 0)
+        memcpy(f + 64, p, n);
     return 64 + n;
 }
 
@@ -586,7 +589,8 @@ static size_t usbpcap(uint8_t *f, int completion, unsigned xfer, unsigned ep, un
     f[21] = (uint8_t)ep;
     f[22] = (uint8_t)xfer;
     wr32(f + 23, (uint32_t)n);
-    memcpy(f + 27, p, n);
+    if (n > 0)
+        memcpy(f + 27, p, n);
     return 27 + n;
 }
 
