@@ -76,7 +76,7 @@ T.case("two recordings of the same install: no divergence; a bigger image diverg
   code, out = T.sh(string.format("%s trace diff %s %s --all --data", SFIRUN, q(dir .. "/a.pcap"),
     q(dir .. "/b.pcap")))
   T.eq(code, 1, out)
-  assert(out:match("\n  A%s+%d+%s+[%d.]+%s+read   0x1FF1E000 system 136 bytes"), out)
+  assert(out:match("\n  A%s+%d+%s+[%d.]+%s+read   0x1FF1E000 CHIP_CERTIFICATE 136 bytes"), out)
   assert(out:match("\n  B%s+%d+%s+[%d.]+%s+write  0x24020800 SFI_LICENCE 136 bytes"), out)
   assert(not out:find("SFI_HEADER", 1, true), out)
 end)
