@@ -81,13 +81,11 @@ local function list(file, opts)
   local n, json = 0, log.json()
   local ok2, err = pcall(function ()
     for o in iter do
-      if o.op ~= "note" or n > 0 then
-        if o.op ~= "note" then n = n + 1 end
-        if json then
-          io.stdout:write(util.json(trace.json_op(o)), "\n")
-        else
-          io.stdout:write(trace.format(o), "\n")
-        end
+      if o.op ~= "note" then n = n + 1 end
+      if json then
+        io.stdout:write(util.json(trace.json_op(o)), "\n")
+      else
+        io.stdout:write(trace.format(o), "\n")
       end
     end
   end)
