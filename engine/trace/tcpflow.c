@@ -183,7 +183,9 @@ static void parse_client(struct sfi_trace *tr, struct tr_flow *f)
             tr->st.dropped += i;
             buf_consume(h, i);
             h->resync = 0;
-            tr_note(tr, f->id, "tcp", "resynchronised on a request after %zu skipped bytes", i);
+            if (i > 0)
+                tr_note(tr, f->id, "tcp", "resynchronised on a request after %zu skipped bytes",
+                        i);
         }
         size_t sz = sfi_stlink_srv_req_size(h->buf, h->len);
         if (sz == (size_t)-1) {

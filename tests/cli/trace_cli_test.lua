@@ -115,6 +115,27 @@ T.case("diff: same session through two link types is no divergence; different on
   assert(ev[#ev].divergences >= 1)
 end)
 
+T.case("a frame missing from the capture: a GAP line, then the stream goes on", function ()
+  if T.sh("command -v editcap >/dev/null") ~= 0 then T.skip("editcap not installed") end
+  local code, whole = trace(q(CAP .. "openocd_h753_lo.pcap") .. " --port 17184")
+  T.eq(code, 0, whole)
+  -- the frame carrying OpenOCD's first flash-word write (host to probe)
+  local frame = whole:match("\n%s*(%d+)%s+[%d.]+%s+write  0x08020000 ")
+  assert(frame, whole)
+  local cut = dir .. "/gap.pcap"
+  code = T.sh(string.format("editcap %s %s %d", q(CAP .. "openocd_h753_lo.pcap"), q(cut), frame - 1))
+  T.eq(code, 0)
+  local out
+  code, out = trace(q(cut) .. " --port 17184")
+  T.eq(code, 0, out)
+  assert(out:match("GAP    64 bytes lost %(host to probe%); resynchronising"), out)
+  has(out, ", 1 gap(s)")
+  assert(not out:find("write  0x08020000 ", 1, true), out)
+  -- everything after the gap is decoded as before
+  has(out, "write  0x08020020 bank1+0x20020 32 bytes sha256 1cb379840dd61f60")
+  has(out, "system reset (APIV2_RESETSYS)")
+end)
+
 T.case("bad input: exit 2 naming the problem", function ()
   local code, out = trace(q(dir .. "/missing.pcap"))
   T.eq(code, 2, out)
