@@ -103,6 +103,25 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     c->usb_error_every = u32field(L, idx, "usb_error_every", 0);
     c->debug_disabled = u32field(L, idx, "debug_disabled", 0);
     c->opt_busy_stuck = u32field(L, idx, "opt_busy_stuck", 0);
+    if (lua_getfield(L, idx, "timing") == LUA_TTABLE) {
+        int t = lua_gettop(L);
+        struct sfi_sim_timing *tm = &c->timing;
+        tm->sector_erase_us = u32field(L, t, "sector_erase_us", 0);
+        tm->bank_erase_us = u32field(L, t, "bank_erase_us", 0);
+        tm->word_program_us = u32field(L, t, "word_program_us", 0);
+        tm->ob_program_us = u32field(L, t, "ob_program_us", 0);
+        tm->regression_us = u32field(L, t, "regression_us", 0);
+        tm->reset_us = u32field(L, t, "reset_us", 0);
+        tm->connect_us = u32field(L, t, "connect_us", 0);
+        tm->rss_part_us = u32field(L, t, "rss_part_us", 0);
+        tm->rss_per_kib_us = u32field(L, t, "rss_per_kib_us", 0);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "time_scale");
+    c->time_scale = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    if (c->time_scale < 0 || c->time_scale > 1000)
+        luaL_error(L, "sim field 'time_scale' out of range");
     if (lua_getfield(L, idx, "power_loss_at") == LUA_TNUMBER)
         c->power_loss_at_op = u32field(L, idx, "power_loss_at", 0);
     else if (lua_type(L, -1) == LUA_TSTRING)
@@ -367,6 +386,16 @@ static int m_sim_ops(lua_State *L)
     return 1;
 }
 
+/* p:sim_chip_ms() -> number | nil: the chip time the simulator's timing model charged */
+static int m_sim_chip_ms(lua_State *L)
+{
+    struct sfi_sim *sim = sfi_probe_sim(checkprobe(L));
+    if (!sim)
+        return 0;
+    lua_pushnumber(L, (double)sfi_sim_chip_us(sim) / 1000.0);
+    return 1;
+}
+
 /* tostring(p) -> "sfi.probe (sim)" | "sfi.probe (closed)" */
 static int mm_tostring(lua_State *L)
 {
@@ -384,6 +413,7 @@ static const luaL_Reg m_funcs[] = {
     {"read32", m_read32},     {"write32", m_write32}, {"reset", m_reset},
     {"connect", m_connect},   {"halt", m_halt},       {"resume", m_resume},
     {"connected", m_connected}, {"describe", m_describe}, {"sim_ops", m_sim_ops},
+    {"sim_chip_ms", m_sim_chip_ms},
     {NULL, NULL}};
 static const luaL_Reg mm_funcs[] = {
     {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};

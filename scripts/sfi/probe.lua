@@ -23,6 +23,9 @@ local KNOBS <const> = {
   ob = "ob", ob_prg = "ob",
   -- the simulated RSS (model): hash policy override, and rss=off for a chip without it
   hash = "rss", rss = "rss",
+  -- the chip's own time from the pack's timing table (datasheet) or none; time_scale=0.01
+  -- runs it at 1 % of real time
+  timing = "timing", time_scale = "scale",
 }
 local HASH_POLICIES <const> = { unsupported = true, optional = true, required = true }
 local POWER_EVENTS <const> = { erase = true, program = true, optstart = true, rss = true,
@@ -53,6 +56,9 @@ function M.parse_uri(uri)
   local target, query = rest:match("^([^?]*)%??(.*)$")
   local out = { driver = driver, faults = {} }
   if driver == "sim" then
+    if target == "" and uri:match("^sim:") then
+      bad("'%s': a part after 'sim:' (e.g. sim:stm32h753), or plain 'sim' for the default", uri)
+    end
     out.part = target ~= "" and target or nil
   elseif driver == "gdb" then
     out.target = target
@@ -81,6 +87,29 @@ end
 local function hex2bin(h, what)
   if not h:match("^%x+$") or #h % 2 ~= 0 then bad("%s: '%s' is not hex", what, h) end
   return (h:gsub("%x%x", function (b) return string.char(tonumber(b, 16)) end))
+end
+
+-- A state= path must be a file sfirun can replace: a regular file or nothing yet, in an
+-- existing directory it may write (the chip is saved there when the probe closes).
+local function check_state_path(path)
+  if path == "" then bad("knob 'state' needs a file name") end
+  local core_sfi = require "sfi.core"
+  local kind = core_sfi.stat(path)
+  if kind and kind ~= "file" then
+    bad("knob 'state': '%s' is a %s, not a file", path, kind == "dir" and "directory" or kind)
+  end
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  local dkind = core_sfi.stat(dir)
+  if dkind ~= "dir" then
+    bad("knob 'state': directory '%s' does not exist", dir)
+  end
+  local probe_file = path .. ".tmp.check"
+  local f = io.open(probe_file, "wb")
+  if not f then bad("knob 'state': cannot write in directory '%s'", dir) end
+  f:close()
+  os.remove(probe_file)
+  return path
 end
 
 -- Builds the sfi.core.probe sim table from the pack, the part and the knobs.
@@ -136,7 +165,7 @@ local function simcfg(pack, part, knobs)
       if not u then bad("knob 'uid' must be 24 hex digits (96 bits)") end
       c.uid = u
     elseif k == "state" then
-      c.state = tostring(v)
+      c.state = check_state_path(tostring(v))
     elseif kind == "rss" then
       if k == "hash" and not HASH_POLICIES[v] then
         bad("knob 'hash' must be unsupported, optional or required")
@@ -155,6 +184,25 @@ local function simcfg(pack, part, knobs)
           c.ob_default[off] = ((c.ob_default[off] or 0) & ~m) | (x << f.shift)
         end
       end
+    elseif kind == "timing" then
+      if v == "datasheet" then
+        if not pack.timing then bad("knob 'timing': %s has no timing table", pack.family) end
+        local t = {}
+        for name, x in pairs(pack.timing) do
+          local base = name:match("^(.-)_ms$")
+          if base then t[base .. "_us"] = math.floor(x * 1000 + 0.5)
+          elseif name:match("_us$") then t[name] = x end
+        end
+        c.timing = t
+      elseif v ~= "none" then
+        bad("knob 'timing' must be datasheet or none, got '%s'", tostring(v))
+      end
+    elseif kind == "scale" then
+      local x = tonumber(v)
+      if not x or x <= 0 or x > 1000 then
+        bad("knob 'time_scale' must be a number in (0, 1000], got '%s'", tostring(v))
+      end
+      c.time_scale = x
     elseif kind == "int|name" then
       if POWER_EVENTS[v] then c.power_loss_at = v else c.power_loss_at = num(v, k) end
     else
@@ -225,7 +273,19 @@ function M.open(opts)
   local pack, part
   if spec.driver == "sim" then
     pack, part = device.find_part(spec.part or M.DEFAULT_PART)
-    if spec.faults.flash_kb then part.flash_kb = num(spec.faults.flash_kb, "flash_kb") end
+    if spec.faults.flash_kb then
+      local kb = num(spec.faults.flash_kb, "flash_kb")
+      local max = 0
+      for _, b in ipairs(pack.memory.flash) do max = max + b.size end
+      max = max // 1024
+      if kb < 1 or kb > max then
+        bad("knob 'flash_kb' must be 1..%d for %s, got %d", max, pack.family, kb)
+      end
+      local copy = {}
+      for k, v in pairs(part) do copy[k] = v end -- the pack's own table stays as it is
+      copy.flash_kb = kb
+      part = copy
+    end
     cfg.sim = simcfg(pack, part, spec.faults)
   end
   local u = core.open(cfg)
@@ -278,6 +338,8 @@ function P:resume() return self._u:resume() end
 function P:connected() return self._u:connected() end
 --- p:sim_ops() -> integer | nil: debug operations counted by the simulated chip.
 function P:sim_ops() return self._u:sim_ops() end
+--- p:sim_chip_ms() -> number | nil: the chip time the simulator's timing model charged.
+function P:sim_chip_ms() return self._u:sim_chip_ms() end
 
 --- p:voltage() -> volts | nil: the target supply, when the probe measures it.
 function P:voltage()
