@@ -242,7 +242,8 @@ local P = {}
 P.__index = P
 P.__name = "sfi.probe"
 
---- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=} or {driver="sim"|"stlink"|
+--- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=, no_connect=} (no_connect:
+-- open without connecting, for a server in front of a chip) or {driver="sim"|"stlink"|
 -- "stlink-tcp", part=, serial=, port=, faults={...}}. Raises USAGE (bad URI/knob), NOT_FOUND (unknown part/driver),
 -- NO_DEVICE (target silent), IO, FORMAT (corrupt state file).
 function M.open(opts)
@@ -252,7 +253,7 @@ function M.open(opts)
     { driver = opts.driver or "sim", part = opts.part, serial = opts.serial, faults = {} }
   for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
   local cfg = { driver = spec.driver, serial = spec.serial, port = spec.port or opts.port,
-    speed_khz = opts.speed_khz, connect = opts.connect or "normal" }
+    speed_khz = opts.speed_khz, connect = opts.connect or "normal", no_connect = opts.no_connect }
   if spec.driver == "gdb" then
     local khz
     cfg.gdb, khz = require("sfi.gdb").parse(spec.target or "", spec.faults)
