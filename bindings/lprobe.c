@@ -207,7 +207,8 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}, gdb={...}} -> sfi.probe */
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...}}
+ * -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
@@ -217,6 +218,7 @@ static int l_open(lua_State *L)
     memset(&cfg, 0, sizeof cfg);
     cfg.driver = sfib_optfield_str(L, 1, "driver", "sim");
     cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
+    cfg.record = sfib_optfield_str(L, 1, "record", NULL);
     cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
     lua_Integer port = sfib_optfield_int(L, 1, "port", 0);
     if (port < 0 || port > 65535)

@@ -21,6 +21,7 @@ M.commands = {
   { "bundle", "create and verify signed recipe bundles" },
   { "probes", "list connected probes" },
   { "sim-server", "serve a simulated target over the stlink-server protocol" },
+  { "trace", "decode and compare ST-LINK traffic captures (pcap, pcapng)" },
 }
 
 local RECIPE_SPEC <const> = {
