@@ -354,7 +354,9 @@ for _, c in ipairs(commands) do
   names[#names + 1] = c.name
   local vs = {}
   for _, v in ipairs(c.verbs) do vs[#vs + 1] = v.name end
-  if #vs > 0 then verbs_case[#verbs_case + 1] = string.format('    %s) echo %s ;;', c.name, quote(table.concat(vs, " "))) end
+  if #vs > 0 then
+    verbs_case[#verbs_case + 1] = string.format('    %s) echo %s ;;', c.name, quote(table.concat(vs, " ")))
+  end
 end
 verbs_case[#verbs_case + 1] = "    esac"
 
