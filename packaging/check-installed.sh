@@ -35,6 +35,26 @@ check "an unknown option exits 2 with one line naming it ($err)" \
            printf "%s\n" "$2" | grep -q -- "--no-such-option" && ! printf "%s\n" "$2" | grep -qi traceback' \
     sh "$rc" "$err"
 
+# where the program looks for its library: next to itself, through links, and a clear
+# message when it is not there
+mkdir -p "$T/alone/bin" "$T/linked/bin" "$T/empty"
+cp "$S" "$T/alone/bin/sfirun"
+ln -s "$S" "$T/linked/bin/sfirun"
+check "a symbolic link to the program finds the installed library" \
+    sh -c '"$1" --version >/dev/null 2>&1' sh "$T/linked/bin/sfirun"
+cp -a "$R" "$T/moved"
+check "a copy of the whole tree elsewhere finds its own library" \
+    sh -c '"$1/usr/bin/sfirun" --describe "$1/usr/share/sfirun/recipes/h753.lua" >/dev/null 2>&1' sh "$T/moved"
+rm -rf "$T/moved"
+err=$("$T/alone/bin/sfirun" --version 2>&1); rc=$?
+check "without its library the program exits 1 with one line saying so ($err)" \
+    sh -c '[ "$1" -eq 1 ] && [ "$(printf "%s\n" "$2" | wc -l)" -eq 1 ] &&
+           printf "%s\n" "$2" | grep -q "cannot find the sfirun Lua library"' sh "$rc" "$err"
+err=$(SFI_SCRIPTS=$T/empty "$S" --version 2>&1); rc=$?
+check "SFI_SCRIPTS naming a directory without the library is refused in one line ($err)" \
+    sh -c '[ "$1" -eq 1 ] && [ "$(printf "%s\n" "$2" | wc -l)" -eq 1 ] &&
+           printf "%s\n" "$2" | grep -q "SFI_SCRIPTS="' sh "$rc" "$err"
+
 n=0
 for recipe in $(find "$R/usr/share/sfirun/recipes" -name '*.lua' | sort); do
     n=$((n + 1))

@@ -10,8 +10,9 @@
 #                variable named in the URI (pin-source=file:PATH or env:VAR), never from argv
 #   SFI_STATION  the station's name in the licence journal (default: the host name)
 #   SFI_JOURNAL  the journal database (default: sfirun's state directory)
-# Exit code: 0 installed, 1 the install failed (the last line says which step and why),
-# 2 bad input (a bundle that is not signed by OEM.pub is refused before anything runs).
+# Exit code: 0 installed; 1 the install failed (the last line says which step and why), or the
+# bundle is not signed by OEM.pub (AUTH: refused before anything runs); 2 bad input (a
+# malformed bundle or image, a wrong parameter).
 set -eu
 if [ $# -ne 3 ]; then
     echo "usage: station.sh BUNDLE.sfib OEM.pub IMAGE.sfi" >&2
