@@ -68,23 +68,21 @@ static void find_root(lua_State *L, char *out, size_t n)
         return;
     }
     char exe[PATH_MAX];
+    char data[PATH_MAX + 32] = "../share/sfirun"; /* next to the executable */
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char data[PATH_MAX + 32] = "";
     if (k > 0) {
         exe[k] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            char rel[PATH_MAX + 32];
-            snprintf(rel, sizeof rel, "%s/../share/sfirun", exe);
+            snprintf(data, sizeof data, "%s/../share/sfirun", exe);
             char real[PATH_MAX];
-            if (realpath(rel, real)) {
+            if (realpath(data, real)) {
                 snprintf(probe, sizeof probe, "%s/scripts/sfi/flow.lua", real);
                 /* an installed tree whose path does not fit is not used (no truncated path) */
                 if (isfile(probe) && (size_t)snprintf(out, n, "%s", real) < n)
                     return;
             }
-            snprintf(data, sizeof data, "%s/../share/sfirun", exe);
         }
     }
 #ifdef SFI_SOURCE_DIR
@@ -96,7 +94,7 @@ static void find_root(lua_State *L, char *out, size_t n)
 #endif
     luaL_error(L, "cannot find the sfirun Lua library: %s/scripts/sfi/ is missing (is the "
                   "sfirun package installed completely? SFI_SCRIPTS may name another copy)",
-               *data ? data : "../share/sfirun");
+               data);
 }
 
 static int pmain(lua_State *L)
