@@ -41,9 +41,10 @@ local function num(s, what)
   return v
 end
 
---- M.parse_uri(uri) -> {driver=, part=, serial=, port=, faults={...}}. URIs: "sim[:PART][?knobs]",
--- "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on 127.0.0.1, default
--- port 7184). Raises USAGE for a malformed URI.
+--- M.parse_uri(uri) -> {driver=, part=, serial=, port=, target=, faults={...}}. URIs:
+-- "sim[:PART][?knobs]", "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on
+-- 127.0.0.1, default port 7184), "gdb:HOST:PORT" or "gdb:/dev/ttyACM0" with ?dialect= (a GDB
+-- server: sfi.gdb). Raises USAGE for a malformed URI.
 function M.parse_uri(uri)
   if type(uri) ~= "string" then bad("probe URI must be a string") end
   local driver, rest = uri:match("^([%w%-]+):?(.*)$")
@@ -52,6 +53,8 @@ function M.parse_uri(uri)
   local out = { driver = driver, faults = {} }
   if driver == "sim" then
     out.part = target ~= "" and target or nil
+  elseif driver == "gdb" then
+    out.target = target
   elseif driver == "stlink-tcp" then
     local port, serial = target:match("^(%d*)/(.+)$")
     if not port then port, serial = target:match("^(%d*)$"), "" end
@@ -201,7 +204,11 @@ function M.open(opts)
   for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
   local cfg = { driver = spec.driver, serial = spec.serial, port = spec.port or opts.port,
     speed_khz = opts.speed_khz, connect = opts.connect or "normal" }
-  if spec.driver ~= "sim" then
+  if spec.driver == "gdb" then
+    local khz
+    cfg.gdb, khz = require("sfi.gdb").parse(spec.target or "", spec.faults)
+    cfg.speed_khz = cfg.speed_khz or khz
+  elseif spec.driver ~= "sim" then
     for k, v in pairs(spec.faults) do
       if k ~= "speed" then bad("probe URI parameter '%s' applies to sim: probes only", k) end
       cfg.speed_khz = num(v, "speed")
