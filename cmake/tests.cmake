@@ -87,3 +87,15 @@ if(SFI_FUZZ)
       ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
 endif()
+
+# The Debian package (label package): packaging/build-deb.sh builds it in
+# build/<preset>/package-test with the package preset, packaging/check-deb.sh checks it and runs
+# the extracted program with the source tree hidden. Not in the asan preset (the package is a
+# separate, non-sanitized build); the dev preset runs it.
+if(NOT SFI_SANITIZE AND NOT SFI_FUZZ AND NOT SFI_PACKAGE)
+  add_test(NAME package/deb
+    COMMAND sh -c "packaging/build-deb.sh \"$1\" >\"$1.log\" 2>&1 || { cat \"$1.log\"; exit 1; }; packaging/check-deb.sh \"$1\"/sfirun_*.deb"
+            sh ${CMAKE_BINARY_DIR}/package-test
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package/deb PROPERTIES LABELS package SKIP_RETURN_CODE 77 TIMEOUT 900)
+endif()
