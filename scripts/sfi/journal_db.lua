@@ -240,6 +240,10 @@ function M.push_quietly(uri, o)
         st.updated, st.station))
     return st
   end
+  if errors.is(st, "NOT_FOUND") and st.op == "journal.open" then
+    log.debug("journal push: no journal yet, nothing to push")
+    return nil, st
+  end
   log.warn("journal push failed, the station keeps its rows and pushes them next time: %s",
     errors.is(st) and (st.code .. ": " .. st.msg) or tostring(st))
   return nil, st
