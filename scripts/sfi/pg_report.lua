@@ -121,7 +121,7 @@ local function chart(rep)
   for _, d in ipairs(days) do top = math.max(top, per[d].issued + per[d].other) end
   local bw, gap, h, left, bottom = 28, 10, 180, 40, 60
   local width = left + #days * (bw + gap) + gap
-  local out = { string.format('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" ' ..
+  local out = { string.format('<svg width="%d" height="%d" ' ..
     'role="img" aria-label="licences issued per day">', width, h + bottom + 10) }
   out[#out + 1] = string.format('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>', left, h + 10,
     width, h + 10)
