@@ -213,7 +213,7 @@ static int m_exec(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     const char *tuples = PQcmdTuples(r);
-    lua_Integer affected = st == PGRES_TUPLES_OK ? rows : (tuples[0] ? atoll(tuples) : 0);
+    lua_Integer affected = st == PGRES_TUPLES_OK ? rows : (tuples[0] ? strtoll(tuples, NULL, 10) : 0);
     PQclear(r);
     lua_pushinteger(L, affected);
     return 2;
