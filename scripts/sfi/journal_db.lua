@@ -121,57 +121,91 @@ end
 
 local function empty(v) if v == nil or v == "" then return nil end return v end
 
+local function json(v)
+  local t = type(v)
+  if t == "table" then
+    local parts = {}
+    if v[1] ~= nil then
+      for i = 1, #v do parts[i] = json(v[i]) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    for k, x in pairs(v) do parts[#parts + 1] = json(tostring(k)) .. ":" .. json(x) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function (ch) return string.format("\\u%04x", ch:byte()) end) .. '"'
+  elseif v == nil then
+    return "null"
+  end
+  return tostring(v)
+end
+
+-- One statement per batch: the rows travel as one JSON parameter. A row already there changes
+-- only when it was unknown and the station has decided it since (same request time).
 local UPSERT <const> = [[
 INSERT INTO sfirun.licence AS l (station, seq, time, time_end, uid, cert_sha256, fwid,
   recorded_station, recipe, provider, token, counter_before, counter_after, outcome, detail,
   fields, licence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, decode($17, 'hex'))
+SELECT $1, x.seq, x.time, x.time_end, x.uid, x.cert_sha256, x.fwid, x.recorded_station, x.recipe,
+  x.provider, x.token, x.counter_before, x.counter_after, x.outcome, x.detail, x.fields,
+  decode(x.licence, 'hex')
+FROM jsonb_to_recordset($2::jsonb) AS x(seq bigint, time timestamptz, time_end timestamptz,
+  uid text, cert_sha256 text, fwid text, recorded_station text, recipe text, provider text,
+  token text, counter_before bigint, counter_after bigint, outcome text, detail text,
+  fields text, licence text)
+ORDER BY x.seq
 ON CONFLICT (station, seq) DO UPDATE SET time_end = EXCLUDED.time_end,
   counter_after = EXCLUDED.counter_after, outcome = EXCLUDED.outcome, detail = EXCLUDED.detail,
   licence = EXCLUDED.licence, revision = l.revision + 1, updated_at = now()
 WHERE l.outcome = 'unknown' AND EXCLUDED.outcome <> 'unknown' AND l.time = EXCLUDED.time
 RETURNING (xmax = 0) AS inserted]]
 
-local function send_row(c, station, r)
-  local rows = c:exec(UPSERT, station, r.id, r.time, empty(r.time_end), empty(r.uid),
-    empty(r.cert_sha256), empty(r.fwid), empty(r.station), empty(r.recipe), empty(r.provider),
-    empty(r.token), r.counter_before, r.counter_after, r.outcome or "unknown", empty(r.detail),
-    empty(r.fields), hex(r.licence))
-  if not rows[1] then return "unchanged" end
-  return rows[1].inserted == "t" and "inserted" or "updated"
+local function record(r)
+  return { seq = r.id, time = r.time, time_end = empty(r.time_end), uid = empty(r.uid),
+    cert_sha256 = empty(r.cert_sha256), fwid = empty(r.fwid), recorded_station = empty(r.station),
+    recipe = empty(r.recipe), provider = empty(r.provider), token = empty(r.token),
+    counter_before = r.counter_before, counter_after = r.counter_after,
+    outcome = r.outcome or "unknown", detail = empty(r.detail), fields = empty(r.fields),
+    licence = hex(r.licence) }
 end
 
--- the rows and events of the local journal, read only (tolerates columns it does not know)
-local function read_journal(path)
-  local j <close> = journal.open(path or journal.path(), "read")
-  return j:rows(), j:events()
-end
+local function int(v) return v and math.tointeger(tonumber(v)) or nil end
 
---- M.push{uri=, journal=path, station=, cm=, batch=500, timeout=10} -> stats {station, rows,
+--- M.push{uri=, journal=path, station=, cm=, batch=500, timeout=10} -> stats {station, last,
 -- inserted, updated, unchanged, events, batches, schema = {from, to}}: copies the journal's
 -- rows (and events) not yet in the database, and the resolved outcomes of rows the database
 -- still holds as unknown. Batches of `batch` rows commit in sequence order, so a push cut at
--- any point leaves a prefix and the next push continues after it. station defaults to
--- config.station, the journal's own station name, then the host name. Raises NOT_FOUND (no
--- journal), FORMAT (the database holds rows of this station that this journal does not: two
--- journals under one name), the connection's errors (NO_DEVICE, AUTH, TIMEOUT...) and SQL
--- errors (PROTOCOL, FORMAT) with the server's message.
+-- any point leaves a prefix and the next push continues after it; only rows from there on
+-- (and the unknown ones) are read from the journal. station defaults to config.station, the
+-- journal's own station name, then the host name. Raises NOT_FOUND (no journal), FORMAT (the
+-- database holds rows of this station that this journal does not: two journals under one
+-- name), the connection's errors (NO_DEVICE, AUTH, TIMEOUT...) and SQL errors (PROTOCOL,
+-- FORMAT) with the server's message.
 function M.push(o)
-  local rows, events = read_journal(o.journal)
-  local station = o.station or config.station or (rows[1] and empty(rows[1].station)) or hostname()
+  local j <close> = journal.open(o.journal or journal.path(), "read")
+  local station, rows = o.station or config.station, nil
+  if not station then
+    rows = j:rows()
+    station = rows[1] and empty(rows[1].station) or hostname()
+  end
   local batch = o.batch or 500
   local c <close> = M.connect(o.uri, o.timeout)
   local from, to = M.migrate(c)
-  local st = { station = station, rows = #rows, inserted = 0, updated = 0, unchanged = 0,
-    events = 0, batches = 0, schema = { from = from, to = to } }
+  local st = { station = station, inserted = 0, updated = 0, unchanged = 0, events = 0,
+    batches = 0, schema = { from = from, to = to } }
   c:exec([[INSERT INTO sfirun.station(station, cm) VALUES ($1, $2)
            ON CONFLICT (station) DO UPDATE SET cm = coalesce(EXCLUDED.cm, station.cm)]],
     station, o.cm)
 
-  local top = c:exec("SELECT max(seq) AS m FROM sfirun.licence WHERE station = $1", station)[1].m
-  top = top and math.tointeger(tonumber(top)) or 0
+  local top = int(c:exec("SELECT max(seq) AS m FROM sfirun.licence WHERE station = $1", station)[1].m) or 0
+  local unknown = c:exec("SELECT seq FROM sfirun.licence WHERE station = $1 AND outcome = 'unknown'" ..
+    " ORDER BY seq", station)
+  -- read from the first row that may change: the oldest unknown one or the last one pushed
+  local after = math.max(0, top - 1, 0)
+  if unknown[1] then after = math.min(after, int(unknown[1].seq) - 1) end
+  rows = rows or j:rows(after)
   local byid = {}
   for _, r in ipairs(rows) do byid[r.id] = r end
+  st.last = rows[#rows] and rows[#rows].id or after
   if top > 0 then
     local mine = byid[top]
     local same = mine and c:exec("SELECT 1 AS x FROM sfirun.licence WHERE station = $1 AND seq = $2" ..
@@ -179,15 +213,13 @@ function M.push(o)
     if not same then
       errors.raise("FORMAT", "journal.push", string.format("the database holds row %d of station " ..
         "'%s' and this journal %s: another journal pushes under the same station name (give " ..
-        "--station)", top, station, mine and "has a different row there" or
-        string.format("ends at row %d", rows[#rows] and rows[#rows].id or 0)))
+        "--station)", top, station, mine and "has a different row there" or "has no such row"))
     end
   end
-  -- rows the database holds as unknown that the station has resolved since
+  -- rows the database holds as unknown that the station has decided since, then the new ones
   local todo = {}
-  for _, u in ipairs(c:exec("SELECT seq FROM sfirun.licence WHERE station = $1 AND " ..
-      "outcome = 'unknown' ORDER BY seq", station)) do
-    local r = byid[math.tointeger(tonumber(u.seq))]
+  for _, u in ipairs(unknown) do
+    local r = byid[int(u.seq)]
     if r and r.outcome ~= "unknown" then todo[#todo + 1] = r end
   end
   for _, r in ipairs(rows) do
@@ -196,12 +228,13 @@ function M.push(o)
   local i = 1
   while i <= #todo do
     local last = math.min(#todo, i + batch - 1)
+    local recs = {}
+    for k = i, last do recs[#recs + 1] = record(todo[k]) end
     transaction(c, function ()
       -- one pusher per station at a time (a follow loop and an install's push may overlap)
       c:exec("SELECT pg_advisory_xact_lock(hashtext('sfirun.push:' || $1))", station)
-      for k = i, last do
-        local what = send_row(c, station, todo[k])
-        st[what] = st[what] + 1
+      for _, r in ipairs(c:exec(UPSERT, station, json(recs))) do
+        if r.inserted == "t" then st.inserted = st.inserted + 1 else st.updated = st.updated + 1 end
       end
       c:exec("UPDATE sfirun.station SET last_push = now() WHERE station = $1", station)
     end)
@@ -209,9 +242,10 @@ function M.push(o)
     log.debug("journal push: %s rows %d..%d committed", station, todo[i].id, todo[last].id)
     i = last + 1
   end
+  st.unchanged = top - st.updated
+  local events = j:events()
   if #events > 0 then
-    local etop = c:exec("SELECT max(seq) AS m FROM sfirun.event WHERE station = $1", station)[1].m
-    etop = etop and math.tointeger(tonumber(etop)) or 0
+    local etop = int(c:exec("SELECT max(seq) AS m FROM sfirun.event WHERE station = $1", station)[1].m) or 0
     transaction(c, function ()
       for _, e in ipairs(events) do
         if e.id > etop then
@@ -223,7 +257,6 @@ function M.push(o)
       end
     end)
   end
-  st.unchanged = st.unchanged + (#rows - #todo)
   return st
 end
 
@@ -287,8 +320,6 @@ GROUP BY token ORDER BY token]]
 
 local Q_PROVISIONED <const> = [[
 SELECT detail FROM sfirun.event WHERE kind = 'provision' ORDER BY time]]
-
-local function int(v) return v and math.tointeger(tonumber(v)) or nil end
 
 --- M.report(uri) -> report {counts = {{cm, station, image, day, requests, issued, unknown,
 -- failed}...}, duplicates = {{uid, issued, stations, images, rows}...}, unknown = {{station,

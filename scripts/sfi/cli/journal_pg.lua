@@ -24,7 +24,7 @@ local function say(st, json)
     "there, %d event(s), %d batch(es)", st.station, st.inserted, st.updated, st.unchanged, st.events,
     st.batches)
   if json then
-    io.stdout:write(util.json { station = st.station, rows = st.rows, inserted = st.inserted,
+    io.stdout:write(util.json { station = st.station, last = st.last, inserted = st.inserted,
       updated = st.updated, unchanged = st.unchanged, events = st.events, batches = st.batches,
       schema = st.schema.to }, "\n")
   else
@@ -49,6 +49,7 @@ function M.push(o, path, json)
   while true do
     local ok, st = pcall(db.push, p)
     if ok then
+      p.station = st.station -- known now: later rounds read only the rows after the last pushed
       if st.inserted + st.updated + st.events > 0 then say(st, json) end
     elseif errors.is(st) and st.code ~= "CANCELED" and st.code ~= "USAGE" then
       log.warn("journal push failed, next try in %d s: %s: %s", interval, st.code, st.msg)
