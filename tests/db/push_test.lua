@@ -278,4 +278,40 @@ T.case("a schema newer than this sfirun is refused", function ()
   srv:value("DELETE FROM sfirun.schema_version WHERE version = 99 RETURNING version")
 end)
 
+T.case("--follow keeps pushing through a database outage", function ()
+  local path = dir .. "/f.sqlite"
+  make_journal(path, 20, "st-f")
+  srv:stop("fast")
+  local outf = dir .. "/f.out"
+  assert(os.execute(string.format("%s journal push --follow --interval 1 --to %s --journal %s > %s 2>&1 &",
+    SFIRUN, q(srv:uri()), q(path), q(outf))))
+  local function follower()
+    local _, pids = T.sh("pgrep -f -- " .. q("^[^ ]*sfirun journal push --follow .* --journal " .. path))
+    return pids:match("^(%d+)\n$")
+  end
+  core.sleep_ms(2500)
+  assert(follower(), "the follower keeps running while the database is down: " .. (T.readfile(outf) or ""))
+  assert((T.readfile(outf) or ""):find("journal push failed, next try in 1 s", 1, true), T.readfile(outf))
+  srv:start()
+  local function rows_soon(n)
+    for _ = 1, 100 do
+      local code, out = srv:psql("SELECT count(*) FROM sfirun.licence WHERE station = 'st-f'")
+      if code == 0 and tonumber(out) == n then return end
+      core.sleep_ms(100)
+    end
+    error("station st-f did not reach " .. n .. " rows: " .. (T.readfile(outf) or ""))
+  end
+  rows_soon(20)
+  make_journal(path, 5, "st-f") -- five more requests at the station
+  rows_soon(25)
+  exact(srv, "st-f", 25)
+  local pid = assert(follower(), "follower still running")
+  assert(os.execute("kill -INT " .. pid))
+  for _ = 1, 50 do
+    if not follower() then break end
+    core.sleep_ms(100)
+  end
+  assert(not follower(), "Ctrl-C stops the follower")
+end)
+
 pgserver.stop_all()
