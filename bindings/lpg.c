@@ -98,7 +98,8 @@ static void quiet(void *arg, const char *message) { (void)arg, (void)message; }
 /* pg.connect(uri, [timeout_s]) -> connection. The URI is a libpq connection string
  * ("postgresql://user@host:port/db?..." or "host=... dbname=..."); a password in it is
  * refused (USAGE): it comes from PGPASSWORD, ~/.pgpass or a service file. timeout_s (default
- * 10) is libpq's connect_timeout unless the URI sets one. Raises USAGE (bad URI), NO_DEVICE
+ * 10) is libpq's connect_timeout, and bounds TCP silence (tcp_user_timeout, keepalives),
+ * unless the URI sets them. Raises USAGE (bad URI), NO_DEVICE
  * (refused, no such host or socket), TIMEOUT, AUTH, NOT_FOUND (no such database), IO. */
 static int l_connect(lua_State *L)
 {
@@ -124,11 +125,17 @@ static int l_connect(lua_State *L)
                      "~/.pgpass or a service file (a password on the command line is visible "
                      "to every user of the machine)",
                      NULL);
-    char tmo[24];
+    /* A server that vanishes mid-statement (network cut, not a crash) is noticed within
+     * about the same time: unacknowledged data (tcp_user_timeout) and idle keepalives. */
+    char tmo[24], tmo_ms[24], ka_int[24];
     snprintf(tmo, sizeof tmo, "%lld", (long long)timeout);
+    snprintf(tmo_ms, sizeof tmo_ms, "%lld", (long long)timeout * 1000);
+    snprintf(ka_int, sizeof ka_int, "%lld", (long long)(timeout > 3 ? timeout / 3 : 1));
     /* keywords before dbname are defaults the URI may override; those after it win */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {tmo, "sfirun", uri, NULL};
+    const char *const keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "application_name",
+                                "dbname", NULL};
+    const char *const vals[] = {tmo, tmo_ms, tmo, ka_int, "3", "sfirun", uri, NULL};
     struct lpg *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->c = NULL;
     luaL_setmetatable(L, MT);

@@ -170,7 +170,7 @@ end
 
 local function int(v) return v and math.tointeger(tonumber(v)) or nil end
 
---- M.push{uri=, journal=path, station=, cm=, batch=500, timeout=10} -> stats {station, last,
+--- M.push{uri=, journal=path, station=, cm=, batch=500, timeout=10, statement_ms=} -> stats {station, last,
 -- inserted, updated, unchanged, events, batches, schema = {from, to}}: copies the journal's
 -- rows (and events) not yet in the database, and the resolved outcomes of rows the database
 -- still holds as unknown. Batches of `batch` rows commit in sequence order, so a push cut at
@@ -189,6 +189,9 @@ function M.push(o)
   end
   local batch = o.batch or 500
   local c <close> = M.connect(o.uri, o.timeout)
+  if o.statement_ms then -- bounds lock waits too: a push after an install never hangs it
+    c:exec("SELECT set_config('statement_timeout', $1, false)", tostring(o.statement_ms))
+  end
   local from, to = M.migrate(c)
   local st = { station = station, inserted = 0, updated = 0, unchanged = 0, events = 0,
     batches = 0, schema = { from = from, to = to } }
@@ -261,12 +264,16 @@ function M.push(o)
 end
 
 --- M.push_quietly(uri, [opts]) -> stats | nil, err: M.push with a short connect timeout (3 s)
--- that never raises: the install that calls it has finished either way; a database that is
--- down or unreachable gives a warning, and the rows go with the next push.
+-- and statement timeout (15 s), as station opts.station, config.station or the host name (the
+-- name sfi.journal records by default), that never raises: the install that calls it has
+-- finished either way; a database that is down or unreachable gives a warning, and the rows
+-- go with the next push.
 function M.push_quietly(uri, o)
   o = o or {}
-  local ok, st = pcall(M.push, { uri = uri, journal = o.journal, station = o.station, cm = o.cm,
-    timeout = o.timeout or 3 })
+  -- the station as the install recorded it (sfi.journal): no full read of a long journal
+  local station = o.station or config.station or hostname()
+  local ok, st = pcall(M.push, { uri = uri, journal = o.journal, station = station,
+    cm = o.cm or os.getenv("SFIRUN_CM"), timeout = o.timeout or 3, statement_ms = 15000 })
   if ok then
     log.event("journal.push", { station = st.station, inserted = st.inserted, updated = st.updated },
       string.format("Journal pushed: %d new row(s), %d resolved (station %s)", st.inserted,

@@ -139,6 +139,26 @@ T.case("report: counts, the duplicate chip, the token reconciled", function ()
   assert(json:find('"duplicates":1', 1, true) and json:find('"status":"balanced"', 1, true), json)
 end)
 
+T.case("a database that hangs (a row lock) does not hang the install", function ()
+  local db = require "sfi.journal_db"
+  local held = db.connect(srv:uri())
+  held:exec("BEGIN")
+  held:exec("INSERT INTO sfirun.licence(station, seq, time, outcome) VALUES ('st1', 3, now(), 'held')")
+  local t0 = core.now_ms()
+  local code, out = install("st1", "0123456789ABCDEF00000003", srv:uri())
+  local ms = core.now_ms() - t0
+  T.eq(code, 0, "exit code\n" .. out)
+  assert(out:find("journal push failed", 1, true) and out:find("TIMEOUT", 1, true), out)
+  assert(ms < 40000, "install took " .. ms .. " ms")
+  io.stdout:write(string.format("   (install with the push stuck on a lock: %d ms)\n", ms))
+  held:exec("ROLLBACK")
+  held:close()
+  code, out = T.sh(string.format("%s journal push --to %s --journal %s", SFIRUN, q(srv:uri()),
+    q(dir .. "/st1/journal.sqlite")))
+  T.eq(code, 0, out)
+  assert(out:find("1 new row(s), 0 resolved, 2 already there", 1, true), out)
+end)
+
 T.case("report from a database without sfirun's schema: NOT_FOUND, exit 1", function ()
   assert(os.execute(string.format("%s/createdb -h 127.0.0.1 -p %d -U sfi empty", srv.bin, srv.port)))
   local code, out = T.sh(string.format("%s journal report --from %s", SFIRUN, q(srv:uri("empty"))))
