@@ -2,6 +2,7 @@
  * central copy (sfi.journal_db). Connect, run parameterised SQL, close; libpq's errors are
  * mapped here to sfirun codes (this is the only libpq user). The schema, the push and the
  * report are Lua. */
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void oneline(char *dst, size_t cap, const char *src)
 }
 
 /* Raises an sfi.error {code, op, msg, detail, sqlstate}. */
-static int raise(lua_State *L, int rc, const char *op, const char *msg, const char *sqlstate)
+static int lpg_raise(lua_State *L, int rc, const char *op, const char *msg, const char *sqlstate)
 {
     char line[1024];
     oneline(line, sizeof line, msg);
@@ -53,6 +54,16 @@ static int raise(lua_State *L, int rc, const char *op, const char *msg, const ch
 }
 
 static int contains(const char *s, const char *what) { return s && strstr(s, what) != NULL; }
+
+/* "pass" in any case: a key=value password, or a URI that spells it oddly */
+static int mentions_pass(const char *s)
+{
+    for (; *s; s++)
+        if (tolower((unsigned char)s[0]) == 'p' && tolower((unsigned char)s[1]) == 'a' &&
+            tolower((unsigned char)s[2]) == 's' && tolower((unsigned char)s[3]) == 's')
+            return 1;
+    return 0;
+}
 
 /* A failed connection: libpq gives no SQLSTATE, only its message. */
 static int connect_code(const char *msg)
@@ -108,11 +119,15 @@ static int l_connect(lua_State *L)
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(uri, &perr);
     if (!opts) {
+        /* libpq's reason may quote the text, and a broken URI may still hold a password */
         char msg[600];
+        int secret = strchr(uri, '@') || mentions_pass(uri);
         snprintf(msg, sizeof msg, "not a PostgreSQL connection URI: %s",
-                 perr ? perr : "out of memory");
+                 secret ? "malformed (libpq's reason withheld: the text may hold a password)"
+                 : perr ? perr
+                        : "out of memory");
         PQfreemem(perr);
-        return raise(L, SFI_E_USAGE, "pg.connect", msg, NULL);
+        return lpg_raise(L, SFI_E_USAGE, "pg.connect", msg, NULL);
     }
     int has_password = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
@@ -120,7 +135,7 @@ static int l_connect(lua_State *L)
             has_password = 1;
     PQconninfoFree(opts);
     if (has_password)
-        return raise(L, SFI_E_USAGE, "pg.connect",
+        return lpg_raise(L, SFI_E_USAGE, "pg.connect",
                      "the connection URI holds a password: remove it and give it in PGPASSWORD, "
                      "~/.pgpass or a service file (a password on the command line is visible "
                      "to every user of the machine)",
@@ -141,12 +156,12 @@ static int l_connect(lua_State *L)
     luaL_setmetatable(L, MT);
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c)
-        return raise(L, SFI_E_NOMEM, "pg.connect", "out of memory", NULL);
+        return lpg_raise(L, SFI_E_NOMEM, "pg.connect", "out of memory", NULL);
     if (PQstatus(c) != CONNECTION_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
         PQfinish(c);
-        return raise(L, connect_code(msg), "pg.connect", msg, NULL);
+        return lpg_raise(L, connect_code(msg), "pg.connect", msg, NULL);
     }
     PQsetNoticeProcessor(c, quiet, NULL); /* "already exists, skipping" is not news */
     u->c = c;
@@ -205,7 +220,7 @@ static int m_exec(lua_State *L)
         int rc = state[0] ? state_code(state) : SFI_E_IO;
         if (PQstatus(c) != CONNECTION_OK)
             rc = SFI_E_NO_DEVICE; /* the server went away mid-statement */
-        return raise(L, rc, "pg.exec", msg, state[0] ? state : NULL);
+        return lpg_raise(L, rc, "pg.exec", msg, state[0] ? state : NULL);
     }
     int rows = PQntuples(r), cols = PQnfields(r);
     lua_createtable(L, rows, 0);

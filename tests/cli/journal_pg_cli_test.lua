@@ -28,6 +28,13 @@ T.case("a password in the URI is refused (URI and key=value forms)", function ()
   local code, out = run("report --from " .. q("postgresql://u:s3cr3t@127.0.0.1:1/db"))
   T.eq(code, 2, out)
   assert(not out:find("s3cr3t", 1, true), out)
+  -- malformed as well: libpq's reason would quote the text
+  for _, uri in ipairs { "postgresql://u:s3cr3t@[::1", "host=x passwords3cr3t port" } do
+    code, out = run("push --journal " .. q(path) .. " --to " .. q(uri))
+    T.eq(code, 2, uri .. "\n" .. out)
+    assert(out:find("not a PostgreSQL connection URI", 1, true), out)
+    assert(not out:find("s3cr3t", 1, true), "password echoed: " .. out)
+  end
 end)
 
 T.case("malformed URI, missing --to/--from, bad numbers: exit 2 with the reason", function ()
