@@ -103,12 +103,86 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     c->usb_error_every = u32field(L, idx, "usb_error_every", 0);
     c->debug_disabled = u32field(L, idx, "debug_disabled", 0);
     c->opt_busy_stuck = u32field(L, idx, "opt_busy_stuck", 0);
+    if (lua_getfield(L, idx, "timing") == LUA_TTABLE) {
+        int t = lua_gettop(L);
+        struct sfi_sim_timing *tm = &c->timing;
+        tm->sector_erase_us = u32field(L, t, "sector_erase_us", 0);
+        tm->bank_erase_us = u32field(L, t, "bank_erase_us", 0);
+        tm->word_program_us = u32field(L, t, "word_program_us", 0);
+        tm->ob_program_us = u32field(L, t, "ob_program_us", 0);
+        tm->regression_us = u32field(L, t, "regression_us", 0);
+        tm->reset_us = u32field(L, t, "reset_us", 0);
+        tm->connect_us = u32field(L, t, "connect_us", 0);
+        tm->rss_part_us = u32field(L, t, "rss_part_us", 0);
+        tm->rss_per_kib_us = u32field(L, t, "rss_per_kib_us", 0);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "time_scale");
+    c->time_scale = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    if (c->time_scale < 0 || c->time_scale > 1000)
+        luaL_error(L, "sim field 'time_scale' out of range");
     if (lua_getfield(L, idx, "power_loss_at") == LUA_TNUMBER)
         c->power_loss_at_op = u32field(L, idx, "power_loss_at", 0);
     else if (lua_type(L, -1) == LUA_TSTRING)
         c->power_loss_at_name = lua_tostring(L, -1);   /* kept alive by the table */
     lua_pop(L, 1);
     c->state_file = sfib_optfield_str(L, idx, "state", NULL);
+}
+
+/* Up to max strings of the list at field k (NULL-terminated when shorter); the strings stay
+ * alive in the caller's table. */
+static void strlist(lua_State *L, int idx, const char *k, const char **out, size_t max)
+{
+    if (lua_getfield(L, idx, k) == LUA_TTABLE) {
+        lua_Integer len = luaL_len(L, -1);
+        if (len > (lua_Integer)max)
+            luaL_error(L, "gdb field '%s' has more than %d entries", k, (int)max);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_geti(L, -1, i);
+            out[i - 1] = luaL_checkstring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* The per-mode commands of field k ({normal=, hotplug=, ...} by the names in names). */
+static void modemap(lua_State *L, int idx, const char *k, const char *const *names,
+                    const char **out)
+{
+    if (lua_getfield(L, idx, k) == LUA_TTABLE)
+        for (size_t i = 0; names[i]; i++)
+            out[i] = sfib_optfield_str(L, lua_gettop(L), names[i], NULL);
+    lua_pop(L, 1);
+}
+
+static const char *const connect_modes[] = {"normal", "hotplug", "under-reset", NULL};
+static const char *const reset_kinds[] = {"sw", "hw", "core", NULL};
+
+/* The gdb driver's table (built by scripts/sfi/gdb.lua from the URI and the dialect). */
+static void gdbcfg(lua_State *L, int idx, struct sfi_gdb_cfg *g)
+{
+    memset(g, 0, sizeof *g);
+    idx = lua_absindex(L, idx);
+    g->host = sfib_optfield_str(L, idx, "host", NULL);
+    g->tty = sfib_optfield_str(L, idx, "tty", NULL);
+    g->port = (unsigned)sfib_optfield_int(L, idx, "port", 0);
+    g->baud = (unsigned)sfib_optfield_int(L, idx, "baud", 0);
+    g->timeout_ms = (unsigned)sfib_optfield_int(L, idx, "timeout_ms", 0);
+    g->monitor_timeout_ms = (unsigned)sfib_optfield_int(L, idx, "monitor_timeout_ms", 0);
+    g->dialect = sfib_optfield_str(L, idx, "dialect", NULL);
+    g->speed = sfib_optfield_str(L, idx, "speed", NULL);
+    strlist(L, idx, "attach", g->attach, SFI_GDB_MAX_ATTACH);
+    strlist(L, idx, "lost", g->lost, SFI_GDB_MAX_LOST);
+    strlist(L, idx, "failed", g->failed, SFI_GDB_MAX_LOST);
+    modemap(L, idx, "connect", connect_modes, g->connect);
+    modemap(L, idx, "reset", reset_kinds, g->reset);
+    lua_getfield(L, idx, "no_x");
+    g->no_x = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "reattach");
+    g->reattach = lua_toboolean(L, -1);
+    lua_pop(L, 2);
 }
 
 struct sfi_probe *sfib_checkprobe(lua_State *L, int idx)
@@ -124,20 +198,20 @@ static struct sfi_probe *checkprobe(lua_State *L)
     return sfib_checkprobe(L, 1);
 }
 
-/* Names in enum order: enum sfi_connect and enum sfi_reset (also exported to Lua). */
-static const char *const connect_modes[] = {"normal", "hotplug", "under-reset", NULL};
-static const char *const reset_kinds[] = {"sw", "hw", "core", NULL};
+/* connect_modes, reset_kinds (above): names in enum order of enum sfi_connect and enum
+ * sfi_reset, also exported to Lua. */
 
 static enum sfi_connect checkconnect(lua_State *L, int arg)
 {
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}} -> sfi.probe */
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}, gdb={...}} -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
     struct sfi_sim_cfg sc;
+    struct sfi_gdb_cfg gc;
     luaL_checktype(L, 1, LUA_TTABLE);
     memset(&cfg, 0, sizeof cfg);
     cfg.driver = sfib_optfield_str(L, 1, "driver", "sim");
@@ -153,6 +227,11 @@ static int l_open(lua_State *L)
     if (lua_getfield(L, 1, "sim") == LUA_TTABLE) {
         simcfg(L, -1, &sc);
         cfg.sim = &sc;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "gdb") == LUA_TTABLE) {
+        gdbcfg(L, -1, &gc);
+        cfg.gdb = &gc;
     }
     lua_pop(L, 1);
     struct lprobe *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -305,6 +384,16 @@ static int m_sim_ops(lua_State *L)
     return 1;
 }
 
+/* p:sim_chip_ms() -> number | nil: the chip time the simulator's timing model charged */
+static int m_sim_chip_ms(lua_State *L)
+{
+    struct sfi_sim *sim = sfi_probe_sim(checkprobe(L));
+    if (!sim)
+        return 0;
+    lua_pushnumber(L, (double)sfi_sim_chip_us(sim) / 1000.0);
+    return 1;
+}
+
 /* tostring(p) -> "sfi.probe (sim)" | "sfi.probe (closed)" */
 static int mm_tostring(lua_State *L)
 {
@@ -322,6 +411,7 @@ static const luaL_Reg m_funcs[] = {
     {"read32", m_read32},     {"write32", m_write32}, {"reset", m_reset},
     {"connect", m_connect},   {"halt", m_halt},       {"resume", m_resume},
     {"connected", m_connected}, {"describe", m_describe}, {"sim_ops", m_sim_ops},
+    {"sim_chip_ms", m_sim_chip_ms},
     {NULL, NULL}};
 static const luaL_Reg mm_funcs[] = {
     {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};

@@ -1,7 +1,9 @@
 /* chip.c: the simulated STM32H7's memory map and debug side: RAM, system memory, ID words,
  * the Cortex-M7 debug registers (SCS), DBGMCU, resets, the fault knobs, privileged access,
  * chip identity and the RSS trigger. The flash controller lives in flash.c. */
+#include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "sim_int.h"
@@ -286,6 +288,25 @@ void sfi_sim_disconnect(struct sfi_sim *sim)
         sim->connected = 0;
 }
 
+/* ---- the timing model ---------------------------------------------------------------------- */
+
+void sim_spend(struct sfi_sim *sim, uint64_t us)
+{
+    if (us == 0)
+        return;
+    sim->chip_us += us;
+    double scale = sim->cfg.time_scale > 0 ? sim->cfg.time_scale : 1.0;
+    uint64_t ns = (uint64_t)((double)us * 1000.0 * scale);
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ; /* a chip does not stop because the host was interrupted */
+}
+
+uint64_t sfi_sim_chip_us(const struct sfi_sim *sim)
+{
+    return sim->chip_us;
+}
+
 /* ---- resets and the RSS trigger ---------------------------------------------------------- */
 
 static int run_rss(struct sfi_sim *sim)
@@ -302,6 +323,7 @@ static int run_rss(struct sfi_sim *sim)
     uint32_t zero = 0;
     sfi_sim_priv_write(sim, c->rss_mailbox, &zero, 4);
     sim->rss_runs++;
+    sim_spend(sim, c->timing.rss_part_us);
     uint32_t res = (uint32_t)sim->rss(sim->rss_ud, sim);
     if (c->rss_result)
         sfi_sim_priv_write(sim, c->rss_result, &res, 4);
@@ -315,6 +337,7 @@ int sim_system_reset(struct sfi_sim *sim, int keep_link)
     int rc = sim_power_event(sim, "reset");
     if (rc)
         return rc;
+    sim_spend(sim, sim->cfg.timing.reset_us);
     sim_flash_reset(sim);
     rc = run_rss(sim);
     if (rc < 0)
@@ -341,6 +364,7 @@ int sfi_sim_connect(struct sfi_sim *sim, enum sfi_sim_connect mode)
         return rc;
     if (!sim->powered)
         power_on(sim);
+    sim_spend(sim, sim->cfg.timing.connect_us);
     if (sim->fw_locked && mode != SFI_SIM_CONNECT_UNDER_RESET)
         return sfi_seterr(sim->ctx, SFI_E_NO_DEVICE, "sim: the firmware turned the debug port "
                           "off (only a connect under reset reaches the chip)");
@@ -700,6 +724,9 @@ int sfi_sim_priv_program(struct sfi_sim *sim, uint32_t addr, const void *buf, si
         if (w == last)
             break;
     }
+    const struct sfi_sim_timing *tm = &sim->cfg.timing;
+    sim_spend(sim, (uint64_t)((last - first) / fw + 1) * tm->word_program_us +
+                       (uint64_t)n * tm->rss_per_kib_us / 1024u);
     const uint8_t *in = buf;
     for (uint32_t w = first;; w += fw) {
         uint8_t *p = sim_flash_ptr(sim, (unsigned)b, w);
@@ -726,6 +753,8 @@ int sfi_sim_priv_erase(struct sfi_sim *sim, uint32_t addr, size_t n)
                           (unsigned)addr, n);
     uint32_t s = addr & ~(sim->cfg.sector_size - 1);
     uint32_t end = (uint32_t)(addr + n - 1) | (sim->cfg.sector_size - 1);
+    sim_spend(sim, (uint64_t)((end - s) / sim->cfg.sector_size + 1) *
+                       sim->cfg.timing.sector_erase_us);
     sim_erase_range(sim, s, (size_t)(end - s) + 1);
     return SFI_OK;
 }

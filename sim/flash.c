@@ -208,6 +208,7 @@ static void commit_word(struct sfi_sim *sim, unsigned b)
         k->sr |= SR_PGSERR;
         return;
     }
+    sim_spend(sim, sim->cfg.timing.word_program_us);
     memcpy(p, k->wbuf, fw);
     sim->prog[idx] = 1;
     k->sr |= SR_EOP;
@@ -275,6 +276,7 @@ static int do_erase(struct sfi_sim *sim, unsigned b, uint32_t cr)
                 return SFI_OK;
             }
         }
+        sim_spend(sim, sim->cfg.timing.bank_erase_us);
         erase_bank_protected(sim, b);
     } else {
         uint32_t s = cr_snb(sim, cr);
@@ -287,6 +289,7 @@ static int do_erase(struct sfi_sim *sim, unsigned b, uint32_t cr)
             return SFI_OK;
         }
         uint32_t lo = k->start + s * sim->cfg.sector_size;
+        sim_spend(sim, sim->cfg.timing.sector_erase_us);
         erase_words(sim, b, lo, lo + sim->cfg.sector_size, NULL, 0);
     }
     k->sr |= SR_EOP;
@@ -367,6 +370,8 @@ static int opt_start(struct sfi_sim *sim)
         return SFI_OK;
     }
     int regression = old_rdp != 0xAA && old_rdp != 0xCC && new_rdp == 0xAA;
+    sim_spend(sim, sim->cfg.timing.ob_program_us +
+                       (regression ? sim->cfg.timing.regression_us : 0));
     for (size_t i = 0; i < NPAIRS; i++) {
         unsigned c, p;
         if (!sim_win_pair(sim, PAIRS[i].cur, &c, &p))

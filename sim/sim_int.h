@@ -84,6 +84,7 @@ struct sfi_sim {
     int fw_locked;            /* debug_disabled: the firmware turned the debug port off */
     unsigned opt_stuck_left;  /* opt_busy_stuck launches still to hang */
     int opt_hold;             /* OPT_BUSY held until a hardware reset */
+    uint64_t chip_us;         /* time charged by the timing model (unscaled) */
 };
 
 /* flash.c */
@@ -98,8 +99,10 @@ int sim_pcrop_hit(const struct sfi_sim *sim, uint32_t addr, size_t n);
 void sim_erase_range(struct sfi_sim *sim, uint32_t addr, size_t n);
 int sim_win_pair(const struct sfi_sim *sim, unsigned off, unsigned *cur, unsigned *prg);
 
-/* sim.c */
+/* chip.c */
 int sim_power_event(struct sfi_sim *sim, const char *name);
+/* The chip is busy for us microseconds (scaled by time_scale): the caller's thread sleeps. */
+void sim_spend(struct sfi_sim *sim, uint64_t us);
 int sim_system_reset(struct sfi_sim *sim, int keep_link);
 
 /* state.c */

@@ -347,6 +347,8 @@ int sfi_stlink_tcpserver_run(struct sfi_stlink_tcpserver *ts)
         }
         int one = 1;
         setsockopt(cl.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (ts->cfg.client_start != NULL)
+            ts->cfg.client_start(ts->cfg.client_ud);
         unsigned long before = atomic_load(&ts->commands);
         ts->clients++;
         sfi_log(ts->ctx, SFI_LOG_INFO, "stlink-server: client %lu connected", ts->clients);

@@ -142,3 +142,177 @@ int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout
         return sfi_seterr(ctx, SFI_E_CANCELED, "%s stopped: interrupted", argv[0]);
     return SFI_OK;
 }
+
+/* ---- children read line by line (sfi_child_*) ------------------------------------------------ */
+
+#define LINE_MAX_BYTES 65536
+
+struct sfi_child {
+    pid_t pid;
+    int fd;
+    int reaped, status;
+    int eof;
+    size_t len;
+    char buf[LINE_MAX_BYTES];
+};
+
+int sfi_child_spawn(struct sfi_ctx *ctx, const char *const argv[], const char *const env[],
+                    struct sfi_child **out)
+{
+    struct sfi_child *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "child");
+    size_t ne = 0, nx = 0;
+    while (environ[ne])
+        ne++;
+    while (env && env[nx])
+        nx++;
+    char **envp = calloc(ne + nx + 1, sizeof *envp);
+    int p[2];
+    if (envp == NULL || pipe2(p, O_CLOEXEC) != 0) {
+        free(envp);
+        free(c);
+        return sfi_seterr(ctx, SFI_E_IO, "pipe: %s", strerror(errno));
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++) { /* the extra entries replace inherited ones */
+        int dup = 0;
+        for (size_t j = 0; j < nx && !dup; j++) {
+            const char *eq = strchr(env[j], '=');
+            size_t kl = eq ? (size_t)(eq - env[j]) : strlen(env[j]); /* the name */
+            dup = strncmp(environ[i], env[j], kl) == 0 && environ[i][kl] == '=';
+        }
+        if (!dup)
+            envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < nx; j++)
+        envp[k++] = (char *)env[j];
+    envp[k] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    int src = posix_spawnp(&c->pid, argv[0], &fa, &at, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    free(envp);
+    close(p[1]);
+    if (src != 0) {
+        close(p[0]);
+        free(c);
+        return sfi_seterr(ctx, src == ENOENT ? SFI_E_NOT_FOUND : SFI_E_IO, "%s: %s", argv[0],
+                          strerror(src));
+    }
+    c->fd = p[0];
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    *out = c;
+    return SFI_OK;
+}
+
+int sfi_child_poll(struct sfi_child *const *kids, size_t n, unsigned timeout_ms)
+{
+    struct pollfd fds[256];
+    size_t m = 0;
+    int ready = 0;
+    for (size_t i = 0; i < n && m < 256; i++) {
+        if (kids[i] == NULL)
+            continue;
+        if (kids[i]->eof) {
+            ready += kids[i]->reaped ? 0 : 1; /* output ended: waiting for the exit */
+            continue;
+        }
+        fds[m].fd = kids[i]->fd;
+        fds[m].events = POLLIN;
+        fds[m].revents = 0;
+        m++;
+    }
+    if (ready > 0)
+        timeout_ms = timeout_ms < 20 ? timeout_ms : 20;
+    if (m == 0) {
+        struct timespec ts = {0, (long)timeout_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        return ready;
+    }
+    int r = poll(fds, m, (int)timeout_ms);
+    if (r > 0)
+        ready += r;
+    return ready;
+}
+
+int sfi_child_read(struct sfi_child *c, void (*line)(void *ud, const char *s, size_t n),
+                   void *ud)
+{
+    while (!c->eof) {
+        ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            break;
+        if (r <= 0) {
+            c->eof = 1;
+            break;
+        }
+        c->len += (size_t)r;
+        size_t start = 0;
+        for (size_t i = 0; i < c->len; i++) {
+            if (c->buf[i] == '\n') {
+                line(ud, c->buf + start, i - start);
+                start = i + 1;
+            }
+        }
+        if (start == 0 && c->len == sizeof c->buf) { /* no newline in 64 KiB: cut */
+            line(ud, c->buf, c->len);
+            start = c->len;
+        }
+        memmove(c->buf, c->buf + start, c->len - start);
+        c->len -= start;
+    }
+    if (c->eof && c->len > 0) {
+        line(ud, c->buf, c->len);
+        c->len = 0;
+    }
+    return c->eof;
+}
+
+void sfi_child_signal(struct sfi_child *c, int sig)
+{
+    if (c != NULL && !c->reaped)
+        kill(-c->pid, sig);
+}
+
+int sfi_child_done(struct sfi_child *c, int *exit_code, int *sig)
+{
+    if (!c->reaped) {
+        pid_t w = waitpid(c->pid, &c->status, WNOHANG);
+        if (w != c->pid)
+            return 0;
+        c->reaped = 1;
+    }
+    *exit_code = WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1;
+    *sig = WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0;
+    return 1;
+}
+
+int sfi_child_pid(const struct sfi_child *c)
+{
+    return (int)c->pid;
+}
+
+void sfi_child_free(struct sfi_child *c)
+{
+    if (c == NULL)
+        return;
+    close(c->fd);
+    free(c);
+}

@@ -14,9 +14,6 @@
 #define DBGKEY 0xA05F0000u
 #define VECTKEY 0x05FA0000u
 #define S_HALT (1u << 17)
-#define FLASH_LO 0x08000000u
-#define FLASH_HI 0x09000000u
-#define H7_OPTSR_CUR 0x5200201Cu /* model: the STM32H7 flash interface, RDP in [15:8] */
 
 struct stdrv {
     struct sfi_stlink *s;
@@ -221,22 +218,14 @@ static int st_reset(struct sfi_probe *p, enum sfi_reset kind)
     }
 }
 
-/* A bus fault on STM32H7 flash while RDP is not level 0 is the read-out protection. */
+static int st_read32(struct sfi_probe *p, uint32_t addr, uint32_t *v)
+{
+    return sfi_stlink_read_dbg(drv_of(p)->s, addr, v);
+}
+
 static int refine(struct sfi_probe *p, int rc, uint64_t addr, size_t n, const char *op)
 {
-    struct stdrv *d = drv_of(p);
-    struct sfi_ctx *ctx = sfi_probe_ctx(p);
-    if (rc != SFI_E_TARGET || addr >= FLASH_HI || addr + n <= FLASH_LO)
-        return rc;
-    char detail[256];
-    snprintf(detail, sizeof detail, "%s", sfi_errdetail(ctx));
-    uint32_t optsr;
-    if (sfi_stlink_read_dbg(d->s, H7_OPTSR_CUR, &optsr) != SFI_OK ||
-        ((optsr >> 8) & 0xFF) == 0xAA)
-        return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
-    return sfi_seterr(ctx, SFI_E_LOCKED, "stlink: %s of flash 0x%08llX refused: read-out "
-                      "protection is active (RDP 0x%02X)", op, (unsigned long long)addr,
-                      (unsigned)((optsr >> 8) & 0xFF));
+    return sfi_probe_refine_fault(p, rc, addr, n, op, st_read32);
 }
 
 static int range_ok(struct sfi_probe *p, uint64_t addr, size_t n)

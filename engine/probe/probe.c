@@ -2,6 +2,7 @@
  * after it, checks state (open, connected) before each call, logs, and provides the shared
  * defaults (32-bit access, halt and resume through DHCSR). */
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,10 @@
 
 #define DHCSR 0xE000EDF0u
 #define DBGKEY 0xA05F0000u
+#define CPUID 0xE000ED00u
+#define FLASH_LO 0x08000000u
+#define FLASH_HI 0x09000000u
+#define H7_OPTSR_CUR 0x5200201Cu /* the STM32H7 flash interface's OPTSR_CUR, RDP in [15:8] */
 
 struct sfi_probe {
     struct sfi_ctx *ctx;
@@ -235,4 +240,25 @@ struct sfi_ctx *sfi_probe_ctx(const struct sfi_probe *p)
 struct sfi_sim *sfi_probe_sim(struct sfi_probe *p)
 {
     return p && p->drv->sim ? p->drv->sim(p) : NULL;
+}
+
+int sfi_probe_refine_fault(struct sfi_probe *p, int rc, uint64_t addr, size_t n, const char *op,
+                           int (*read32)(struct sfi_probe *, uint32_t, uint32_t *))
+{
+    struct sfi_ctx *ctx = p->ctx;
+    if (rc != SFI_E_TARGET)
+        return rc;
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", sfi_errdetail(ctx));
+    uint32_t v;
+    if (read32(p, CPUID, &v) != SFI_OK)
+        return sfi_seterr(ctx, SFI_E_NO_DEVICE, "%s of 0x%08llX failed and the target does not "
+                          "answer any more (%s)", op, (unsigned long long)addr, detail);
+    if (addr >= FLASH_HI || addr + n <= FLASH_LO)
+        return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
+    if (read32(p, H7_OPTSR_CUR, &v) != SFI_OK || ((v >> 8) & 0xFF) == 0xAA)
+        return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
+    return sfi_seterr(ctx, SFI_E_LOCKED, "%s of flash 0x%08llX refused: read-out protection is "
+                      "active (RDP 0x%02X)", op, (unsigned long long)addr,
+                      (unsigned)((v >> 8) & 0xFF));
 }

@@ -38,6 +38,17 @@ function M.is(e, code)
   return type(e) == "table" and getmetatable(e) == MT and (code == nil or e.code == code)
 end
 
+--- M.text(e) -> the error as text without its location in the scripts ("op: CODE: msg
+-- (detail)"), for quoting one error inside another's detail.
+function M.text(e)
+  if not M.is(e) then return tostring(e) end
+  local w = e.where
+  e.where = nil
+  local s = tostring(e)
+  e.where = w
+  return s
+end
+
 --- M.wrap(e, fields) -> e: copies fields (step, hint, ...) into an sfi.error; returns it.
 function M.wrap(e, fields)
   if M.is(e) then

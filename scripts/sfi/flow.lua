@@ -356,7 +356,7 @@ function M.reconnect(p, pol)
   end
   errors.raise("NO_DEVICE", "reconnect", string.format(
     "target did not answer after %d reconnect attempts (strategy %s)", pol.tries, tostring(pol)),
-    last and tostring(last) or nil)
+    last and errors.text(last) or nil)
 end
 
 -- }}}

@@ -23,6 +23,9 @@ local KNOBS <const> = {
   ob = "ob", ob_prg = "ob",
   -- the simulated RSS (model): hash policy override, and rss=off for a chip without it
   hash = "rss", rss = "rss",
+  -- the chip's own time from the pack's timing table (datasheet) or none; time_scale=0.01
+  -- runs it at 1 % of real time
+  timing = "timing", time_scale = "scale",
 }
 local HASH_POLICIES <const> = { unsupported = true, optional = true, required = true }
 local POWER_EVENTS <const> = { erase = true, program = true, optstart = true, rss = true,
@@ -41,9 +44,10 @@ local function num(s, what)
   return v
 end
 
---- M.parse_uri(uri) -> {driver=, part=, serial=, port=, faults={...}}. URIs: "sim[:PART][?knobs]",
--- "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on 127.0.0.1, default
--- port 7184). Raises USAGE for a malformed URI.
+--- M.parse_uri(uri) -> {driver=, part=, serial=, port=, target=, faults={...}}. URIs:
+-- "sim[:PART][?knobs]", "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on
+-- 127.0.0.1, default port 7184), "gdb:HOST:PORT" or "gdb:/dev/ttyACM0" with ?dialect= (a GDB
+-- server: sfi.gdb). Raises USAGE for a malformed URI.
 function M.parse_uri(uri)
   if type(uri) ~= "string" then bad("probe URI must be a string") end
   local driver, rest = uri:match("^([%w%-]+):?(.*)$")
@@ -52,6 +56,8 @@ function M.parse_uri(uri)
   local out = { driver = driver, faults = {} }
   if driver == "sim" then
     out.part = target ~= "" and target or nil
+  elseif driver == "gdb" then
+    out.target = target
   elseif driver == "stlink-tcp" then
     local port, serial = target:match("^(%d*)/(.+)$")
     if not port then port, serial = target:match("^(%d*)$"), "" end
@@ -151,6 +157,25 @@ local function simcfg(pack, part, knobs)
           c.ob_default[off] = ((c.ob_default[off] or 0) & ~m) | (x << f.shift)
         end
       end
+    elseif kind == "timing" then
+      if v == "datasheet" then
+        if not pack.timing then bad("knob 'timing': %s has no timing table", pack.family) end
+        local t = {}
+        for name, x in pairs(pack.timing) do
+          local base = name:match("^(.-)_ms$")
+          if base then t[base .. "_us"] = math.floor(x * 1000 + 0.5)
+          elseif name:match("_us$") then t[name] = x end
+        end
+        c.timing = t
+      elseif v ~= "none" then
+        bad("knob 'timing' must be datasheet or none, got '%s'", tostring(v))
+      end
+    elseif kind == "scale" then
+      local x = tonumber(v)
+      if not x or x <= 0 or x > 1000 then
+        bad("knob 'time_scale' must be a number in (0, 1000], got '%s'", tostring(v))
+      end
+      c.time_scale = x
     elseif kind == "int|name" then
       if POWER_EVENTS[v] then c.power_loss_at = v else c.power_loss_at = num(v, k) end
     else
@@ -201,7 +226,11 @@ function M.open(opts)
   for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
   local cfg = { driver = spec.driver, serial = spec.serial, port = spec.port or opts.port,
     speed_khz = opts.speed_khz, connect = opts.connect or "normal" }
-  if spec.driver ~= "sim" then
+  if spec.driver == "gdb" then
+    local khz
+    cfg.gdb, khz = require("sfi.gdb").parse(spec.target or "", spec.faults)
+    cfg.speed_khz = cfg.speed_khz or khz
+  elseif spec.driver ~= "sim" then
     for k, v in pairs(spec.faults) do
       if k ~= "speed" then bad("probe URI parameter '%s' applies to sim: probes only", k) end
       cfg.speed_khz = num(v, "speed")
@@ -263,6 +292,8 @@ function P:resume() return self._u:resume() end
 function P:connected() return self._u:connected() end
 --- p:sim_ops() -> integer | nil: debug operations counted by the simulated chip.
 function P:sim_ops() return self._u:sim_ops() end
+--- p:sim_chip_ms() -> number | nil: the chip time the simulator's timing model charged.
+function P:sim_chip_ms() return self._u:sim_chip_ms() end
 
 --- p:voltage() -> volts | nil: the target supply, when the probe measures it.
 function P:voltage()

@@ -915,6 +915,14 @@ end
 -- plan in r.plan and returns). Steps marked `aborts` run the "abort" step when they fail.
 -- Raises the failing step's sfi.error (err.step, err.hint); r.facts tell whether a licence
 -- was consumed, reused or not needed, and the final chip state.
+-- The chip time the simulator's timing model charged (sim probes with timing=datasheet), as
+-- the run's chip_ms fact: what the chip itself needed, against which sfirun's overhead shows.
+local function chip_time(c)
+  local p = c.p
+  local ms = p and p.sim_chip_ms and p:sim_chip_ms()
+  if ms and ms > 0 then c.r:fact("chip_ms", math.floor(ms + 0.5)) end
+end
+
 function M.run(r, pl)
   local okc, why = pl:check {}
   if not okc then error("install pipeline: " .. why, 2) end
@@ -952,6 +960,7 @@ function M.run(r, pl)
             end
           end
           r:fact("aborted", a_ok)
+          chip_time(c)
           if errors.is(err) then
             err.hint = err.hint or string.format("licence %s; chip %s", r.facts.licence,
               a_ok and "regressed to RDP level 0 (flash erased)" or "NOT regressed (abort failed)")
@@ -961,6 +970,7 @@ function M.run(r, pl)
       end
     end
   end
+  chip_time(c)
   return true
 end
 

@@ -21,7 +21,9 @@ end
 
 local n = 0
 
---- M.start{dir=, target=, set={knob=value...}, args=""} -> server {port, pid, log, serial}.
+--- M.start{dir=, target=, set={knob=value...}, args="", gdb=true, stlink=false} -> server
+-- {port (stlink-server), gdb_port, pid, log}. gdb=true also serves GDB's remote protocol;
+-- stlink=false serves only that.
 -- Raises (a string) when the server does not come up within 10 s.
 function M.start(opts)
   n = n + 1
@@ -31,8 +33,10 @@ function M.start(opts)
   local sets = {}
   for k, v in pairs(opts.set or {}) do sets[#sets + 1] = string.format("--set '%s=%s'", k, v) end
   table.sort(sets)
-  local cmd = string.format("exec %s sim-server --port 0 --port-file '%s' --target %s %s %s" ..
-    " </dev/null >'%s' 2>&1 & echo $!", sfirun, pf, opts.target or "stm32h753",
+  local ports = (opts.stlink ~= false and "--port 0 " or "") .. (opts.gdb and "--gdb 0" or "")
+  local want = (opts.stlink ~= false and 1 or 0) + (opts.gdb and 1 or 0)
+  local cmd = string.format("exec %s sim-server %s --port-file '%s' --target %s %s %s" ..
+    " </dev/null >'%s' 2>&1 & echo $!", sfirun, ports, pf, opts.target or "stm32h753",
     table.concat(sets, " "), opts.args or "", logf)
   local f = assert(io.popen(cmd, "r"))
   local pid = math.tointeger(tonumber(f:read("l")))
@@ -40,9 +44,11 @@ function M.start(opts)
   assert(pid, "sim-server did not start")
   local s = setmetatable({ pid = pid, log = logf }, S)
   for _ = 1, 200 do
-    local port = math.tointeger(tonumber(readfile(pf) or ""))
-    if port then
-      s.port = port
+    local got = {}
+    for line in (readfile(pf) or ""):gmatch("[^\n]+") do got[#got + 1] = math.tointeger(tonumber(line)) end
+    if #got == want then
+      if opts.stlink ~= false then s.port = got[1] end
+      if opts.gdb then s.gdb_port = got[#got] end
       return s
     end
     if not alive(pid) then break end

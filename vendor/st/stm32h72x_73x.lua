@@ -63,6 +63,13 @@ return {
   },
   -- Simulator: register variant and the option words of a blank chip (CUR offsets; the PRG
   -- copies start equal). model: factory values not published; chosen to match the listings.
+  -- The chip's own times for the simulator's timing model (knob timing=datasheet): the same
+  -- 128 KB-sector flash as STM32H74x/75x (see that pack for the sources); model otherwise.
+  timing = {
+    sector_erase_ms = 1100, bank_erase_ms = 4000, word_program_us = 20, ob_program_ms = 300,
+    regression_ms = 4000, reset_ms = 20, connect_ms = 5, rss_part_ms = 5000,
+    rss_per_kib_ms = 27,
+  },
   sim = {
     variant = "h72x",
     rev = 0x1001,

@@ -79,6 +79,33 @@ return {
     bl = 0x90,
     ob_default = { [0x00] = 0x1BC6AAF0, [0x0C] = 0x000000FF, [0x14] = 0x000000FF, [0x1C] = 0xFF, [0x24] = 0x1FF00800, [0x10C] = 0x000000FF, [0x114] = 0x000000FF, [0x11C] = 0xFF },
   },
+  -- The chip's own times, for the simulator's timing model (knob timing=datasheet). Each
+  -- value says where it comes from; "model" marks a value chosen here for want of a source.
+  timing = {
+    -- DS12110/DS12117 flash characteristics, 128 KB sector erase at x32 parallelism: typ
+    -- 1.1 s, max 2.2 s (as ST quotes its datasheet table on community.st.com, "STM32H743
+    -- Flash EraseSector Reset Problem")
+    sector_erase_ms = 1100,
+    -- model: a bank is 8 sectors erased in one operation; 4 s, the ChromiumOS EC driver's
+    -- maximum for one sector in x8 (chip/stm32/flash-stm32h7.c), taken for the whole bank
+    bank_erase_ms = 4000,
+    -- model: one 256-bit flash word; the datasheet's tprog is not quoted here; 20 us keeps
+    -- a 2 MiB image near the 1.3 s ST's tools take to write one (model)
+    word_program_us = 20,
+    -- model: option-byte programming has no datasheet figure; about 300 ms observed by the
+    -- ChromiumOS EC driver (chip/stm32/flash-stm32h7.c)
+    ob_program_ms = 300,
+    -- model: an RDP 1 -> 0 regression erases both banks (2 x bank_erase in parallel)
+    regression_ms = 4000,
+    -- model: reset and boot to the debug port answering again
+    reset_ms = 20,
+    connect_ms = 5,
+    -- calibrated: forum-h753-sfi-hash.txt shows "RSS process started" at 15:26:43 and "RSS
+    -- command execution OK" at 15:26:53 for one part of 183 KiB (areas F 122816 + F 59776
+    -- bytes + P/R): 10 s. Taken as 5 s per part plus 27 ms per KiB decrypted and programmed.
+    rss_part_ms = 5000,
+    rss_per_kib_ms = 27,
+  },
   -- The simulator's RSS trigger and certificate location. model: ST does not document how the
   -- debugger starts the RSS; these addresses and the magic are the simulator's own choice.
   rss = {

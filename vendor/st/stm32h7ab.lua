@@ -62,6 +62,20 @@ return {
   },
   -- Simulator: register variant and the option words of a blank chip (CUR offsets; the PRG
   -- copies start equal). model: factory values not published; chosen to match the listings.
+  -- The chip's own times for the simulator's timing model (knob timing=datasheet). model:
+  -- no datasheet figure or timed log is at hand for this line; chosen so that one install of
+  -- a small image takes about 1.5 s, as reported for an H7B3 with ST's tools.
+  timing = {
+    sector_erase_ms = 150,   -- model: 8 KB sectors
+    bank_erase_ms = 2000,    -- model
+    word_program_us = 15,    -- model: one 128-bit flash word
+    ob_program_ms = 100,     -- model
+    regression_ms = 2000,    -- model
+    reset_ms = 20,           -- model
+    connect_ms = 5,          -- model
+    rss_part_ms = 600,       -- model
+    rss_per_kib_ms = 4,      -- model
+  },
   sim = {
     variant = "h7ab",
     rev = 0x1000,

@@ -24,8 +24,35 @@ enum sfi_reset { SFI_RESET_SW = 0, SFI_RESET_HW, SFI_RESET_CORE };
 #define SFI_PROBE_CAP_JTAG 0x2u
 #define SFI_PROBE_CAP_SWO 0x4u
 
+/* The "gdb" driver: a debug server that speaks GDB's remote serial protocol (JLinkGDBServer,
+ * OpenOCD, pyOCD, probe-rs, sfirun sim-server --gdb) over TCP, or a Black Magic Probe on a
+ * serial port. What differs between servers (the dialect: monitor commands) comes from the
+ * caller (scripts/sfi/gdb.lua); the strings are copied at open. */
+#define SFI_GDB_MAX_ATTACH 8
+#define SFI_GDB_MAX_LOST 8
+struct sfi_gdb_cfg {
+    const char *host;            /* TCP host name or address, or NULL with tty */
+    unsigned port;
+    const char *tty;             /* serial device (Black Magic Probe) */
+    unsigned baud;               /* serial speed, 0 = 115200 */
+    unsigned timeout_ms;         /* every wait for a reply, 0 = 5000 */
+    unsigned monitor_timeout_ms; /* a monitor (qRcmd) command's reply, 0 = 30000 */
+    const char *dialect;         /* its name, for messages */
+    /* After the handshake, in order: "monitor CMD" (qRcmd) or a raw packet ("vAttach;1"). */
+    const char *attach[SFI_GDB_MAX_ATTACH];
+    const char *connect[3];      /* monitor command per enum sfi_connect; NULL = built in */
+    const char *reset[3];        /* monitor command per enum sfi_reset; NULL = AIRCR write */
+    const char *speed;           /* monitor command with one %u (kHz); NULL = none */
+    /* Substrings of monitor output that mean the target is gone (lost) or that the command
+     * failed (failed), for servers that answer a failed command with text, not Enn. */
+    const char *lost[SFI_GDB_MAX_LOST];
+    const char *failed[SFI_GDB_MAX_LOST];
+    int no_x;                    /* never use X (servers whose X acknowledges before writing) */
+    int reattach;                /* run attach again on every connect (after the mode command) */
+};
+
 struct sfi_probe_cfg {
-    const char *driver;              /* "sim", "stlink" (USB), "stlink-tcp"; NULL = "sim" */
+    const char *driver;              /* "sim", "stlink" (USB), "stlink-tcp", "gdb"; NULL = "sim" */
     const char *serial;              /* NULL = any */
     unsigned tcp_port;               /* stlink-tcp: stlink-server port on 127.0.0.1, 0 = 7184 */
     enum sfi_transport transport;
@@ -33,6 +60,7 @@ struct sfi_probe_cfg {
     enum sfi_connect connect;        /* how sfi_probe_open connects */
     const struct sfi_sim_cfg *sim;   /* sim driver: the chip to create */
     struct sfi_sim *sim_attach;      /* sim driver: or an existing chip (a reference is taken) */
+    const struct sfi_gdb_cfg *gdb;   /* gdb driver */
 };
 
 struct sfi_probe_info {

@@ -135,6 +135,30 @@ struct sfi_proc_result {
 int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout_ms,
                  struct sfi_proc_result *out);
 
+/* A child process whose output is read line by line while it runs (gang slots): argv as for
+ * sfi_proc_run ("/proc/self/exe" runs this program again), extra environment entries
+ * ("NAME=VALUE", NULL-terminated, may be NULL), stdin /dev/null, stdout and stderr into one
+ * pipe, a process group of its own (a Ctrl-C on the terminal reaches only the parent, which
+ * forwards it). Errors: SFI_E_NOT_FOUND, SFI_E_IO, SFI_E_NOMEM. */
+struct sfi_child;
+int sfi_child_spawn(struct sfi_ctx *ctx, const char *const argv[], const char *const env[],
+                    struct sfi_child **out);
+/* Waits up to timeout_ms until one of the children has output or has ended; returns how many
+ * are ready (0 on timeout). Not interrupted by cancellation. */
+int sfi_child_poll(struct sfi_child *const *kids, size_t n, unsigned timeout_ms);
+/* Reads what is there without blocking and calls line() for each complete line (without the
+ * newline; a line longer than 64 KiB is cut into pieces). Returns 1 once the output has ended
+ * (the remaining partial line delivered), else 0. */
+int sfi_child_read(struct sfi_child *c, void (*line)(void *ud, const char *s, size_t n),
+                   void *ud);
+/* Sends sig to the child's process group (no-op once reaped). */
+void sfi_child_signal(struct sfi_child *c, int sig);
+/* 1 and the exit code or signal once the child has ended (reaped here), else 0. */
+int sfi_child_done(struct sfi_child *c, int *exit_code, int *signal);
+int sfi_child_pid(const struct sfi_child *c);
+/* Closes the pipe; a child still running is left alone (not killed). NULL-safe. */
+void sfi_child_free(struct sfi_child *c);
+
 /* Zero memory in a way the compiler keeps (key material). */
 void sfi_wipe(void *p, size_t n);
 

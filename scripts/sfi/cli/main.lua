@@ -24,7 +24,10 @@ M.commands = {
 
 local RECIPE_SPEC <const> = {
   { "set", "--set", value = "KEY=VALUE", multi = true, help = "set a recipe parameter" },
-  { "probe", "--probe", value = "URI", help = "probe URI (sets the recipe's 'probe' parameter)" },
+  { "probe", "--probe", value = "URI", multi = true,
+    help = "probe URI (sets the recipe's 'probe' parameter); given several times, a gang: " ..
+      "one run per probe, at once" },
+  { "gang", "--gang", value = "FILE", help = "gang: one slot per line, 'NAME URI' or 'URI'" },
   { "hsm", "--hsm", value = "URI", help = "PKCS#11 URI (sets the recipe's 'hsm' parameter)" },
   { "journal", "--journal", value = "PATH", help = "licence journal database" },
   { "trust", "--trust", value = "KEY.pub", help = "OEM public key a bundle must be signed by" },
@@ -47,6 +50,7 @@ end
 local function help()
   local out = {
     "usage: sfirun RECIPE.lua|BUNDLE.sfib [--set KEY=VALUE]... [--probe URI] [--hsm URI] [--json] [-v]",
+    "       sfirun RECIPE.lua --probe URI --probe URI... | --gang FILE   (a gang: one run per probe)",
     "       sfirun --describe RECIPE.lua",
     "       sfirun --plan RECIPE.lua|BUNDLE.sfib [--set KEY=VALUE]...",
     "       sfirun COMMAND --help",
@@ -63,7 +67,9 @@ local function help()
   out[#out + 1] = "options:"
   out[#out + 1] = args.help(RECIPE_SPEC)
   out[#out + 1] = ""
-  out[#out + 1] = "exit codes: 0 success, 1 the flow failed, 2 usage error or bad input"
+  out[#out + 1] = "exit codes: 0 success, 1 the flow failed, 2 usage error or bad input; a gang:"
+  out[#out + 1] = "0 every slot succeeded, 1 any slot failed (the summary names them), 2 every"
+  out[#out + 1] = "slot failed on bad input"
   return table.concat(out, "\n")
 end
 
@@ -145,6 +151,16 @@ local function main(argv)
   end
   local run = require "sfi.cli.run"
   local sets = parse_sets(opts.set)
+  local probes = opts.probe or {}
+  if opts.gang or #probes > 1 then
+    if opts.describe or opts.plan then
+      errors.raise("USAGE", nil, "--describe and --plan take one probe, not a gang")
+    end
+    local gang = require "sfi.gang"
+    run.load(pos[1]) -- a broken recipe is one usage error, not one per slot
+    return gang.run(pos[1], sets, opts, gang.slots(probes, opts.gang))
+  end
+  opts.probe = probes[1]
   if opts.describe then
     io.stdout:write(run.load(pos[1], opts):describe(), "\n")
     return 0

@@ -127,7 +127,7 @@ function M.execute(desc, sets, opts)
   if opts.plan then return M.plan(desc, sets) end
   local args = desc:parse(sets)
   local v = core.versions()
-  log.context { recipe = desc.name }
+  log.context { recipe = desc.name, slot = os.getenv("SFIRUN_SLOT") or false }
   log.event("start", { sfirun = v.sfirun, recipe = desc.name, recipe_version = desc.version,
       lua = v.lua, openssl = v.openssl },
     string.format("sfirun %s | recipe %s %s | %s | %s", v.sfirun, desc.name, desc.version,

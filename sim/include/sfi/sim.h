@@ -70,6 +70,17 @@ struct sfi_sim_cfg {
     unsigned debug_disabled;
     /* The next N option-byte launches leave OPT_BUSY set until a hardware reset (model). */
     unsigned opt_busy_stuck;
+    /* The chip's own time (the device pack's timing table, knob timing=datasheet; all zero:
+     * instant). Microseconds; the thread that asked sleeps that long times time_scale, as a
+     * host waits for a real chip. sector/bank erase per erase, word per flash word
+     * programmed (debugger or RSS), ob per option-byte launch, regression added to a launch
+     * that regresses RDP 1 -> 0, reset per system reset, connect per debug connect,
+     * rss_part per RSS run and rss_per_kib per KiB the RSS programs (its decryption). */
+    struct sfi_sim_timing {
+        uint32_t sector_erase_us, bank_erase_us, word_program_us, ob_program_us;
+        uint32_t regression_us, reset_us, connect_us, rss_part_us, rss_per_kib_us;
+    } timing;
+    double time_scale;              /* 0 = 1 (real time); 0.01 = 1 % of it */
 };
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -110,6 +121,8 @@ int sfi_sim_connected(const struct sfi_sim *sim);
 void sfi_sim_disconnect(struct sfi_sim *sim);
 /* Debug operations counted so far (fault knobs count the same way). */
 unsigned long sfi_sim_ops(const struct sfi_sim *sim);
+/* The chip time the timing model charged so far, in microseconds of real (unscaled) time. */
+uint64_t sfi_sim_chip_us(const struct sfi_sim *sim);
 
 /* ---- privileged (RSS-level) access: no debug restrictions, no fault knobs ------------- */
 

@@ -97,8 +97,10 @@ struct sfi_stlink_tcpserver_cfg {
     uint32_t fault_status;
     unsigned idle_ms; /* drop a client silent this long, 0 = never */
     unsigned max_clients; /* run returns SFI_OK after serving this many clients, 0 = no limit */
-    /* Called after each client left (n = clients served so far, cmds = its SEND_USB_CMDs);
-     * optional. Runs on the thread of sfi_stlink_tcpserver_run. */
+    /* Called when a client was accepted, before its first request (client_start), and after
+     * it left (client_done: n = clients served so far, cmds = its SEND_USB_CMDs); optional.
+     * Both run on the thread of sfi_stlink_tcpserver_run. */
+    void (*client_start)(void *ud);
     void (*client_done)(void *ud, unsigned long n, unsigned long cmds);
     void *client_ud;
 };
