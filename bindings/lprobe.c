@@ -224,6 +224,9 @@ static int l_open(lua_State *L)
     lua_getfield(L, 1, "connect");
     cfg.connect = checkconnect(L, lua_gettop(L));
     lua_pop(L, 1);
+    lua_getfield(L, 1, "no_connect");
+    cfg.no_connect = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     if (lua_getfield(L, 1, "sim") == LUA_TTABLE) {
         simcfg(L, -1, &sc);
         cfg.sim = &sc;

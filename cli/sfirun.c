@@ -32,18 +32,24 @@ static const luaL_Reg preloads[] = {
 
 static lua_State *globalL;
 static struct sfi_ctx *globalctx;
+static volatile sig_atomic_t got_signal;
 
 /* Hook set by the signal handler: raise CANCELED at the next Lua instruction. */
 static void lstop(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
-    sfib_pusherror(L, SFI_E_CANCELED, "signal", "interrupted by the user (Ctrl-C)", "");
+    const char *why =
+        got_signal == SIGTERM ? "stopped by SIGTERM" : "interrupted by the user (Ctrl-C)";
+    sfib_pusherror(L, SFI_E_CANCELED, "signal", why, "");
     lua_error(L);
 }
 
+/* SIGINT and SIGTERM end a run the same way: at the next safe point, with the clean-up of a
+ * failed run (probe closed, simulated chip saved, journal written). */
 static void laction(int sig)
 {
+    got_signal = sig;
     signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
     /* Both are signal-safe: sfi_cancel stores a sig_atomic_t, and the Lua manual allows
      * lua_sethook from a signal handler (lua.c does the same). */
@@ -129,8 +135,10 @@ static int pmain(lua_State *L)
     }
     globalL = L;
     signal(SIGINT, laction);
+    signal(SIGTERM, laction);
     lua_call(L, 1, 1);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     lua_Integer code = lua_tointeger(L, -1);
     lua_pushinteger(L, code);
     return 1;

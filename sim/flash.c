@@ -318,21 +318,26 @@ static int write_cr(struct sfi_sim *sim, unsigned b, uint32_t v)
     return SFI_OK;
 }
 
-static void key_write(int *state, int *dead, uint32_t *lockreg, uint32_t lockbit, uint32_t v,
-                      uint32_t k1, uint32_t k2)
+/* The unlock sequence. RM0433 4.5.1 (FLASH configuration protection): a wrong key locks the
+ * register until the next reset and the faulty write is answered with a bus error; so is any
+ * key write while it stays locked. Returns SFI_OK or SFI_E_TARGET (the bus error). */
+static int key_write(struct sfi_sim *sim, int *state, int *dead, uint32_t *lockreg,
+                     uint32_t lockbit, uint32_t v, uint32_t k1, uint32_t k2, const char *reg)
 {
-    if (*dead)
-        return;
-    if (*state == 0 && v == k1) {
+    if (!*dead && *state == 0 && v == k1) {
         *state = 1;
-    } else if (*state == 1 && v == k2) {
+        return SFI_OK;
+    }
+    if (!*dead && *state == 1 && v == k2) {
         *state = 0;
         *lockreg &= ~lockbit;
-    } else {
-        *state = 0;
-        *dead = 1;   /* wrong key: locked until the next reset (RM0433) */
-        *lockreg |= lockbit;
+        return SFI_OK;
     }
+    *state = 0;
+    *dead = 1;
+    *lockreg |= lockbit;
+    return sfi_seterr(sim->ctx, SFI_E_TARGET, "sim: wrong key 0x%08X written to %s: bus error; "
+                      "locked until the next reset", (unsigned)v, reg);
 }
 
 /* OPTSTART: applies the PRG words with the RDP rules. */
@@ -437,9 +442,8 @@ int sim_flash_reg_write(struct sfi_sim *sim, uint32_t off, uint32_t v)
     off = win_norm(off);
     switch (off & 0xFF) {
     case 0x04:
-        key_write(&sim->bank[b].keystate, &sim->bank[b].keydead, &sim->bank[b].cr, FL_LOCK, v,
-                  KEY1, KEY2);
-        return SFI_OK;
+        return key_write(sim, &sim->bank[b].keystate, &sim->bank[b].keydead, &sim->bank[b].cr,
+                         FL_LOCK, v, KEY1, KEY2, b ? "FLASH_KEYR2" : "FLASH_KEYR1");
     case 0x0C: return write_cr(sim, b, v);
     case 0x14: sim->bank[b].sr &= ~(v & 0x1FFF0000u); return SFI_OK;
     default: break;
@@ -447,8 +451,8 @@ int sim_flash_reg_write(struct sfi_sim *sim, uint32_t off, uint32_t v)
     if (off == 0x00) {
         sim->acr = v & 0x3F;
     } else if (off == 0x08) {
-        key_write(&sim->optkeystate, &sim->optkeydead, &sim->optcr, OPTCR_OPTLOCK, v, OPTKEY1,
-                  OPTKEY2);
+        return key_write(sim, &sim->optkeystate, &sim->optkeydead, &sim->optcr, OPTCR_OPTLOCK, v,
+                         OPTKEY1, OPTKEY2, "FLASH_OPTKEYR");
     } else if (off == 0x18) {
         if (sim->optcr & OPTCR_OPTLOCK)
             return SFI_OK;

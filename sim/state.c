@@ -4,6 +4,7 @@
  * "SFISIM01" u32 version=1 dev_id flash_bytes flash_word, u32 ob[77], u8 has_id, priv[32],
  * cert[136], secstate[64], u8 prog[flash_bytes/flash_word], flash[flash_bytes], u32 crc32. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,24 @@ int sim_load_file(struct sfi_sim *sim)
     return rc;
 }
 
+/* fsync of the directory holding path (the rename's durability); best effort. */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
 int sfi_sim_save(struct sfi_sim *sim)
 {
     if (!sim || !sim->state_file)
@@ -144,15 +163,19 @@ int sfi_sim_save(struct sfi_sim *sim)
     if (!tmp) {
         rc = SFI_E_NOMEM;
     } else {
+        /* durable and atomic: the new file is on disk before it replaces the old one, and the
+         * rename is on disk before this returns; a crash leaves the old state or the new */
         snprintf(tmp, tl, "%s.tmp.%ld", sim->state_file, (long)getpid());
         FILE *f = fopen(tmp, "wb");
-        int ok = f && fwrite(buf, 1, n, f) == n;
+        int ok = f && fwrite(buf, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
         if (f && fclose(f) != 0)
             ok = 0;
         if (!ok || rename(tmp, sim->state_file) != 0) {
             rc = sfi_seterr(sim->ctx, SFI_E_IO, "sim state %s: %s", sim->state_file,
                             strerror(errno));
             remove(tmp);
+        } else {
+            sync_dir(sim->state_file);
         }
         free(tmp);
     }

@@ -58,10 +58,15 @@ int (sfi_seterr)(struct sfi_ctx *ctx, int rc, const char *fmt, ...)
 {
     if (ctx == NULL)
         return rc;
+    /* Formatted into a buffer of its own first, then copied: the arguments may be (or point
+     * into) the current detail, as in sfi_seterr(ctx, rc, "%s: %s", path, sfi_errdetail(ctx)),
+     * and formatting into the buffer being read would garble it. */
+    char tmp[sizeof ctx->detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->detail, sizeof ctx->detail, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(ctx->detail, tmp, sizeof tmp);
     return rc;
 }
 

@@ -84,7 +84,7 @@ int sfi_probe_open(struct sfi_ctx *ctx, const struct sfi_probe_cfg *cfg, struct 
         free(p);
         return rc;
     }
-    rc = sfi_probe_connect(p, cfg->connect);
+    rc = cfg->no_connect ? SFI_OK : sfi_probe_connect(p, cfg->connect);
     if (rc) {
         d->close(p);
         free(p);

@@ -55,6 +55,9 @@ function M.parse_uri(uri)
   local target, query = rest:match("^([^?]*)%??(.*)$")
   local out = { driver = driver, faults = {} }
   if driver == "sim" then
+    if target == "" and uri:match("^sim:") then
+      bad("'%s': a part after 'sim:' (e.g. sim:stm32h753), or plain 'sim' for the default", uri)
+    end
     out.part = target ~= "" and target or nil
   elseif driver == "gdb" then
     out.target = target
@@ -83,6 +86,29 @@ end
 local function hex2bin(h, what)
   if not h:match("^%x+$") or #h % 2 ~= 0 then bad("%s: '%s' is not hex", what, h) end
   return (h:gsub("%x%x", function (b) return string.char(tonumber(b, 16)) end))
+end
+
+-- A state= path must be a file sfirun can replace: a regular file or nothing yet, in an
+-- existing directory it may write (the chip is saved there when the probe closes).
+local function check_state_path(path)
+  if path == "" then bad("knob 'state' needs a file name") end
+  local core_sfi = require "sfi.core"
+  local kind = core_sfi.stat(path)
+  if kind and kind ~= "file" then
+    bad("knob 'state': '%s' is a %s, not a file", path, kind == "dir" and "directory" or kind)
+  end
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  local dkind = core_sfi.stat(dir)
+  if dkind ~= "dir" then
+    bad("knob 'state': directory '%s' does not exist", dir)
+  end
+  local probe_file = path .. ".tmp.check"
+  local f = io.open(probe_file, "wb")
+  if not f then bad("knob 'state': cannot write in directory '%s'", dir) end
+  f:close()
+  os.remove(probe_file)
+  return path
 end
 
 -- Builds the sfi.core.probe sim table from the pack, the part and the knobs.
@@ -138,7 +164,7 @@ local function simcfg(pack, part, knobs)
       if not u then bad("knob 'uid' must be 24 hex digits (96 bits)") end
       c.uid = u
     elseif k == "state" then
-      c.state = tostring(v)
+      c.state = check_state_path(tostring(v))
     elseif kind == "rss" then
       if k == "hash" and not HASH_POLICIES[v] then
         bad("knob 'hash' must be unsupported, optional or required")
@@ -215,7 +241,8 @@ local P = {}
 P.__index = P
 P.__name = "sfi.probe"
 
---- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=} or {driver="sim"|"stlink"|
+--- M.open(opts) -> probe. opts: {uri=, connect=, reset=, speed_khz=, no_connect=} (no_connect:
+-- open without connecting, for a server in front of a chip) or {driver="sim"|"stlink"|
 -- "stlink-tcp", part=, serial=, port=, faults={...}}. Raises USAGE (bad URI/knob), NOT_FOUND (unknown part/driver),
 -- NO_DEVICE (target silent), IO, FORMAT (corrupt state file).
 function M.open(opts)
@@ -225,7 +252,7 @@ function M.open(opts)
     { driver = opts.driver or "sim", part = opts.part, serial = opts.serial, faults = {} }
   for k, v in pairs(opts.faults or {}) do spec.faults[k] = v end
   local cfg = { driver = spec.driver, serial = spec.serial, port = spec.port or opts.port,
-    speed_khz = opts.speed_khz, connect = opts.connect or "normal" }
+    speed_khz = opts.speed_khz, connect = opts.connect or "normal", no_connect = opts.no_connect }
   if spec.driver == "gdb" then
     local khz
     cfg.gdb, khz = require("sfi.gdb").parse(spec.target or "", spec.faults)
@@ -239,7 +266,19 @@ function M.open(opts)
   local pack, part
   if spec.driver == "sim" then
     pack, part = device.find_part(spec.part or M.DEFAULT_PART)
-    if spec.faults.flash_kb then part.flash_kb = num(spec.faults.flash_kb, "flash_kb") end
+    if spec.faults.flash_kb then
+      local kb = num(spec.faults.flash_kb, "flash_kb")
+      local max = 0
+      for _, b in ipairs(pack.memory.flash) do max = max + b.size end
+      max = max // 1024
+      if kb < 1 or kb > max then
+        bad("knob 'flash_kb' must be 1..%d for %s, got %d", max, pack.family, kb)
+      end
+      local copy = {}
+      for k, v in pairs(part) do copy[k] = v end -- the pack's own table stays as it is
+      copy.flash_kb = kb
+      part = copy
+    end
     cfg.sim = simcfg(pack, part, spec.faults)
   end
   local u = core.open(cfg)

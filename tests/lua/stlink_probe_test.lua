@@ -189,3 +189,16 @@ T.case("sfirun probes --json lists an stlink-server probe and the simulator", fu
   p:close()
   T.raises("NOT_FOUND", probe.open, string.format("stlink-tcp:%d/OTHER", srv.port))
 end)
+
+T.case("an RDP level 2 chip is served: the probe answers, the target never does", function ()
+  local srv <close> = simserver.start { dir = dir, gdb = true, set = { ob = "RDP:0xCC" } }
+  assert(srv:running(), srv:output())
+  local ok, err = pcall(probe.open, "stlink-tcp:" .. srv.port)
+  assert(not ok)
+  T.eq(err.code, "NO_DEVICE", tostring(err))
+  assert(tostring(err):find("DP_ERROR", 1, true), tostring(err))
+  ok, err = pcall(probe.open, "gdb:" .. srv.gdb_port)
+  assert(not ok)
+  T.eq(err.code, "NO_DEVICE", tostring(err))
+  assert(srv:running(), "the server outlives its clients")
+end)

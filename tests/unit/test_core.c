@@ -51,6 +51,12 @@ static void test_detail_buffer(void **state)
     assert_string_equal(sfi_errdetail(ctx), "");
     assert_int_equal(sfi_seterr(ctx, SFI_E_IO, "LIBUSB_ERROR_%s", "PIPE"), SFI_E_IO);
     assert_string_equal(sfi_errdetail(ctx), "LIBUSB_ERROR_PIPE");
+    /* a detail built from the current one (a caller adding context) stays readable */
+    sfi_seterr(ctx, SFI_E_FORMAT, "not a state file (bad magic)");
+    sfi_seterr(ctx, SFI_E_FORMAT, "%s: %s", "/tmp/work.state", sfi_errdetail(ctx));
+    assert_string_equal(sfi_errdetail(ctx), "/tmp/work.state: not a state file (bad magic)");
+    sfi_seterr(ctx, SFI_E_FORMAT, "%s (again)", sfi_errdetail(ctx) + 5);
+    assert_string_equal(sfi_errdetail(ctx), "work.state: not a state file (bad magic) (again)");
     /* overlong detail is truncated, not overflowed */
     char big[2000];
     memset(big, 'x', sizeof big - 1);

@@ -152,14 +152,19 @@ static void t_wrong_key(void **st)
     struct sfi_sim_cfg c;
     h753(&c);
     struct sfi_sim *s = open_sim(&c);
+    uint32_t v;
     wr(s, FL + 0x04, 0x45670123);
-    wr(s, FL + 0x04, 0x12345678);               /* wrong second key */
-    wr(s, FL + 0x04, 0x45670123);
-    wr(s, FL + 0x04, 0xCDEF89AB);               /* right sequence: too late */
+    v = 0x12345678;                             /* wrong second key: a bus error (RM0433 4.5.1) */
+    assert_int_equal(sfi_sim_write(s, FL + 0x04, &v, 4), SFI_E_TARGET);
+    v = 0x45670123;                             /* the right sequence: too late, bus errors */
+    assert_int_equal(sfi_sim_write(s, FL + 0x04, &v, 4), SFI_E_TARGET);
+    v = 0xCDEF89AB;
+    assert_int_equal(sfi_sim_write(s, FL + 0x04, &v, 4), SFI_E_TARGET);
     assert_int_equal(rd(s, FL + 0x0C) & 1, 1);
-    wr(s, FL + 0x08, 0x11111111);               /* option key too */
-    wr(s, FL + 0x08, 0x08192A3B);
-    wr(s, FL + 0x08, 0x4C5D6E7F);
+    v = 0x11111111;                             /* option key too */
+    assert_int_equal(sfi_sim_write(s, FL + 0x08, &v, 4), SFI_E_TARGET);
+    v = 0x08192A3B;
+    assert_int_equal(sfi_sim_write(s, FL + 0x08, &v, 4), SFI_E_TARGET);
     assert_int_equal(rd(s, FL + 0x18) & 1, 1);
     assert_int_equal(sfi_sim_reset(s, SFI_SIM_RESET_SW), SFI_OK);
     unlock(s, FL);

@@ -61,6 +61,8 @@ struct sfi_probe_cfg {
     const struct sfi_sim_cfg *sim;   /* sim driver: the chip to create */
     struct sfi_sim *sim_attach;      /* sim driver: or an existing chip (a reference is taken) */
     const struct sfi_gdb_cfg *gdb;   /* gdb driver */
+    int no_connect;                  /* open only (a server in front of a chip that may not
+                                      * answer, e.g. at RDP level 2); connect later */
 };
 
 struct sfi_probe_info {

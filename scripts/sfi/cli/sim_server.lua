@@ -79,7 +79,9 @@ function M.run(argv, first)
     knobs[k] = v
   end
   local part = opts.target or probe.DEFAULT_PART
-  local p <close> = probe.open { driver = "sim", part = part, faults = knobs, connect = "hotplug" }
+  -- the chip is served whatever state it is in: an RDP level 2 chip is there, its debug port
+  -- just never answers (each client finds that out, as with a real probe)
+  local p <close> = probe.open { driver = "sim", part = part, faults = knobs, no_connect = true }
   local srv <close> = core.serve(p._u, { stlink_port = port, gdb_port = gdb_port,
     serial = opts.serial, max_clients = max })
   local bound, gbound = srv:stlink_port(), srv:gdb_port()
