@@ -13,7 +13,8 @@ PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
  liblua5.4-dev lua5.4 libusb-1.0-0-dev libssl-dev openssl libp11-dev libp11-kit-dev
  libarchive-dev libsqlite3-dev sqlite3 libcmocka-dev softhsm2 opensc openocd
  cppcheck clang-tidy lua-check gdb-multiarch libpcap-dev tcpdump tshark
- dpkg-dev file lintian groff-base man-db"
+ dpkg-dev file lintian groff-base man-db
+ libpq-dev postgresql"
 
 deps() {
     missing=""

@@ -1,6 +1,7 @@
 # Test registration. Each kind of test is found by file name, so adding a test is adding a
 # file. Labels: unit (C, cmocka), lua (sfi.* modules on the simulator), e2e (recipes on the
-# simulator, one per case), hsm (SoftHSM2 token), interop (OpenOCD), fuzz (bounded libFuzzer).
+# simulator, one per case), hsm (SoftHSM2 token), interop (OpenOCD), db (PostgreSQL server),
+# fuzz (bounded libFuzzer).
 set(SFI_TEST_ENV
   "SFIRUN=$<TARGET_FILE:sfirun>"
   "SFI_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
@@ -47,6 +48,7 @@ sfi_lua_tests(lua lua)
 sfi_lua_tests(cli lua)
 sfi_lua_tests(hsm hsm)
 sfi_lua_tests(interop interop)
+sfi_lua_tests(db db)
 
 # End-to-end cases: tests/e2e/cases/NAME.lua, each run by tests/e2e/run.lua
 file(GLOB SFI_E2E CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/cases/*.lua)

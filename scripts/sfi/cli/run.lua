@@ -135,6 +135,9 @@ function M.execute(desc, sets, opts)
       v.lua, v.openssl))
   local t0 = core.now_ms()
   local ok, err, r = flow.run(desc, args)
+  if args.push then -- after success or failure alike: the rows are written either way
+    require("sfi.journal_db").push_quietly(args.push, { station = args.station })
+  end
   local fields = { status = ok and "ok" or "fail", ms = core.now_ms() - t0 }
   for k, x in pairs(r.facts) do
     if type(x) ~= "table" then fields[k] = x end
