@@ -87,6 +87,7 @@ M.CORE = {
     end),
   },
   ["sfi.core.hsm"] = {
+    new_tag = OK, -- 16 random bytes
     open = allow(function (cfg)
       local ok, why = active.allow_hsm(cfg)
       if not ok then refuse("hsm.open", why or "not the station's token") end
