@@ -166,7 +166,7 @@ int sfi_trace_open(struct sfi_ctx *ctx, const char *path, const struct sfi_trace
         pcap_close(p);
         return SFI_E_FORMAT;
     }
-    struct sfi_trace *tr;
+    struct sfi_trace *tr = NULL;
     int rc = trace_alloc(ctx, opts, &tr);
     if (rc != SFI_OK) {
         pcap_close(p);
