@@ -2,6 +2,7 @@
 # build.sh: the project's one set-up script.
 #   ./build.sh demo   install dependencies, build, run the demo install on the simulated STM32H753
 #   ./build.sh test   install dependencies, build, run every test (normal and ASan/UBSan builds)
+#   ./build.sh package  install dependencies, build build/package/sfirun_VERSION_ARCH.deb, check it
 #   ./build.sh deps | build | bench
 # Dependencies are Debian 12 packages: installed with apt-get when run as root, otherwise the
 # exact apt-get line is printed and the script stops.
@@ -11,7 +12,9 @@ cd "$(dirname "$0")"
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
  liblua5.4-dev lua5.4 libusb-1.0-0-dev libssl-dev openssl libp11-dev libp11-kit-dev
  libarchive-dev libsqlite3-dev sqlite3 libcmocka-dev softhsm2 opensc openocd
- cppcheck clang-tidy lua-check gdb-multiarch"
+ cppcheck clang-tidy lua-check gdb-multiarch libpcap-dev tcpdump tshark
+ dpkg-dev file lintian groff-base man-db
+ libpq-dev postgresql"
 
 deps() {
     missing=""
@@ -81,7 +84,14 @@ test)
 bench)
     deps; build release
     exec bench/run build/release ;;
+package)
+    deps
+    echo "== build: package (packaging/build-deb.sh)"
+    packaging/build-deb.sh build/package
+    echo "== checks (packaging/check-deb.sh)"
+    packaging/check-deb.sh build/package/sfirun_*.deb
+    ls build/package/sfirun_*.deb ;;
 *)
-    echo "usage: ./build.sh demo|test|deps|build|bench" >&2
+    echo "usage: ./build.sh demo|test|package|deps|build|bench" >&2
     exit 2 ;;
 esac

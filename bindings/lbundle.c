@@ -110,7 +110,8 @@ static int l_write_archive(lua_State *L)
 }
 
 /* bundle.create{name=, version=, min_sfirun=, max_sfirun=, entry=, permits={...},
- *               files={[path]=data}, key=PEM, format=} -> string */
+ *               files={[path]=data}, key=PEM | key_uri="pkcs11:...", format=}
+ *   -> string, signer (hex SHA-256 of the signer's SubjectPublicKeyInfo) */
 static int l_create(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -122,8 +123,14 @@ static int l_create(lua_State *L)
     s.entry = sfib_optfield_str(L, 1, "entry", NULL);
     if (!s.name || !s.version || !s.min_sfirun || !s.max_sfirun || !s.entry)
         return luaL_argerror(L, 1, "name, version, min_sfirun, max_sfirun and entry are needed");
+    s.key_uri = sfib_optfield_str(L, 1, "key_uri", NULL);
     lua_getfield(L, 1, "key");
-    s.key_pem = luaL_checklstring(L, -1, &s.key_len);
+    if (!s.key_uri)
+        s.key_pem = luaL_checklstring(L, -1, &s.key_len);
+    else if (!lua_isnil(L, -1))
+        return luaL_argerror(L, 1, "key and key_uri exclude each other");
+    char signer[65];
+    s.signer_out = signer;
     lua_getfield(L, 1, "format");
     s.format = (enum sfi_archive_format)luaL_checkoption(L, -1, "tar.gz", formats);
     lua_getfield(L, 1, "permits");
@@ -162,7 +169,8 @@ static int l_create(lua_State *L)
     if (rc != SFI_OK)
         return sfib_raise(L, rc, "bundle.create");
     pushbuf(L, u, len);
-    return 1;
+    lua_pushstring(L, signer);
+    return 2;
 }
 
 static int has_nul(const char *s, size_t n)

@@ -161,23 +161,79 @@ static int m_provision(lua_State *L)
     return 0;
 }
 
-/* h:license(cert136) -> licence136, counter_after */
+/* h:license(cert136, [tag16]) -> licence136, counter_after, withheld */
 static int m_license(lua_State *L)
 {
     struct sfi_hsm *h = check(L);
-    size_t n = 0;
+    size_t n = 0, tl = 0;
     const char *cert = luaL_checklstring(L, 2, &n);
+    const char *tag = luaL_optlstring(L, 3, NULL, &tl);
+    luaL_argcheck(L, !tag || tl == SFI_HSM_TAG_SIZE, 3, "a request tag is 16 bytes");
     if (n != SFI_CERT_SIZE)
         return sfib_raisef(L, SFI_E_FORMAT, "hsm.license", "certificate is %zu bytes, not %d",
                            n, SFI_CERT_SIZE);
     uint8_t lic[SFI_LIC_SIZE];
     uint32_t after = 0;
-    int rc = sfi_hsm_license(h, (const uint8_t *)cert, lic, &after);
+    unsigned withheld = 0;
+    int rc = sfi_hsm_license(h, (const uint8_t *)cert, (const uint8_t *)tag, lic, &after,
+                             &withheld);
     if (rc != SFI_OK)
         return sfib_raise(L, rc, "hsm.license");
     lua_pushlstring(L, (const char *)lic, sizeof lic);
     lua_pushinteger(L, after);
-    return 2;
+    lua_pushinteger(L, withheld);
+    return 3;
+}
+
+/* hsm.new_tag() -> 16 random bytes: a licence request's tag */
+static int l_new_tag(lua_State *L)
+{
+    uint8_t t[SFI_HSM_TAG_SIZE];
+    if (sfi_hsm_new_tag(t) != SFI_OK)
+        return sfib_raisef(L, SFI_E_CRYPTO, "hsm.new_tag", "no random bytes");
+    lua_pushlstring(L, (const char *)t, sizeof t);
+    return 1;
+}
+
+#define TAGS_MT "sfi.hsm.tags"
+
+/* The engine's tag array, freed by __gc if building the Lua table raises. */
+struct ltags {
+    struct sfi_hsm_tag *t;
+};
+
+static int tags_gc(lua_State *L)
+{
+    struct ltags *u = luaL_checkudata(L, 1, TAGS_MT);
+    free(u->t);
+    u->t = NULL;
+    return 0;
+}
+
+/* h:tags() -> { {value=, tag=16 bytes}... }: the request tags on the token */
+static int m_tags(lua_State *L)
+{
+    struct sfi_hsm *h = check(L);
+    struct ltags *box = lua_newuserdatauv(L, sizeof *box, 0);
+    box->t = NULL;
+    luaL_setmetatable(L, TAGS_MT);
+    size_t n = 0;
+    int rc = sfi_hsm_tags(h, &box->t, &n);
+    if (rc != SFI_OK)
+        return sfib_raise(L, rc, "hsm.tags");
+    struct sfi_hsm_tag *t = box->t;
+    lua_createtable(L, n > 0x7fffffff ? 0 : (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, t[i].value);
+        lua_setfield(L, -2, "value");
+        lua_pushlstring(L, (const char *)t[i].tag, SFI_HSM_TAG_SIZE);
+        lua_setfield(L, -2, "tag");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    free(box->t);
+    box->t = NULL;
+    return 1;
 }
 
 static int mm_tostring(lua_State *L)
@@ -189,14 +245,19 @@ static int mm_tostring(lua_State *L)
 
 int luaopen_sfi_core_hsm(lua_State *L)
 {
-    static const luaL_Reg l[] = {{"open", l_open}, {NULL, NULL}};
+    static const luaL_Reg l[] = {{"open", l_open}, {"new_tag", l_new_tag}, {NULL, NULL}};
     static const luaL_Reg m[] = {{"close", m_close},         {"info", m_info},
                                  {"counter", m_counter},     {"provision", m_provision},
                                  {"license", m_license},     {"guard", m_guard},
+                                 {"tags", m_tags},
                                  {NULL, NULL}};
     static const luaL_Reg mm[] = {
         {"__close", m_close}, {"__gc", m_close}, {"__tostring", mm_tostring}, {NULL, NULL}};
+    static const luaL_Reg tags_mm[] = {{"__gc", tags_gc}, {NULL, NULL}};
     sfib_newtype(L, MT, m, mm);
+    sfib_newtype(L, TAGS_MT, l + 2, tags_mm); /* no methods */
     luaL_newlib(L, l);
+    lua_pushinteger(L, SFI_HSM_TAG_WINDOW);
+    lua_setfield(L, -2, "TAG_WINDOW");
     return 1;
 }

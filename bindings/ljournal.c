@@ -40,8 +40,8 @@ static int m_close(lua_State *L)
     return 0;
 }
 
-/* j:begin{uid=, cert=, fwid=, station=, recipe=, provider=, token=, fields=, counter_before=}
- * -> id (fields: a JSON object text) */
+/* j:begin{uid=, cert=, fwid=, station=, recipe=, provider=, token=, fields=, counter_before=,
+ *         tag=} -> id (fields: a JSON object text; tag: hex) */
 static int m_begin(lua_State *L)
 {
     struct sfi_journal *j = check(L);
@@ -55,6 +55,7 @@ static int m_begin(lua_State *L)
         .token = sfib_optfield_str(L, 2, "token", NULL),
         .fields = sfib_optfield_str(L, 2, "fields", NULL),
         .counter_before = sfib_optfield_int(L, 2, "counter_before", -1),
+        .tag = sfib_optfield_str(L, 2, "tag", NULL),
     };
     lua_getfield(L, 2, "cert");
     r.cert = (const uint8_t *)lua_tolstring(L, -1, &r.certlen); /* kept alive by the table */
@@ -125,6 +126,7 @@ static int m_rows(lua_State *L)
         setstr(L, "detail", r.detail);
         setstr(L, "token", r.token);
         setstr(L, "fields", r.fields);
+        setstr(L, "tag", r.tag);
         if (r.licence_len) {
             lua_pushlstring(L, (const char *)r.licence, r.licence_len);
             lua_setfield(L, -2, "licence");

@@ -101,6 +101,7 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     c->unreachable_after_reset = u32field(L, idx, "unreachable_after_reset", 0);
     c->unreachable_after_rss = u32field(L, idx, "unreachable_after_rss", 0);
     c->usb_error_every = u32field(L, idx, "usb_error_every", 0);
+    c->delay_ms = u32field(L, idx, "delay_ms", 0);
     c->debug_disabled = u32field(L, idx, "debug_disabled", 0);
     c->opt_busy_stuck = u32field(L, idx, "opt_busy_stuck", 0);
     if (lua_getfield(L, idx, "timing") == LUA_TTABLE) {
@@ -206,7 +207,8 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* probe.open{driver=, serial=, port=, speed_khz=, connect=, sim={...}, gdb={...}} -> sfi.probe */
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...}}
+ * -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
@@ -216,6 +218,7 @@ static int l_open(lua_State *L)
     memset(&cfg, 0, sizeof cfg);
     cfg.driver = sfib_optfield_str(L, 1, "driver", "sim");
     cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
+    cfg.record = sfib_optfield_str(L, 1, "record", NULL);
     cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
     lua_Integer port = sfib_optfield_int(L, 1, "port", 0);
     if (port < 0 || port > 65535)

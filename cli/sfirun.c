@@ -23,13 +23,6 @@ static const luaL_Reg preloads[] = {
     {NULL, NULL},
 };
 
-#ifndef SFI_SOURCE_DIR
-#define SFI_SOURCE_DIR "."
-#endif
-#ifndef SFI_DATADIR
-#define SFI_DATADIR "/usr/local/share/sfirun"
-#endif
-
 static lua_State *globalL;
 static struct sfi_ctx *globalctx;
 static volatile sig_atomic_t got_signal;
@@ -63,32 +56,51 @@ static int isfile(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The root holding scripts/ and vendor/: $SFI_SCRIPTS, else the installed share dir next
- * to the executable, else the compiled-in source tree. */
-static void find_root(char *out, size_t n)
+/* The root holding scripts/ and vendor/: $SFI_SCRIPTS, else the installed data directory
+ * next to the executable (../share/sfirun, resolved with realpath), else, in a development
+ * build only (SFI_SOURCE_DIR defined), the source tree. A package build leaves SFI_SOURCE_DIR
+ * out, so the shipped binary holds no build path. Raises a one-line error when none of them
+ * holds the Lua library, rather than letting the first require fail with a list of paths. */
+static void find_root(lua_State *L, char *out, size_t n)
 {
+    char probe[PATH_MAX + 64];
     const char *env = getenv("SFI_SCRIPTS");
     if (env && *env) {
+        snprintf(probe, sizeof probe, "%s/scripts/sfi/flow.lua", env);
+        if (!isfile(probe))
+            luaL_error(L, "SFI_SCRIPTS=%s holds no scripts/sfi/ (it names the directory with "
+                          "scripts/ and vendor/)", env);
         snprintf(out, n, "%s", env);
         return;
     }
     char exe[PATH_MAX];
+    char data[PATH_MAX + 32] = "../share/sfirun"; /* next to the executable */
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (k > 0) {
         exe[k] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            char probe[PATH_MAX + 64];
-            snprintf(probe, sizeof probe, "%s/../share/sfirun/scripts/sfi/flow.lua", exe);
-            /* an installed tree whose path does not fit is not used (no truncated path) */
-            if (isfile(probe) && (size_t)snprintf(out, n, "%s/../share/sfirun", exe) < n)
-                return;
+            snprintf(data, sizeof data, "%s/../share/sfirun", exe);
+            char real[PATH_MAX];
+            if (realpath(data, real)) {
+                snprintf(probe, sizeof probe, "%s/scripts/sfi/flow.lua", real);
+                /* an installed tree whose path does not fit is not used (no truncated path) */
+                if (isfile(probe) && (size_t)snprintf(out, n, "%s", real) < n)
+                    return;
+            }
         }
     }
-    char probe[PATH_MAX + 64];
+#ifdef SFI_SOURCE_DIR
     snprintf(probe, sizeof probe, "%s/scripts/sfi/flow.lua", SFI_SOURCE_DIR);
-    snprintf(out, n, "%s", isfile(probe) ? SFI_SOURCE_DIR : SFI_DATADIR);
+    if (isfile(probe)) {
+        snprintf(out, n, "%s", SFI_SOURCE_DIR);
+        return;
+    }
+#endif
+    luaL_error(L, "cannot find the sfirun Lua library: %s/scripts/sfi/ is missing (is the "
+                  "sfirun package installed completely? SFI_SCRIPTS may name another copy)",
+               data);
 }
 
 static int pmain(lua_State *L)
@@ -107,7 +119,7 @@ static int pmain(lua_State *L)
     lua_pop(L, 1);
 
     char root[PATH_MAX];
-    find_root(root, sizeof root);
+    find_root(L, root, sizeof root);
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/scripts/?.lua;%s/scripts/?/init.lua;%s/vendor/?.lua", root, root,
                     root);

@@ -1,11 +1,13 @@
 # Test registration. Each kind of test is found by file name, so adding a test is adding a
 # file. Labels: unit (C, cmocka), lua (sfi.* modules on the simulator), e2e (recipes on the
-# simulator, one per case), hsm (SoftHSM2 token), interop (OpenOCD), fuzz (bounded libFuzzer).
+# simulator, one per case), hsm (SoftHSM2 token), interop (OpenOCD), db (PostgreSQL server),
+# fuzz (bounded libFuzzer).
 set(SFI_TEST_ENV
   "SFIRUN=$<TARGET_FILE:sfirun>"
   "SFI_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   "SFI_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "SFIRUN_STATE_DIR=${CMAKE_BINARY_DIR}/test-state"
+  "SFIRUN_LOCK_DIR=${CMAKE_BINARY_DIR}/test-locks"
   "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
   "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0"
   "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
@@ -46,6 +48,7 @@ sfi_lua_tests(lua lua)
 sfi_lua_tests(cli lua)
 sfi_lua_tests(hsm hsm)
 sfi_lua_tests(interop interop)
+sfi_lua_tests(db db)
 
 # End-to-end cases: tests/e2e/cases/NAME.lua, each run by tests/e2e/run.lua
 file(GLOB SFI_E2E CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/cases/*.lua)
@@ -85,4 +88,16 @@ if(SFI_FUZZ)
     set_tests_properties(fuzz/${short} PROPERTIES LABELS fuzz TIMEOUT 900
       ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endforeach()
+endif()
+
+# The Debian package (label package): packaging/build-deb.sh builds it in
+# build/<preset>/package-test with the package preset, packaging/check-deb.sh checks it and runs
+# the extracted program with the source tree hidden. Not in the asan preset (the package is a
+# separate, non-sanitized build); the dev preset runs it.
+if(NOT SFI_SANITIZE AND NOT SFI_FUZZ AND NOT SFI_PACKAGE)
+  add_test(NAME package/deb
+    COMMAND sh -c "packaging/build-deb.sh \"$1\" >\"$1.log\" 2>&1 || { cat \"$1.log\"; exit 1; }; packaging/check-deb.sh \"$1\"/sfirun_*.deb"
+            sh ${CMAKE_BINARY_DIR}/package-test
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(package/deb PROPERTIES LABELS package SKIP_RETURN_CODE 77 TIMEOUT 900)
 endif()

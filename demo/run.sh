@@ -13,8 +13,10 @@ SFIRUN=${1:-build/dev/sfirun}
 case "$SFIRUN" in /*) ;; *) SFIRUN="$PWD/$SFIRUN" ;; esac
 D="$PWD/build/demo"
 rm -rf "$D"
-mkdir -p "$D/tokens"
+mkdir -p "$D/tokens" "$D/state" "$D/lock"
 umask 077
+# the demo's own state and licence-guard directories, never the station's
+export SFIRUN_STATE_DIR="$D/state" SFIRUN_LOCK_DIR="$D/lock"
 
 echo "== 1. demo firmware (180 KiB), fresh key and nonce"
 openssl rand -out "$D/firmware.bin" 184320

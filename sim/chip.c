@@ -261,6 +261,11 @@ int sim_power_event(struct sfi_sim *sim, const char *name)
 static int debug_op(struct sfi_sim *sim, int need_link)
 {
     sim->ops++;
+    if (sim->cfg.delay_ms) {
+        int rc = sfi_sleep_ms(sim->ctx, sim->cfg.delay_ms);
+        if (rc != SFI_OK)
+            return rc;
+    }
     if (sim->cfg.usb_error_every && sim->ops % sim->cfg.usb_error_every == 0)
         return sfi_seterr(sim->ctx, SFI_E_IO, "sim: injected USB transfer error (operation %lu)",
                           sim->ops);

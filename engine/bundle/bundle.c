@@ -168,7 +168,7 @@ int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s, unsi
                       size_t *outlen)
 {
     if (!s->name || !s->version || !s->min_sfirun || !s->max_sfirun || !s->entry ||
-        !s->key_pem || (s->nfiles && !s->files) || (s->npermits && !s->permits))
+        (!s->key_pem == !s->key_uri) || (s->nfiles && !s->files) || (s->npermits && !s->permits))
         return sfi_seterr(ctx, SFI_E_INVALID, "bundle spec: missing field");
     for (size_t i = 0; i < s->nfiles; i++)
         if (!s->files[i].path || (!s->files[i].data && s->files[i].size))
@@ -209,10 +209,20 @@ int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s, unsi
     }
     if (rc != SFI_OK)
         goto done;
-    rc = sfi_bsign_sign(ctx, s->key_pem, s->key_len, man.p, man.len, &raw, &rawlen, &spki,
-                        &spkilen);
+    if (s->key_uri)
+        rc = sfi_bsign_sign_p11(ctx, s->key_uri, man.p, man.len, &raw, &rawlen, &spki, &spkilen);
+    else
+        rc = sfi_bsign_sign(ctx, s->key_pem, s->key_len, man.p, man.len, &raw, &rawlen, &spki,
+                            &spkilen);
     if (rc != SFI_OK)
         goto done;
+    if (s->signer_out) {
+        unsigned char md[32];
+        rc = sfi_bsign_sha256(ctx, spki, spkilen, md);
+        if (rc != SFI_OK)
+            goto done;
+        sfi_bsign_hex(md, 32, s->signer_out);
+    }
     if (sig_text(&sig, spki, spkilen, raw, rawlen) != SFI_OK) {
         rc = sfi_seterr(ctx, SFI_E_NOMEM, "signature");
         goto done;

@@ -13,6 +13,13 @@ int sfi_bsign_sha256(struct sfi_ctx *ctx, const void *data, size_t len, unsigned
 int sfi_bsign_sign(struct sfi_ctx *ctx, const char *key_pem, size_t key_len, const void *msg,
                    size_t len, unsigned char **sig, size_t *siglen, unsigned char **spki,
                    size_t *spkilen);
+/* Signs msg with the EC P-256 private key a PKCS#11 URI names (token=, object= and/or id=,
+ * module-path=, pin-source=), on the token, through libp11; the key never leaves it. Same
+ * outputs as sfi_bsign_sign. Errors: USAGE (URI), NOT_FOUND (module, token, key, PIN source),
+ * AUTH (wrong PIN), LOCKED, UNSUPPORTED (not EC P-256), CRYPTO, NOMEM, CKR_ mappings. */
+int sfi_bsign_sign_p11(struct sfi_ctx *ctx, const char *uri, const void *msg, size_t len,
+                       unsigned char **sig, size_t *siglen, unsigned char **spki,
+                       size_t *spkilen);
 /* Verifies sig over msg with the trusted PEM public key; spki is the key the bundle names.
  * Writes the trusted key's fingerprint. Errors: FORMAT (trust key unreadable), AUTH. */
 int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_len,

@@ -29,6 +29,7 @@ static const struct {
     {"COUNTER", "licence counter exhausted"},
     {"SANDBOX", "not allowed in the sandbox"},
     {"USAGE", "usage error"},
+    {"LIMIT", "a station limit was exceeded"},
 };
 
 const char *sfi_errname(int rc)

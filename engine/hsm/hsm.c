@@ -1,10 +1,13 @@
 /* hsm.c: the licence token over a raw PKCS#11 function list (dlopen + C_GetFunctionList):
  * module/session/login, the token layout (docs/hsm.md), provisioning, the monotonic licence
- * counter (create-new-then-destroy-old data objects; the smallest value wins) and licence
+ * counter (create-new-then-destroy-old data objects; the smallest value wins), the request
+ * tags that make one counter value release at most one licence across stations, and licence
  * generation on the token (ECDH1_DERIVE -> AES_ECB_ENCRYPT_DATA -> AES_KEY_WRAP). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,24 +23,38 @@
 #define L_CTR "sfi-counter"
 #define L_CA "sfi-ca"
 #define L_STATE "sfi-state"
+#define L_TAG "sfi-tag-" /* + the counter value a request spent: "sfi-tag-17" */
+#define SPEND_TRIES 5     /* counter values one request may try before BUSY */
 #define STATE_VALUE "sfirun-provisioned-v1"
 #define APP "sfirun"
 #define MAX_CTR_OBJS 16
 
-/* One loaded module per path, shared by every open session of this process. */
+#define MAX_SLOTS 8
+
+/* One loaded module per path, shared by every open session of this process. PKCS#11 keeps
+ * one login per token and application: C_Logout from any session logs out all of them, so
+ * the open sessions are counted per slot and only the last one to close logs out. */
 struct module {
     char path[512];
     void *dl;
     CK_FUNCTION_LIST_PTR f;
     int refs;
     int initialized; /* we called C_Initialize successfully (so we finalize) */
+    struct {
+        CK_SLOT_ID id;
+        int sessions;
+    } slots[MAX_SLOTS];
 };
+/* modules[] (refs, slots, load/unload) is shared by the threads of a station. */
+static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct module modules[4];
 
 struct sfi_hsm {
     struct sfi_ctx *ctx;
     struct module *m;
     CK_SESSION_HANDLE s;
+    int counted; /* this session is counted in m->slots[slot] */
+    CK_SLOT_ID slot;
     char token[33];
     char serial[17];
     char lock_path[600];
@@ -45,14 +62,17 @@ struct sfi_hsm {
 };
 
 /* The guard file: <dir>/sfirun-hsm-<sha256(module \n label), 24 hex>.lock, dir the first of
- * $SFIRUN_LOCK_DIR, /run/lock (shared by every user of the station), cfg->lock_dir, /tmp. */
+ * cfg->guard_dir, $SFIRUN_LOCK_DIR, /run/lock (shared by every user of the station),
+ * cfg->lock_dir, /tmp. */
 static int guard_path(struct sfi_ctx *ctx, const char *module, const char *token,
-                      const char *fallback, char *out, size_t cap)
+                      const char *own, const char *fallback, char *out, size_t cap)
 {
-    const char *dir = getenv("SFIRUN_LOCK_DIR");
+    const char *env = getenv("SFIRUN_LOCK_DIR");
+    const char *dir = own && *own ? own : env;
     if (!dir || !*dir)
         dir = access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : fallback ? fallback : "/tmp";
-    if (dir == fallback && mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if ((dir == fallback || dir == own || dir == env) && mkdir(dir, 0700) != 0 &&
+        errno != EEXIST)
         return sfi_seterr(ctx, SFI_E_IO, "lock directory %s: %s", dir, strerror(errno));
     char real[4096];
     const char *mod = realpath(module, real) ? real : module;
@@ -81,7 +101,7 @@ int sfi_hsm_guard(struct sfi_hsm *h, struct sfi_lock **out)
 
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
-static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out)
+static int module_get_locked(struct sfi_ctx *ctx, const char *path, struct module **out)
 {
     struct module *free_slot = NULL;
     for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
@@ -122,22 +142,82 @@ static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out
         return sfi_p11_err(ctx, rv, "C_Initialize");
     m->initialized = rv == CKR_OK;
     m->refs = 1;
+    memset(m->slots, 0, sizeof m->slots);
     *out = m;
     return SFI_OK;
+}
+
+static int module_get(struct sfi_ctx *ctx, const char *path, struct module **out)
+{
+    pthread_mutex_lock(&modules_mu);
+    int rc = module_get_locked(ctx, path, out);
+    pthread_mutex_unlock(&modules_mu);
+    return rc;
 }
 
 /* The module stays mapped for the process lifetime (a reload costs more than it saves). */
 static void module_put(struct module *m)
 {
-    if (!m || m->refs <= 0)
+    if (!m)
         return;
-    if (--m->refs == 0 && m->initialized) {
+    pthread_mutex_lock(&modules_mu);
+    if (m->refs > 0 && --m->refs == 0 && m->initialized) {
         m->f->C_Finalize(NULL);
         m->initialized = 0;
     }
+    pthread_mutex_unlock(&modules_mu);
 }
 
-static int read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
+/* Counts h's session on its slot (before C_Login, so that a session of the same token
+ * closing meanwhile does not log this one out). Errors: SFI_E_BUSY (too many slots). */
+static int session_count(struct sfi_hsm *h, CK_SLOT_ID slot)
+{
+    int rc = SFI_OK;
+    pthread_mutex_lock(&modules_mu);
+    int hit = -1, free_i = -1;
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        if (h->m->slots[i].sessions > 0 && h->m->slots[i].id == slot)
+            hit = i;
+        else if (h->m->slots[i].sessions == 0 && free_i < 0)
+            free_i = i;
+    }
+    if (hit < 0 && free_i >= 0) {
+        hit = free_i;
+        h->m->slots[hit].id = slot;
+    }
+    if (hit < 0) {
+        rc = sfi_seterr(h->ctx, SFI_E_BUSY, "too many PKCS#11 tokens open at once");
+    } else {
+        h->m->slots[hit].sessions++;
+        h->counted = 1;
+        h->slot = slot;
+    }
+    pthread_mutex_unlock(&modules_mu);
+    return rc;
+}
+
+/* Closes h's session; the last session of its token logs out first. */
+static void session_close(struct sfi_hsm *h)
+{
+    pthread_mutex_lock(&modules_mu);
+    int last = 1;
+    if (h->counted) {
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            if (h->m->slots[i].sessions > 0 && h->m->slots[i].id == h->slot) {
+                last = --h->m->slots[i].sessions == 0;
+                break;
+            }
+        }
+        h->counted = 0;
+    }
+    if (last)
+        h->m->f->C_Logout(h->s);
+    h->m->f->C_CloseSession(h->s);
+    h->s = CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&modules_mu);
+}
+
+int sfi_p11_read_pin(struct sfi_ctx *ctx, const char *env, const char *file, char *pin, size_t cap)
 {
     if (file) {
         FILE *fp = fopen(file, "r");
@@ -219,6 +299,9 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         int rc = sfi_hsm_uri_parse(ctx, cfg->uri, &u);
         if (rc != SFI_OK)
             return rc;
+        if (u.object[0] || u.id_len || u.type[0])
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: object=, id= and type= select a "
+                                                "signing key; the licence token URI takes none");
     }
     const char *module = cfg->module ? cfg->module : u.module[0] ? u.module : NULL;
     if (!module)
@@ -237,7 +320,8 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
     h->ctx = ctx;
     strcpy(h->token, token);
     h->lock_ms = cfg->lock_timeout_ms ? cfg->lock_timeout_ms : 60000;
-    int rc = guard_path(ctx, module, token, cfg->lock_dir, h->lock_path, sizeof h->lock_path);
+    int rc = guard_path(ctx, module, token, cfg->guard_dir, cfg->lock_dir, h->lock_path,
+                        sizeof h->lock_path);
     if (rc != SFI_OK) {
         free(h);
         return rc;
@@ -266,7 +350,10 @@ int sfi_hsm_open(struct sfi_ctx *ctx, const struct sfi_hsm_cfg *cfg, struct sfi_
         rc = sfi_p11_err(ctx, rv, "C_OpenSession");
         goto fail;
     }
-    rc = read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
+    rc = session_count(h, slot);
+    if (rc != SFI_OK)
+        goto fail;
+    rc = sfi_p11_read_pin(ctx, pin_env, pin_file, pin, sizeof pin);
     if (rc != SFI_OK)
         goto fail;
     rv = h->m->f->C_Login(h->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
@@ -291,10 +378,8 @@ void sfi_hsm_close(struct sfi_hsm *h)
 {
     if (!h)
         return;
-    if (h->m && h->s != CK_INVALID_HANDLE) {
-        h->m->f->C_Logout(h->s);
-        h->m->f->C_CloseSession(h->s);
-    }
+    if (h->m && h->s != CK_INVALID_HANDLE)
+        session_close(h);
     module_put(h->m);
     free(h);
 }
@@ -373,29 +458,57 @@ struct counter {
     uint32_t min;
 };
 
-static int read_counter(struct sfi_hsm *h, struct counter *c)
+/* One look at the counter objects: the readable ones (4 bytes) in c; *unsettled counts those
+ * that could not be read or had another size (destroyed or still being written by another
+ * station, or damaged). */
+static int read_counter_once(struct sfi_hsm *h, struct counter *c, int *unsettled)
 {
     int rc = find(h, CKO_DATA, L_CTR, c->objs, MAX_CTR_OBJS, &c->n);
     if (rc != SFI_OK)
         return rc;
-    if (c->n == 0)
-        return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "token has no licence counter (%s)", L_CTR);
     c->min = UINT32_MAX;
+    CK_ULONG kept = 0;
+    *unsettled = 0;
     for (CK_ULONG i = 0; i < c->n; i++) {
         uint8_t b[8];
         size_t len = 0;
-        rc = value(h, c->objs[i], b, sizeof b, &len);
+        if (value(h, c->objs[i], b, sizeof b, &len) != SFI_OK || len != 4) {
+            (*unsettled)++;
+            continue;
+        }
+        c->objs[kept] = c->objs[i];
+        c->vals[kept] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                        (uint32_t)b[3] << 24;
+        if (c->vals[kept] < c->min)
+            c->min = c->vals[kept];
+        kept++;
+    }
+    c->n = kept;
+    return SFI_OK;
+}
+
+/* The counter: the smallest readable value. Objects another station is destroying or writing
+ * at that moment are skipped (a smaller value may hide among them: the value read is then
+ * merely stale, which the request tags make harmless); with none readable, a few more looks. */
+static int read_counter(struct sfi_hsm *h, struct counter *c)
+{
+    int unsettled = 0;
+    for (unsigned pause = 1; pause <= 64; pause *= 2) {
+        int rc = read_counter_once(h, c, &unsettled);
         if (rc != SFI_OK)
             return rc;
-        if (len != 4)
-            return sfi_seterr(h->ctx, SFI_E_FORMAT, "licence counter object has %zu bytes, not 4",
-                              len);
-        c->vals[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
-        if (c->vals[i] < c->min)
-            c->min = c->vals[i];
+        if (c->n > 0) {
+            sfi_clearerr(h->ctx);
+            return SFI_OK;
+        }
+        rc = sfi_sleep_ms(h->ctx, pause);
+        if (rc != SFI_OK)
+            return rc;
     }
-    return SFI_OK;
+    if (unsettled)
+        return sfi_seterr(h->ctx, SFI_E_FORMAT, "licence counter: %d object(s), none of 4 "
+                                                "readable bytes", unsettled);
+    return sfi_seterr(h->ctx, SFI_E_NOT_FOUND, "token has no licence counter (%s)", L_CTR);
 }
 
 /* Destroys every counter object but one holding the smallest value. */
@@ -409,8 +522,8 @@ static void tidy_counter(struct sfi_hsm *h, struct counter *c)
         }
         CK_RV rv = h->m->f->C_DestroyObject(h->s, c->objs[i]);
         if (rv != CKR_OK)
-            sfi_log(h->ctx, SFI_LOG_WARN, "HSM: stale counter object not destroyed (%s)",
-                    sfi_p11_rvname(rv));
+            sfi_log(h->ctx, rv == CKR_OBJECT_HANDLE_INVALID ? SFI_LOG_DEBUG : SFI_LOG_WARN,
+                    "HSM: stale counter object not destroyed (%s)", sfi_p11_rvname(rv));
     }
 }
 
@@ -623,16 +736,161 @@ static int counter_store(struct sfi_hsm *h, struct counter *old, uint32_t v)
         return rc;
     for (CK_ULONG i = 0; i < old->n; i++) {
         CK_RV rv = h->m->f->C_DestroyObject(h->s, old->objs[i]);
-        if (rv != CKR_OK) /* harmless: the smallest value is the truth */
-            sfi_log(h->ctx, SFI_LOG_WARN, "HSM: old counter object not destroyed (%s)",
-                    sfi_p11_rvname(rv));
+        if (rv != CKR_OK) /* harmless: the smallest value is the truth (another station */
+            sfi_log(h->ctx,  /* may have destroyed it already) */
+                    rv == CKR_OBJECT_HANDLE_INVALID ? SFI_LOG_DEBUG : SFI_LOG_WARN,
+                    "HSM: old counter object not destroyed (%s)", sfi_p11_rvname(rv));
     }
     return SFI_OK;
 }
 
-static int license_unguarded(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
-                             uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
+/* Reads every request tag on the token into *out (when out is not NULL; malloc'd, *nout of
+ * them) and destroys those of values >= prune_from (UINT32_MAX: none). */
+static int tags_scan(struct sfi_hsm *h, uint32_t prune_from, struct sfi_hsm_tag **out,
+                     size_t *nout)
 {
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_APPLICATION, (void *)APP, strlen(APP)},
+    };
+    CK_FUNCTION_LIST_PTR f = h->m->f;
+    CK_RV rv = f->C_FindObjectsInit(h->s, t, 2);
+    if (rv != CKR_OK)
+        return sfi_p11_err(h->ctx, rv, "C_FindObjectsInit");
+    struct sfi_hsm_tag *v = NULL;
+    CK_OBJECT_HANDLE *gone = NULL;
+    size_t n = 0, cap = 0, ngone = 0, capgone = 0;
+    int rc = SFI_OK;
+    for (;;) {
+        CK_OBJECT_HANDLE o[64];
+        CK_ULONG got = 0;
+        rv = f->C_FindObjects(h->s, o, 64, &got);
+        if (rv != CKR_OK) {
+            rc = sfi_p11_err(h->ctx, rv, "C_FindObjects");
+            break;
+        }
+        if (got == 0)
+            break;
+        for (CK_ULONG i = 0; i < got && rc == SFI_OK; i++) {
+            char label[40];
+            uint8_t val[SFI_HSM_TAG_SIZE + 1];
+            CK_ATTRIBUTE a[] = {{CKA_LABEL, label, sizeof label - 1}, {CKA_VALUE, val, sizeof val}};
+            if (f->C_GetAttributeValue(h->s, o[i], a, 2) != CKR_OK)
+                continue; /* not a tag (another label or size), or gone */
+            label[a[0].ulValueLen] = '\0';
+            const char *num = label + strlen(L_TAG);
+            char *end = NULL;
+            if (strncmp(label, L_TAG, strlen(L_TAG)) != 0 || a[1].ulValueLen != SFI_HSM_TAG_SIZE ||
+                *num < '0' || *num > '9')
+                continue;
+            unsigned long value = strtoul(num, &end, 10);
+            if (*end || value > UINT32_MAX)
+                continue;
+            int prune = value >= prune_from;
+            if (!prune && !out)
+                continue;
+            size_t *len = prune ? &ngone : &n, *lim = prune ? &capgone : &cap;
+            if (*len == *lim) {
+                size_t nc = *lim ? 2 * *lim : 64;
+                void *nv = prune ? realloc(gone, nc * sizeof *gone) : realloc(v, nc * sizeof *v);
+                if (!nv) {
+                    rc = sfi_seterr(h->ctx, SFI_E_NOMEM, "HSM tags");
+                    break;
+                }
+                if (prune)
+                    gone = nv;
+                else
+                    v = nv;
+                *lim = nc;
+            }
+            if (prune) {
+                gone[ngone++] = o[i];
+            } else {
+                v[n].value = (uint32_t)value;
+                memcpy(v[n].tag, val, SFI_HSM_TAG_SIZE);
+                n++;
+            }
+        }
+        if (rc != SFI_OK)
+            break;
+    }
+    f->C_FindObjectsFinal(h->s);
+    for (size_t i = 0; rc == SFI_OK && i < ngone; i++)
+        f->C_DestroyObject(h->s, gone[i]); /* another station may have pruned it already */
+    free(gone);
+    if (rc != SFI_OK || !out) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *nout = n;
+    return SFI_OK;
+}
+
+/* The counter from a look at which every counter object was readable (a few looks at most):
+ * not stale, unlike read_counter's. Errors: SFI_E_BUSY (the objects kept changing). */
+static int read_counter_settled(struct sfi_hsm *h, uint32_t *min)
+{
+    struct counter c;
+    int unsettled = 0;
+    for (unsigned pause = 1; pause <= 64; pause *= 2) {
+        int rc = read_counter_once(h, &c, &unsettled);
+        if (rc != SFI_OK)
+            return rc;
+        if (!unsettled && c.n > 0) {
+            *min = c.min;
+            return SFI_OK;
+        }
+        rc = sfi_sleep_ms(h->ctx, pause);
+        if (rc != SFI_OK)
+            return rc;
+    }
+    return sfi_seterr(h->ctx, SFI_E_BUSY, "licence counter objects kept changing while read");
+}
+
+/* Writes this request's tag for counter value v (before the counter moves: a tag on the token
+ * is the evidence that the request may have spent v). */
+static int tag_write(struct sfi_hsm *h, uint32_t v, const uint8_t tag[SFI_HSM_TAG_SIZE])
+{
+    char label[32];
+    snprintf(label, sizeof label, L_TAG "%u", (unsigned)v);
+    return create_data(h, label, tag, SFI_HSM_TAG_SIZE, NULL);
+}
+
+/* *alone = 1 when the only tag for value v on the token is this request's. Two requests that
+ * spent the same value each write their tag before they look: the later writer always sees
+ * the earlier one, so at most one of them finds itself alone. */
+static int tag_alone(struct sfi_hsm *h, uint32_t v, const uint8_t tag[SFI_HSM_TAG_SIZE],
+                     int *alone)
+{
+    char label[32];
+    snprintf(label, sizeof label, L_TAG "%u", (unsigned)v);
+    CK_OBJECT_HANDLE o[4];
+    CK_ULONG n = 0;
+    *alone = 0;
+    int rc = find(h, CKO_DATA, label, o, 4, &n);
+    if (rc != SFI_OK || n != 1)
+        return rc;
+    uint8_t b[SFI_HSM_TAG_SIZE + 1];
+    size_t len = 0;
+    if (value(h, o[0], b, sizeof b, &len) != SFI_OK) { /* unreadable: not known to be ours */
+        sfi_clearerr(h->ctx);
+        return SFI_OK;
+    }
+    *alone = len == SFI_HSM_TAG_SIZE && memcmp(b, tag, SFI_HSM_TAG_SIZE) == 0;
+    return SFI_OK;
+}
+
+static int license_unguarded(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
+                             const uint8_t *tag_in, uint8_t lic_out[SFI_LIC_SIZE],
+                             uint32_t *counter_after, unsigned *withheld_out)
+{
+    uint8_t tag[SFI_HSM_TAG_SIZE];
+    if (tag_in)
+        memcpy(tag, tag_in, sizeof tag);
+    else if (RAND_bytes(tag, sizeof tag) != 1)
+        return sfi_seterr(h->ctx, SFI_E_CRYPTO, "request tag: no random bytes");
     struct sfi_hsm_info in;
     int rc = info_unguarded(h, &in);
     if (rc != SFI_OK)
@@ -678,13 +936,73 @@ static int license_unguarded(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE
                                        (unsigned long)wl);
         goto out;
     }
-    /* 3. spend the licence durably, 4. only then release it */
-    rc = counter_store(h, &c, c.min - 1);
-    if (rc != SFI_OK)
+    /* 3. spend a counter value durably, claimed by this request's tag; 4. release the licence
+     * only if no other request (another station) spent the same value, else try the next */
+    unsigned withheld = 0, jitter = (unsigned)tag[0] << 8 | tag[1];
+    uint32_t v = 0;
+    int alone = 0, failed = 0, last = SFI_OK;
+    for (int attempt = 0; attempt < SPEND_TRIES && !alone; attempt++) {
+        if (attempt > 0) { /* stations that collided draw apart before the next value */
+            jitter = jitter * 1103515245u + 12345u;
+            rc = sfi_sleep_ms(h->ctx, 1 + (jitter >> 16) % (4u << attempt));
+            if (rc != SFI_OK)
+                goto out;
+        }
+        rc = read_counter(h, &c); /* afresh: other stations may have spent meanwhile */
+        if (rc != SFI_OK)
+            goto out;
+        if (c.min == 0) {
+            rc = sfi_seterr(h->ctx, SFI_E_COUNTER, "token '%s': no licences left%s", h->token,
+                            withheld ? " (the values this request spent were also spent by "
+                                       "another station: licence withheld)"
+                                     : "");
+            goto out;
+        }
+        v = c.min - 1;
+        if ((rc = tag_write(h, v, tag)) != SFI_OK || (rc = counter_store(h, &c, v)) != SFI_OK ||
+            (rc = tag_alone(h, v, tag, &alone)) != SFI_OK) {
+            /* a token error: if the tag went in, the value may be spent (the journal and
+             * reconcile count it so); the licence is not released for it */
+            failed++;
+            last = rc;
+            sfi_log(h->ctx, SFI_LOG_DEBUG, "HSM: spending counter value %u failed (%s)",
+                    (unsigned)v, sfi_errdetail(h->ctx));
+            continue;
+        }
+        uint32_t now = 0;
+        if (alone && (read_counter_settled(h, &now) != SFI_OK ||
+                      v >= now + SFI_HSM_TAG_WINDOW)) {
+            /* this request read the counter so long ago that the tags of v may be pruned
+             * already: it cannot know it is alone */
+            alone = 0;
+            sfi_clearerr(h->ctx);
+        }
+        if (!alone) {
+            withheld++;
+            sfi_log(h->ctx, SFI_LOG_WARN, "HSM: counter value %u was also spent by another "
+                                          "station: licence withheld, spending the next value",
+                    (unsigned)v);
+        } else if (v % 4 == 0) {
+            tags_scan(h, now + SFI_HSM_TAG_WINDOW, NULL, NULL); /* best effort */
+            sfi_clearerr(h->ctx);
+        }
+    }
+    if (!alone) {
+        if (failed == SPEND_TRIES) { /* the token failed every time: its own error */
+            rc = last;
+            goto out;
+        }
+        rc = sfi_seterr(h->ctx, SFI_E_BUSY, "token '%s': %d tries to spend a counter value "
+                                            "failed (%u also spent by other stations); licence "
+                                            "withheld",
+                        h->token, SPEND_TRIES, withheld);
         goto out;
+    }
     memcpy(lic_out, lic, sizeof lic);
     if (counter_after)
-        *counter_after = c.min - 1;
+        *counter_after = v;
+    if (withheld_out)
+        *withheld_out = withheld;
 out:
     sfi_wipe(lic, sizeof lic);
     CK_OBJECT_HANDLE tmp[] = {kek, zkey, priv, pub};
@@ -722,7 +1040,18 @@ int sfi_hsm_provision(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
 }
 
 int sfi_hsm_license(struct sfi_hsm *h, const uint8_t cert[SFI_CERT_SIZE],
-                    uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after)
+                    const uint8_t *tag, uint8_t lic_out[SFI_LIC_SIZE], uint32_t *counter_after,
+                    unsigned *withheld)
 {
-    GUARDED(license_unguarded(h, cert, lic_out, counter_after));
+    GUARDED(license_unguarded(h, cert, tag, lic_out, counter_after, withheld));
+}
+
+int sfi_hsm_new_tag(uint8_t tag[SFI_HSM_TAG_SIZE])
+{
+    return RAND_bytes(tag, SFI_HSM_TAG_SIZE) == 1 ? SFI_OK : SFI_E_CRYPTO;
+}
+
+int sfi_hsm_tags(struct sfi_hsm *h, struct sfi_hsm_tag **out, size_t *n)
+{
+    GUARDED(tags_scan(h, UINT32_MAX, out, n));
 }

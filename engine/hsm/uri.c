@@ -1,6 +1,6 @@
 /* uri.c: RFC 7512 PKCS#11 URI parsing (the subset sfirun uses): path attributes token, serial,
- * manufacturer and model (they select the token), query attributes module-path and pin-source
- * (env:VAR or file:PATH). pin-value is refused: a PIN must never travel on a command line.
+ * manufacturer and model (they select the token), object, id and type (they select a key, for
+ * signing), query attributes module-path and pin-source (env:VAR or file:PATH). pin-value is refused: a PIN must never travel on a command line.
  * Vendor attributes (x-...) are ignored as RFC 7512 allows; any other attribute is a USAGE
  * error naming it, so a misspelt one (pin-sorce=) never falls back to a default silently. */
 #include <string.h>
@@ -16,6 +16,30 @@ static int hexv(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/* Percent-decodes s[0..n) into out (cap bytes); *len = bytes written. NUL bytes are allowed
+ * (an id is binary). -1 on a bad escape or overflow. */
+static int pdecode_bin(const char *s, size_t n, unsigned char *out, size_t cap, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int hi = hexv(s[i + 1]), lo = hexv(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (o >= cap)
+            return -1;
+        out[o++] = (unsigned char)c;
+    }
+    *len = o;
+    return 0;
 }
 
 /* Percent-decodes s[0..n) into out (cap bytes incl. NUL); -1 on a bad escape or overflow. */
@@ -65,6 +89,22 @@ static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_
     } else if (kl == 5 && memcmp(a, "model", 5) == 0) {
         if (pdecode(v, vl, u->model, sizeof u->model) != 0)
             return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad model");
+    } else if (kl == 6 && memcmp(a, "object", 6) == 0) {
+        if (pdecode(v, vl, u->object, sizeof u->object) != 0 || !u->object[0])
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad object label");
+    } else if (kl == 2 && memcmp(a, "id", 2) == 0) {
+        if (pdecode_bin(v, vl, u->id, sizeof u->id, &u->id_len) != 0 || u->id_len == 0)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: bad id (percent-encoded bytes, "
+                                                "at most %zu)", sizeof u->id);
+    } else if (kl == 4 && memcmp(a, "type", 4) == 0) {
+        static const char *const types[] = {"private", "public", "cert", "secret-key", "data"};
+        size_t k = 0;
+        while (k < 5 && !(strlen(types[k]) == vl && memcmp(v, types[k], vl) == 0))
+            k++;
+        if (k == 5)
+            return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: type must be private, public, "
+                                                "cert, secret-key or data");
+        strcpy(u->type, types[k]);
     } else if (kl == 9 && memcmp(a, "pin-value", 9) == 0) {
         return sfi_seterr(ctx, SFI_E_USAGE, "PKCS#11 URI: pin-value refused (a PIN must not be "
                                             "on a command line): use pin-source=env:VAR or "
@@ -88,7 +128,8 @@ static int attr(struct sfi_ctx *ctx, struct sfi_hsm_uri *u, const char *a, size_
         int shown = kl > 40 ? 40 : (int)kl;
         return sfi_seterr(ctx, SFI_E_USAGE,
                           "PKCS#11 URI: unknown or unused attribute '%.*s' (sfirun takes token, "
-                          "serial, manufacturer, model, module-path, pin-source)",
+                          "serial, manufacturer, model, object, id, type, module-path, "
+                          "pin-source)",
                           shown, a);
     }
     return SFI_OK;

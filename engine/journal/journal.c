@@ -1,6 +1,8 @@
 /* journal.c: the licence journal over SQLite (the only SQLite user in the engine, so its
  * error mapping lives here). WAL + synchronous=FULL: a row is on disk when begin/finish
- * return. Triggers refuse DELETE and any change to a row whose outcome is already known. */
+ * return. Triggers refuse DELETE and any change to a row whose outcome is already known.
+ * Another process holding the database (busy, locked) is waited for up to 30 s, then BUSY:
+ * a row is never dropped silently. A read-only open leaves no -wal/-shm file behind. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -9,12 +11,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sfi/journal.h"
+
+#define BUSY_MS 30000 /* how long a statement waits for another process's lock */
 
 struct sfi_journal {
     int v1; /* read-only open of a version-1 file: no token/fields/licence columns */
     int v3; /* the file has the events table (always after a WRITE open) */
+    int v4; /* the file has the request tag column (always after a WRITE open) */
     struct sfi_ctx *ctx;
     sqlite3 *db;
 };
@@ -57,6 +63,11 @@ static const char migrate_v3[] =
     " BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
     "PRAGMA user_version = 3;";
 
+/* Version 4: the request's tag, written on the token with the counter value it spent, so that
+ * several stations' journals and the token can be matched row by row (docs/hsm.md). */
+static const char migrate_v4[] = "ALTER TABLE licence_journal ADD COLUMN tag TEXT;"
+                                 "PRAGMA user_version = 4;";
+
 static int dberr(struct sfi_journal *j, int src, const char *op)
 {
     int code;
@@ -76,16 +87,84 @@ static int dberr(struct sfi_journal *j, int src, const char *op)
                       j->db ? sqlite3_errmsg(j->db) : "", sqlite3_errstr(src));
 }
 
+static int is_busy(int src)
+{
+    return (src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_LOCKED;
+}
+
+/* sqlite3_step, run again while another process holds the database (the busy handler waits
+ * inside one step; a snapshot or lock conflict it cannot wait for comes back here), up to
+ * BUSY_MS in all. */
+static int step(sqlite3_stmt *st)
+{
+    uint64_t end = sfi_now_ms() + BUSY_MS;
+    int src;
+    while (is_busy(src = sqlite3_step(st)) && sfi_now_ms() < end) {
+        sqlite3_reset(st);
+        usleep(10000);
+    }
+    return src;
+}
+
+/* sqlite3_exec with the same patience (for statements that are safe to run again). */
+static int exec(sqlite3 *db, const char *sql, char **msg)
+{
+    uint64_t end = sfi_now_ms() + BUSY_MS;
+    int src;
+    for (;;) {
+        src = sqlite3_exec(db, sql, NULL, NULL, msg);
+        if (!is_busy(src) || sfi_now_ms() >= end)
+            return src;
+        sqlite3_free(*msg);
+        *msg = NULL;
+        usleep(10000);
+    }
+}
+
 static int user_version(struct sfi_journal *j, int *v)
 {
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL);
-    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (src == SQLITE_OK && (src = step(st)) == SQLITE_ROW) {
         *v = sqlite3_column_int(st, 0);
         src = SQLITE_OK;
     }
     sqlite3_finalize(st);
     return src;
+}
+
+/* A read-only open of a journal no process has open (no -wal, no -shm beside it) reads the
+ * file as immutable, so SQLite creates neither file; *uri gets "file:PATH?immutable=1".
+ * With them present (a writer at work, or one that died) the normal read-only open creates
+ * nothing new. 0 when the plain path is to be used. */
+static int quiet(const char *path, char *uri, size_t cap)
+{
+    char side[4200];
+    struct stat sb;
+    const char *suffix[] = {"-wal", "-shm"};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(side, sizeof side, "%s%s", path, suffix[i]);
+        if (n < 0 || (size_t)n >= sizeof side || stat(side, &sb) == 0)
+            return 0;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = (size_t)snprintf(uri, cap, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (o + 4 >= cap)
+            return 0;
+        if (*p == '%' || *p == '?' || *p == '#' || *p < 0x21 || *p > 0x7e) {
+            uri[o++] = '%';
+            uri[o++] = hex[*p >> 4];
+            uri[o++] = hex[*p & 15];
+        } else {
+            uri[o++] = (char)*p;
+        }
+    }
+    static const char tail[] = "?immutable=1";
+    if (o + sizeof tail > cap)
+        return 0;
+    memcpy(uri + o, tail, sizeof tail);
+    return 1;
 }
 
 int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mode mode,
@@ -114,15 +193,21 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
     j->ctx = ctx;
     int flags = mode == SFI_JOURNAL_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                           : SQLITE_OPEN_READONLY;
-    int src = sqlite3_open_v2(path, &j->db, flags, NULL);
+    char uri[4200];
+    const char *name = path;
+    if (mode == SFI_JOURNAL_READ && quiet(path, uri, sizeof uri)) {
+        name = uri;
+        flags |= SQLITE_OPEN_URI;
+    }
+    int src = sqlite3_open_v2(name, &j->db, flags, NULL);
     if (src == SQLITE_OK)
-        src = sqlite3_busy_timeout(j->db, 5000);
+        src = sqlite3_busy_timeout(j->db, BUSY_MS);
     char *msg = NULL;
     int v = 0;
     if (src == SQLITE_OK && mode == SFI_JOURNAL_WRITE) {
-        src = sqlite3_exec(j->db, pragmas, NULL, NULL, &msg);
+        src = exec(j->db, pragmas, &msg);
         if (src == SQLITE_OK)
-            src = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+            src = exec(j->db, "BEGIN IMMEDIATE", &msg);
         if (src == SQLITE_OK) {
             src = sqlite3_exec(j->db, schema, NULL, NULL, &msg);
             if (src == SQLITE_OK)
@@ -131,6 +216,8 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
                 src = sqlite3_exec(j->db, migrate_v2, NULL, NULL, &msg);
             if (src == SQLITE_OK && v < 3)
                 src = sqlite3_exec(j->db, migrate_v3, NULL, NULL, &msg);
+            if (src == SQLITE_OK && v < 4)
+                src = sqlite3_exec(j->db, migrate_v4, NULL, NULL, &msg);
             int end = sqlite3_exec(j->db, src == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL,
                                    NULL);
             if (src == SQLITE_OK)
@@ -141,6 +228,7 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
         if (src == SQLITE_OK) {
             j->v1 = v < 2;
             j->v3 = v >= 3;
+            j->v4 = v >= 4;
         }
     }
     sqlite3_free(msg);
@@ -150,7 +238,7 @@ int sfi_journal_open(struct sfi_ctx *ctx, const char *path, enum sfi_journal_mod
         return rc;
     }
     if (mode == SFI_JOURNAL_WRITE)
-        j->v3 = 1;
+        j->v3 = j->v4 = 1;
     *out = j;
     return SFI_OK;
 }
@@ -196,8 +284,8 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,
                                  "INSERT INTO licence_journal(time, uid, cert_sha256, fwid, station,"
-                                 " recipe, provider, counter_before, token, fields)"
-                                 " VALUES(?,?,?,?,?,?,?,?,?,?)",
+                                 " recipe, provider, counter_before, token, fields, tag)"
+                                 " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                                  -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "insert");
@@ -214,7 +302,8 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
         sqlite3_bind_null(st, 8);
     bind_text(st, 9, req->token);
     bind_text(st, 10, req->fields);
-    src = sqlite3_step(st);
+    bind_text(st, 11, req->tag);
+    src = step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
         return dberr(j, src, "insert");
@@ -248,7 +337,7 @@ int sfi_journal_finish(struct sfi_journal *j, long long id, const char *outcome,
     else
         sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, id);
-    src = sqlite3_step(st);
+    src = step(st);
     sqlite3_finalize(st);
     if (src != SQLITE_DONE)
         return dberr(j, src, "update");
@@ -273,21 +362,18 @@ static void col(sqlite3_stmt *st, int i, char *buf, size_t cap)
 
 int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_row *row)
 {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, time, time_end, uid, cert_sha256, fwid, station, recipe, provider,"
+             " counter_before, counter_after, outcome, detail, %s, %s"
+             " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
+             j->v1 ? "NULL, NULL, NULL" : "token, fields, licence", j->v4 ? "tag" : "NULL");
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(j->db,
-                                 j->v1 ? "SELECT id, time, time_end, uid, cert_sha256, fwid,"
-                                         " station, recipe, provider, counter_before,"
-                                         " counter_after, outcome, detail, NULL, NULL, NULL"
-                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1"
-                                       : "SELECT id, time, time_end, uid, cert_sha256, fwid,"
-                                         " station, recipe, provider, counter_before,"
-                                         " counter_after, outcome, detail, token, fields, licence"
-                                         " FROM licence_journal WHERE id > ? ORDER BY id LIMIT 1",
-                                 -1, &st, NULL);
+    int src = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
     if (src != SQLITE_OK)
         return dberr(j, src, "select");
     sqlite3_bind_int64(st, 1, after);
-    src = sqlite3_step(st);
+    src = step(st);
     if (src != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (src == SQLITE_DONE)
@@ -315,6 +401,7 @@ int sfi_journal_next(struct sfi_journal *j, long long after, struct sfi_journal_
         memcpy(r.licence, sqlite3_column_blob(st, 15), 136);
         r.licence_len = 136;
     }
+    col(st, 16, r.tag, sizeof r.tag);
     sqlite3_finalize(st);
     *row = r;
     return SFI_OK;
@@ -337,7 +424,7 @@ int sfi_journal_note(struct sfi_journal *j, const struct sfi_journal_event *e)
     bind_text(st, 4, e->uid);
     bind_text(st, 5, e->kind);
     bind_text(st, 6, e->detail);
-    src = sqlite3_step(st);
+    src = step(st);
     sqlite3_finalize(st);
     return src == SQLITE_DONE ? SFI_OK : dberr(j, src, "insert event");
 }
@@ -354,7 +441,7 @@ int sfi_journal_next_event(struct sfi_journal *j, long long after, struct sfi_jo
     if (src != SQLITE_OK)
         return dberr(j, src, "select event");
     sqlite3_bind_int64(st, 1, after);
-    src = sqlite3_step(st);
+    src = step(st);
     if (src != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (src == SQLITE_DONE)

@@ -7,6 +7,7 @@
 
 #include "probe/driver.h"
 #include "sfi/stlink.h"
+#include "sfi/trace.h"
 
 #define DHCSR 0xE000EDF0u
 #define DEMCR 0xE000EDFCu
@@ -21,6 +22,7 @@ struct stdrv {
     unsigned port;
     char serial[33];
     char version[32];
+    struct sfi_trace_writer *rec; /* record=FILE: the session's capture */
 };
 
 static struct stdrv *drv_of(struct sfi_probe *p)
@@ -97,16 +99,47 @@ static int open_common(struct sfi_probe *p, struct sfi_stlink_transport *t)
     return SFI_OK;
 }
 
+/* record=FILE: the capture is created before any probe traffic, so a path that cannot be
+ * written fails the open untouched. */
+static int record_open(struct sfi_probe *p, const struct sfi_probe_cfg *cfg,
+                       enum sfi_trace_wkind kind)
+{
+    struct stdrv *d = drv_of(p);
+    if (cfg->record == NULL)
+        return SFI_OK;
+    return sfi_trace_writer_open(sfi_probe_ctx(p), cfg->record, kind, &d->rec);
+}
+
+/* A failed open keeps what was recorded (it shows how far the session went). */
+static int open_failed(struct sfi_probe *p, int rc)
+{
+    struct stdrv *d = drv_of(p);
+    sfi_trace_writer_close(d->rec);
+    d->rec = NULL;
+    return rc;
+}
+
 #if SFI_WITH_USB
 static int usb_open(struct sfi_probe *p, const struct sfi_probe_cfg *cfg)
 {
     struct sfi_ctx *ctx = sfi_probe_ctx(p);
+    struct stdrv *d = drv_of(p);
     struct sfi_stlink_transport *t;
-    int rc = sfi_stlink_usb_open(ctx, cfg->serial, &t);
+    int rc = record_open(p, cfg, SFI_TRACE_W_USB);
+    if (rc != SFI_OK)
+        return rc;
+    rc = sfi_stlink_usb_open(ctx, cfg->serial, &t);
     if (rc == SFI_E_ACCESS && !strstr(sfi_errdetail(ctx), "rules"))
-        return sfi_seterr(ctx, rc, "%s; install udev/70-sfirun-stlink.rules into "
-                          "/etc/udev/rules.d/ and replug the probe", sfi_errdetail(ctx));
-    return rc ? rc : open_common(p, t);
+        rc = sfi_seterr(ctx, rc, "%s; install udev/70-sfirun-stlink.rules into "
+                        "/etc/udev/rules.d/ and replug the probe", sfi_errdetail(ctx));
+    if (rc != SFI_OK)
+        return open_failed(p, rc);
+    if (d->rec != NULL) {
+        t->record = d->rec;
+        sfi_trace_writer_usb_device(d->rec, t->vid, t->pid);
+    }
+    rc = open_common(p, t);
+    return rc ? open_failed(p, rc) : SFI_OK;
 }
 #endif
 
@@ -114,12 +147,17 @@ static int tcp_open(struct sfi_probe *p, const struct sfi_probe_cfg *cfg)
 {
     struct stdrv *d = drv_of(p);
     struct sfi_stlink_transport *t;
+    int rc = record_open(p, cfg, SFI_TRACE_W_TCP);
+    if (rc != SFI_OK)
+        return rc;
     struct sfi_stlink_tcp_cfg tc = {.port = cfg->tcp_port, .serial = cfg->serial,
-                                    .timeout_ms = 2000};
+                                    .timeout_ms = 2000, .record = d->rec};
     d->tcp = 1;
     d->port = cfg->tcp_port ? cfg->tcp_port : SFI_STLINK_TCP_PORT;
-    int rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
-    return rc ? rc : open_common(p, t);
+    rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
+    if (rc == SFI_OK)
+        rc = open_common(p, t);
+    return rc ? open_failed(p, rc) : SFI_OK;
 }
 
 static void st_close(struct sfi_probe *p)
@@ -130,6 +168,8 @@ static void st_close(struct sfi_probe *p)
         sfi_stlink_close(d->s);
         d->s = NULL;
     }
+    sfi_trace_writer_close(d->rec);
+    d->rec = NULL;
 }
 
 /* ---- target control ------------------------------------------------------------------------ */

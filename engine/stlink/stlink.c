@@ -7,39 +7,7 @@
 #include <string.h>
 
 #include "sfi/stlink.h"
-
-#define CMD_GET_VERSION 0xF1
-#define CMD_DEBUG 0xF2
-#define CMD_DFU 0xF3
-#define CMD_GET_CURRENT_MODE 0xF5
-#define CMD_GET_TARGET_VOLTAGE 0xF7
-#define CMD_GET_VERSION_EX 0xFB
-
-#define DFU_EXIT 0x07
-#define DBG_READMEM_32 0x07
-#define DBG_WRITEMEM_32 0x08
-#define DBG_READMEM_8 0x0C
-#define DBG_WRITEMEM_8 0x0D
-#define DBG_EXIT 0x21
-#define DBG_ENTER 0x30
-#define DBG_ENTER_SWD 0xA3
-#define DBG_READ_IDCODES 0x31
-#define DBG_RESETSYS 0x32
-#define DBG_READREG 0x33
-#define DBG_WRITEREG 0x34
-#define DBG_WRITEDEBUGREG 0x35
-#define DBG_READDEBUGREG 0x36
-#define DBG_GETLASTRWSTATUS 0x3B
-#define DBG_DRIVE_NRST 0x3C
-#define DBG_GETLASTRWSTATUS2 0x3E
-#define DBG_SWD_SET_FREQ 0x43
-#define DBG_READ_DAP_REG 0x45
-#define DBG_WRITE_DAP_REG 0x46
-#define DBG_READMEM_16 0x47
-#define DBG_WRITEMEM_16 0x48
-#define DBG_INIT_AP 0x4B
-#define DBG_SET_COM_FREQ 0x61
-#define DBG_GET_COM_FREQ 0x62
+#include "sfi/stlink_proto.h"
 
 #define WAIT_RETRIES 8
 
@@ -79,9 +47,11 @@ void sfi_stlink_transport_close(struct sfi_stlink_transport *t)
 static int xfer(struct sfi_stlink *s, const uint8_t cdb[16], enum sfi_stlink_dir dir,
                 uint8_t *data, size_t len)
 {
-    if (sfi_canceled(s->ctx))
-        return sfi_seterr(s->ctx, SFI_E_CANCELED, "ST-LINK command 0x%02x%02x canceled",
-                          cdb[0], cdb[1]);
+    if (sfi_canceled(s->ctx)) {
+        char name[32];
+        return sfi_seterr(s->ctx, SFI_E_CANCELED, "ST-LINK %s canceled",
+                          sfi_stlink_cmd_label(cdb, name, sizeof name));
+    }
     return s->t->ops->xfer(s->t, cdb, dir, data, len, s->timeout_ms);
 }
 
@@ -139,10 +109,10 @@ int sfi_stlink_open(struct sfi_ctx *ctx, struct sfi_stlink_transport *t,
     s->tar_window = SFI_STLINK_TAR_WINDOW;
 
     uint8_t cdb[16], rep[12], ex[12];
-    cdb2(cdb, CMD_GET_VERSION, 0);
+    cdb2(cdb, SFI_STLINK_CMD_GET_VERSION, 0);
     int rc = xfer(s, cdb, SFI_STLINK_IN, rep, 6);
     if (rc == SFI_OK && sfi_stlink_needs_version_ex(rep)) {
-        cdb2(cdb, CMD_GET_VERSION_EX, 0);
+        cdb2(cdb, SFI_STLINK_CMD_APIV3_GET_VERSION_EX, 0);
         rc = xfer(s, cdb, SFI_STLINK_IN, ex, 12);
     }
     if (rc == SFI_OK)
@@ -194,7 +164,7 @@ void sfi_stlink_set_tar_window(struct sfi_stlink *s, unsigned bytes)
 int sfi_stlink_current_mode(struct sfi_stlink *s, enum sfi_stlink_mode *mode)
 {
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_GET_CURRENT_MODE, 0);
+    cdb2(cdb, SFI_STLINK_CMD_GET_CURRENT_MODE, 0);
     int rc = xfer(s, cdb, SFI_STLINK_IN, rep, 2);
     if (rc != SFI_OK)
         return rc;
@@ -212,9 +182,9 @@ int sfi_stlink_leave_mode(struct sfi_stlink *s)
         return rc;
     uint8_t cdb[16];
     if (mode == SFI_STLINK_MODE_DFU)
-        cdb2(cdb, CMD_DFU, DFU_EXIT);
+        cdb2(cdb, SFI_STLINK_CMD_DFU, SFI_STLINK_DFU_EXIT);
     else if (mode == SFI_STLINK_MODE_DEBUG)
-        cdb2(cdb, CMD_DEBUG, DBG_EXIT);
+        cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_EXIT);
     else
         return SFI_OK;
     return xfer(s, cdb, SFI_STLINK_IN, NULL, 0);
@@ -223,22 +193,22 @@ int sfi_stlink_leave_mode(struct sfi_stlink *s)
 int sfi_stlink_enter_swd(struct sfi_stlink *s)
 {
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_DEBUG, DBG_ENTER);
-    cdb[2] = DBG_ENTER_SWD;
-    return cmd_status(s, cdb, rep, 2, "enter SWD");
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_ENTER);
+    cdb[2] = SFI_STLINK_ENTER_SWD_NO_RESET;
+    return cmd_status(s, cdb, rep, 2, "APIV2_ENTER (SWD)");
 }
 
 static int set_speed_v3(struct sfi_stlink *s, unsigned khz, unsigned *actual)
 {
     uint8_t cdb[16], rep[52];
-    cdb2(cdb, CMD_DEBUG, DBG_GET_COM_FREQ);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV3_GET_COM_FREQ);
     cdb[2] = 0; /* SWD */
-    int rc = cmd_status(s, cdb, rep, sizeof rep, "GET_COM_FREQ");
+    int rc = cmd_status(s, cdb, rep, sizeof rep, "APIV3_GET_COM_FREQ");
     if (rc != SFI_OK)
         return rc;
     unsigned n = rep[8];
     if (n == 0 || n > 10)
-        return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "GET_COM_FREQ: %u frequencies (1..10 expected)",
+        return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "APIV3_GET_COM_FREQ: %u frequencies (1..10 expected)",
                           n);
     unsigned best = 0, lowest = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -253,11 +223,11 @@ static int set_speed_v3(struct sfi_stlink *s, unsigned khz, unsigned *actual)
     if (best == 0)
         best = lowest;
     if (best == 0)
-        return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "GET_COM_FREQ: no usable frequency");
-    cdb2(cdb, CMD_DEBUG, DBG_SET_COM_FREQ);
+        return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "APIV3_GET_COM_FREQ: no usable frequency");
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV3_SET_COM_FREQ);
     cdb[2] = 0;
     wr32(cdb + 4, best);
-    rc = cmd_status(s, cdb, rep, 8, "SET_COM_FREQ");
+    rc = cmd_status(s, cdb, rep, 8, "APIV3_SET_COM_FREQ");
     if (rc == SFI_OK && actual != NULL)
         *actual = best;
     return rc;
@@ -274,7 +244,7 @@ int sfi_stlink_set_speed(struct sfi_stlink *s, unsigned khz, unsigned *actual_kh
     unsigned actual;
     unsigned div = sfi_stlink_swd_divisor(khz, &actual);
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_DEBUG, DBG_SWD_SET_FREQ);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_SWD_SET_FREQ);
     wr16(cdb + 2, div);
     int rc = cmd_status(s, cdb, rep, 2, "SWD_SET_FREQ");
     if (rc == SFI_OK && actual_khz != NULL)
@@ -288,7 +258,7 @@ int sfi_stlink_voltage(struct sfi_stlink *s, unsigned *mv)
         return sfi_seterr(s->ctx, SFI_E_UNSUPPORTED,
                           "ST-LINK firmware J%u cannot read the target voltage", s->v.jtag);
     uint8_t cdb[16], rep[8];
-    cdb2(cdb, CMD_GET_TARGET_VOLTAGE, 0);
+    cdb2(cdb, SFI_STLINK_CMD_GET_TARGET_VOLTAGE, 0);
     int rc = xfer(s, cdb, SFI_STLINK_IN, rep, 8);
     if (rc != SFI_OK)
         return rc;
@@ -302,8 +272,8 @@ int sfi_stlink_voltage(struct sfi_stlink *s, unsigned *mv)
 int sfi_stlink_idcode(struct sfi_stlink *s, uint32_t *idcode)
 {
     uint8_t cdb[16], rep[12];
-    cdb2(cdb, CMD_DEBUG, DBG_READ_IDCODES);
-    int rc = cmd_status(s, cdb, rep, sizeof rep, "read IDCODE");
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_READ_IDCODES);
+    int rc = cmd_status(s, cdb, rep, sizeof rep, "APIV2_READ_IDCODES");
     if (rc == SFI_OK)
         *idcode = rd32(rep + 4);
     return rc;
@@ -316,10 +286,10 @@ static int last_rw_status(struct sfi_stlink *s, unsigned *status)
     uint8_t cdb[16], rep[12];
     size_t n = 2;
     if (s->v.flags & SFI_STLINK_F_HAS_GETLASTRWSTATUS2) {
-        cdb2(cdb, CMD_DEBUG, DBG_GETLASTRWSTATUS2);
+        cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_GETLASTRWSTATUS2);
         n = 12;
     } else {
-        cdb2(cdb, CMD_DEBUG, DBG_GETLASTRWSTATUS);
+        cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_GETLASTRWSTATUS);
     }
     int rc = xfer(s, cdb, SFI_STLINK_IN, rep, n);
     if (rc == SFI_OK)
@@ -331,14 +301,15 @@ static int last_rw_status(struct sfi_stlink *s, unsigned *status)
 static int mem_chunk(struct sfi_stlink *s, int write, unsigned width, uint32_t addr,
                      uint8_t *buf, size_t len)
 {
-    static const uint8_t rd_cmd[] = {DBG_READMEM_8, DBG_READMEM_16, 0, DBG_READMEM_32};
-    static const uint8_t wr_cmd[] = {DBG_WRITEMEM_8, DBG_WRITEMEM_16, 0, DBG_WRITEMEM_32};
+    static const uint8_t rd_cmd[] = {SFI_STLINK_DBG_READMEM_8BIT, SFI_STLINK_DBG_READMEM_16BIT, 0, SFI_STLINK_DBG_READMEM_32BIT};
+    static const uint8_t wr_cmd[] = {SFI_STLINK_DBG_WRITEMEM_8BIT, SFI_STLINK_DBG_WRITEMEM_16BIT, 0, SFI_STLINK_DBG_WRITEMEM_32BIT};
     unsigned w = width / 8 - 1;
     uint8_t cdb[16], tmp[2];
-    char op[48];
-    snprintf(op, sizeof op, "%s%u %u bytes at 0x%08x", write ? "write" : "read", width,
+    char op[64];
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, write ? wr_cmd[w] : rd_cmd[w]);
+    char name[32];
+    snprintf(op, sizeof op, "%s %u bytes at 0x%08x", sfi_stlink_cmd_label(cdb, name, sizeof name),
              (unsigned)len, (unsigned)addr);
-    cdb2(cdb, CMD_DEBUG, write ? wr_cmd[w] : rd_cmd[w]);
     wr32(cdb + 2, addr);
     wr16(cdb + 6, (unsigned)len);
     /* cdb[8] AP 0, cdb[9..11] CSW 0: the probe's defaults */
@@ -354,7 +325,7 @@ static int mem_chunk(struct sfi_stlink *s, int write, unsigned width, uint32_t a
             /* the command and its status query in one round trip */
             uint8_t scdb[16], srep[12];
             int two = (s->v.flags & SFI_STLINK_F_HAS_GETLASTRWSTATUS2) != 0;
-            cdb2(scdb, CMD_DEBUG, two ? DBG_GETLASTRWSTATUS2 : DBG_GETLASTRWSTATUS);
+            cdb2(scdb, SFI_STLINK_CMD_DEBUG, two ? SFI_STLINK_DBG_GETLASTRWSTATUS2 : SFI_STLINK_DBG_GETLASTRWSTATUS);
             rc = s->t->ops->xfer_pair(s->t, cdb, write ? SFI_STLINK_OUT : SFI_STLINK_IN, buf,
                                       len, scdb, srep, two ? 12 : 2, s->timeout_ms);
             if (rc != SFI_OK)
@@ -450,8 +421,8 @@ int sfi_stlink_read_dbg(struct sfi_stlink *s, uint32_t addr, uint32_t *v)
 {
     uint8_t cdb[16], rep[8];
     char op[40];
-    snprintf(op, sizeof op, "read debug register 0x%08x", (unsigned)addr);
-    cdb2(cdb, CMD_DEBUG, DBG_READDEBUGREG);
+    snprintf(op, sizeof op, "APIV2_READDEBUGREG 0x%08x", (unsigned)addr);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_READDEBUGREG);
     wr32(cdb + 2, addr);
     int rc = cmd_status(s, cdb, rep, sizeof rep, op);
     if (rc == SFI_OK)
@@ -463,8 +434,8 @@ int sfi_stlink_write_dbg(struct sfi_stlink *s, uint32_t addr, uint32_t v)
 {
     uint8_t cdb[16], rep[2];
     char op[40];
-    snprintf(op, sizeof op, "write debug register 0x%08x", (unsigned)addr);
-    cdb2(cdb, CMD_DEBUG, DBG_WRITEDEBUGREG);
+    snprintf(op, sizeof op, "APIV2_WRITEDEBUGREG 0x%08x", (unsigned)addr);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_WRITEDEBUGREG);
     wr32(cdb + 2, addr);
     wr32(cdb + 6, v);
     return cmd_status(s, cdb, rep, sizeof rep, op);
@@ -474,8 +445,8 @@ int sfi_stlink_read_reg(struct sfi_stlink *s, unsigned regsel, uint32_t *v)
 {
     uint8_t cdb[16], rep[8];
     char op[32];
-    snprintf(op, sizeof op, "read core register 0x%02x", regsel);
-    cdb2(cdb, CMD_DEBUG, DBG_READREG);
+    snprintf(op, sizeof op, "APIV2_READREG 0x%02x", regsel);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_READREG);
     cdb[2] = (uint8_t)regsel;
     int rc = cmd_status(s, cdb, rep, sizeof rep, op);
     if (rc == SFI_OK)
@@ -487,8 +458,8 @@ int sfi_stlink_write_reg(struct sfi_stlink *s, unsigned regsel, uint32_t v)
 {
     uint8_t cdb[16], rep[2];
     char op[32];
-    snprintf(op, sizeof op, "write core register 0x%02x", regsel);
-    cdb2(cdb, CMD_DEBUG, DBG_WRITEREG);
+    snprintf(op, sizeof op, "APIV2_WRITEREG 0x%02x", regsel);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_WRITEREG);
     cdb[2] = (uint8_t)regsel;
     wr32(cdb + 3, v);
     return cmd_status(s, cdb, rep, sizeof rep, op);
@@ -497,8 +468,8 @@ int sfi_stlink_write_reg(struct sfi_stlink *s, unsigned regsel, uint32_t v)
 int sfi_stlink_reset_sys(struct sfi_stlink *s)
 {
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_DEBUG, DBG_RESETSYS);
-    return cmd_status(s, cdb, rep, sizeof rep, "system reset");
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_RESETSYS);
+    return cmd_status(s, cdb, rep, sizeof rep, "APIV2_RESETSYS");
 }
 
 int sfi_stlink_drive_nrst(struct sfi_stlink *s, unsigned state)
@@ -507,9 +478,9 @@ int sfi_stlink_drive_nrst(struct sfi_stlink *s, unsigned state)
         return sfi_seterr(s->ctx, SFI_E_INVALID, "NRST state %u (0 low, 1 high, 2 pulse)",
                           state);
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_DEBUG, DBG_DRIVE_NRST);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_DRIVE_NRST);
     cdb[2] = (uint8_t)state;
-    return cmd_status(s, cdb, rep, sizeof rep, "drive NRST");
+    return cmd_status(s, cdb, rep, sizeof rep, "DRIVE_NRST");
 }
 
 int sfi_stlink_init_ap(struct sfi_stlink *s, unsigned ap)
@@ -519,9 +490,9 @@ int sfi_stlink_init_ap(struct sfi_stlink *s, unsigned ap)
     if (ap > 255)
         return sfi_seterr(s->ctx, SFI_E_INVALID, "access port %u (0..255)", ap);
     uint8_t cdb[16], rep[2];
-    cdb2(cdb, CMD_DEBUG, DBG_INIT_AP);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_INIT_AP);
     cdb[2] = (uint8_t)ap;
-    return cmd_status(s, cdb, rep, sizeof rep, "init AP");
+    return cmd_status(s, cdb, rep, sizeof rep, "INIT_AP");
 }
 
 static int dap_check(struct sfi_stlink *s, unsigned port, unsigned addr)
@@ -542,9 +513,9 @@ int sfi_stlink_read_dap(struct sfi_stlink *s, unsigned port, unsigned addr, uint
         return rc;
     uint8_t cdb[16], rep[8];
     char op[40];
-    snprintf(op, sizeof op, "read %s register 0x%02x", port == SFI_STLINK_DP_PORT ? "DP" : "AP",
+    snprintf(op, sizeof op, "READ_DAP_REG %s 0x%02x", port == SFI_STLINK_DP_PORT ? "DP" : "AP",
              addr);
-    cdb2(cdb, CMD_DEBUG, DBG_READ_DAP_REG);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_READ_DAP_REG);
     wr16(cdb + 2, port);
     wr16(cdb + 4, addr);
     rc = cmd_status(s, cdb, rep, sizeof rep, op);
@@ -560,9 +531,9 @@ int sfi_stlink_write_dap(struct sfi_stlink *s, unsigned port, unsigned addr, uin
         return rc;
     uint8_t cdb[16], rep[2];
     char op[40];
-    snprintf(op, sizeof op, "write %s register 0x%02x",
+    snprintf(op, sizeof op, "WRITE_DAP_REG %s 0x%02x",
              port == SFI_STLINK_DP_PORT ? "DP" : "AP", addr);
-    cdb2(cdb, CMD_DEBUG, DBG_WRITE_DAP_REG);
+    cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_WRITE_DAP_REG);
     wr16(cdb + 2, port);
     wr16(cdb + 4, addr);
     wr32(cdb + 6, v);

@@ -15,16 +15,9 @@
 #include <arpa/inet.h>
 
 #include "sfi/stlink.h"
+#include "sfi/stlink_proto.h"
+#include "sfi/trace.h"
 
-#define REQ_REFRESH_DEVICE_LIST 0x00
-#define REQ_GET_NB_DEV 0x01
-#define REQ_GET_DEV_INFO 0x02
-#define REQ_OPEN_DEV 0x03
-#define REQ_CLOSE_DEV 0x04
-#define REQ_SEND_USB_CMD 0x05
-#define REQ_GET_SERVER_VERSION 0x06
-#define DEV_INFO_SIZE 41u
-#define SERVER_OK 1u
 
 struct tcp {
     struct sfi_stlink_transport base;
@@ -66,6 +59,7 @@ static int send_all(struct tcp *c, const uint8_t *p, size_t n, const char *op)
         if (k < 0)
             return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s: send: %s",
                               op, c->where, strerror(errno));
+        sfi_trace_writer_tcp_data(c->base.record, 1, p, (size_t)k);
         p += k;
         n -= (size_t)k;
     }
@@ -102,6 +96,7 @@ static int recv_all(struct tcp *c, uint8_t *p, size_t n, unsigned timeout_ms, co
             return sfi_seterr(c->base.ctx, SFI_E_NO_DEVICE, "%s: stlink-server at %s closed the "
                               "connection after %zu of %zu bytes%s%s", op, c->where, got, n,
                               k < 0 ? ": " : "", k < 0 ? strerror(errno) : "");
+        sfi_trace_writer_tcp_data(c->base.record, 0, p + got, (size_t)k);
         got += (size_t)k;
     }
     return SFI_OK;
@@ -121,7 +116,7 @@ static size_t put_cmd(struct tcp *c, uint8_t *out, const uint8_t cdb[16], enum s
                       const uint8_t *data, size_t len)
 {
     memset(out, 0, 32);
-    out[0] = REQ_SEND_USB_CMD;
+    out[0] = SFI_STLINK_SRV_SEND_USB_CMD;
     wr32(out + 4, c->connect_id);
     memcpy(out + 8, cdb, 16);
     out[24] = dir == SFI_STLINK_OUT ? 0 : 1;
@@ -151,7 +146,8 @@ static int tcp_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
 {
     struct tcp *c = (struct tcp *)t;
     char op[32];
-    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    char name[32];
+    snprintf(op, sizeof op, "ST-LINK %s", sfi_stlink_cmd_label(cdb, name, sizeof name));
     if (len > SFI_STLINK_BUF_SIZE + 16)
         return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
     size_t n = put_cmd(c, c->out, cdb, dir, data, len);
@@ -165,7 +161,8 @@ static int tcp_xfer_pair(struct sfi_stlink_transport *t, const uint8_t cdb[16],
 {
     struct tcp *c = (struct tcp *)t;
     char op[32];
-    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    char name[32];
+    snprintf(op, sizeof op, "ST-LINK %s", sfi_stlink_cmd_label(cdb, name, sizeof name));
     if (len > SFI_STLINK_BUF_SIZE + 16 || len2 > 64)
         return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
     size_t n = put_cmd(c, c->out, cdb, dir, data, len);
@@ -184,7 +181,7 @@ static void tcp_close(struct sfi_stlink_transport *t)
 {
     struct tcp *c = (struct tcp *)t;
     if (c->fd >= 0 && c->opened) {
-        uint8_t req[8] = {REQ_CLOSE_DEV}, rep[4];
+        uint8_t req[8] = {SFI_STLINK_SRV_CLOSE_DEV}, rep[4];
         wr32(req + 4, c->connect_id);
         unsigned keep = c->timeout_ms;
         c->timeout_ms = keep < 300 ? keep : 300; /* closing must not hang */
@@ -254,6 +251,17 @@ static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg != NULL && cfg->record != NULL) {
+        struct sockaddr_in me, peer;
+        socklen_t ml = sizeof me, pl = sizeof peer;
+        if (getsockname(c->fd, (struct sockaddr *)&me, &ml) == 0 &&
+            getpeername(c->fd, (struct sockaddr *)&peer, &pl) == 0) {
+            c->base.record = cfg->record;
+            sfi_trace_writer_tcp_connect(cfg->record, ntohl(me.sin_addr.s_addr),
+                                         ntohs(me.sin_port), ntohl(peer.sin_addr.s_addr),
+                                         ntohs(peer.sin_port));
+        }
+    }
     *out = c;
     return SFI_OK;
 }
@@ -263,7 +271,7 @@ static int tcp_hello(struct tcp *c, unsigned *ndev)
 {
     uint8_t req[8], rep[16];
     memset(req, 0, sizeof req);
-    req[0] = REQ_GET_SERVER_VERSION;
+    req[0] = SFI_STLINK_SRV_GET_SERVER_VERSION;
     req[1] = 1; /* client API version */
     int rc = request(c, req, 4, rep, 16, "GET_SERVER_VERSION");
     if (rc != SFI_OK)
@@ -273,13 +281,13 @@ static int tcp_hello(struct tcp *c, unsigned *ndev)
             (unsigned)rd32(rep), (unsigned)rd32(rep + 4), (unsigned)rd32(rep + 8),
             (unsigned)rd32(rep + 12));
     memset(req, 0, sizeof req);
-    req[0] = REQ_REFRESH_DEVICE_LIST;
+    req[0] = SFI_STLINK_SRV_REFRESH_DEVICE_LIST;
     rc = request(c, req, 2, rep, 4, "REFRESH_DEVICE_LIST");
     if (rc == SFI_OK)
         rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "REFRESH_DEVICE_LIST");
     if (rc != SFI_OK)
         return rc;
-    req[0] = REQ_GET_NB_DEV;
+    req[0] = SFI_STLINK_SRV_GET_NB_DEV;
     rc = request(c, req, 1, rep, 4, "GET_NB_DEV");
     if (rc == SFI_OK) {
         *ndev = rd32(rep);
@@ -298,9 +306,9 @@ static int tcp_devinfo(struct tcp *c, unsigned idx, struct devinfo *d)
 {
     uint8_t req[8], rep[45];
     memset(req, 0, sizeof req);
-    req[0] = REQ_GET_DEV_INFO;
+    req[0] = SFI_STLINK_SRV_GET_DEV_INFO;
     req[1] = (uint8_t)idx;
-    wr32(req + 4, DEV_INFO_SIZE);
+    wr32(req + 4, SFI_STLINK_SRV_DEV_INFO_LEN);
     int rc = request(c, req, sizeof req, rep, sizeof rep, "GET_DEV_INFO");
     if (rc == SFI_OK)
         rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "GET_DEV_INFO");
@@ -317,7 +325,7 @@ static int tcp_devinfo(struct tcp *c, unsigned idx, struct devinfo *d)
 
 static int tcp_opendev(struct tcp *c, const struct devinfo *d)
 {
-    uint8_t req[8] = {REQ_OPEN_DEV}, rep[8];
+    uint8_t req[8] = {SFI_STLINK_SRV_OPEN_DEV}, rep[8];
     wr32(req + 4, d->device_id);
     int rc = request(c, req, sizeof req, rep, sizeof rep, "OPEN_DEV");
     if (rc == SFI_OK)
@@ -378,18 +386,18 @@ static void probe_version(struct tcp *c, struct devinfo *d)
 {
     if (d->info.in_use || tcp_opendev(c, d) != SFI_OK)
         return;
-    uint8_t cdb[16] = {0xF1}, rep[6], ex[12];
+    uint8_t cdb[16] = {SFI_STLINK_CMD_GET_VERSION}, rep[6], ex[12];
     struct sfi_stlink_version v;
     int rc = tcp_xfer(&c->base, cdb, SFI_STLINK_IN, rep, 6, c->timeout_ms);
     int need_ex = rc == SFI_OK && sfi_stlink_needs_version_ex(rep);
     if (need_ex) {
-        cdb[0] = 0xFB;
+        cdb[0] = SFI_STLINK_CMD_APIV3_GET_VERSION_EX;
         rc = tcp_xfer(&c->base, cdb, SFI_STLINK_IN, ex, 12, c->timeout_ms);
     }
     if (rc == SFI_OK && sfi_stlink_decode_version(c->base.ctx, rep, need_ex ? ex : NULL, &v) ==
                             SFI_OK)
         sfi_stlink_version_str(&v, d->info.version, sizeof d->info.version);
-    uint8_t req[8] = {REQ_CLOSE_DEV}, st[4];
+    uint8_t req[8] = {SFI_STLINK_SRV_CLOSE_DEV}, st[4];
     wr32(req + 4, c->connect_id);
     request(c, req, sizeof req, st, sizeof st, "CLOSE_DEV");
     c->opened = 0;

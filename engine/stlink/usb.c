@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "sfi/stlink.h"
+#include "sfi/stlink_proto.h"
+#include "sfi/trace.h"
 #include "stlink/usb_int.h"
 
 #if SFI_WITH_USB
@@ -76,13 +78,15 @@ static int usb_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
 {
     struct usbt *u = (struct usbt *)t;
     char op[40];
-    snprintf(op, sizeof op, "ST-LINK command %02X %02X", cdb[0], cdb[1]);
+    char name[32];
+    snprintf(op, sizeof op, "ST-LINK %s", sfi_stlink_cmd_label(cdb, name, sizeof name));
     if (len > SFI_STLINK_BUF_SIZE + 16)
         return sfi_seterr(t->ctx, SFI_E_INVALID, "%s: %zu data bytes", op, len);
     uint8_t c[16];
     memcpy(c, cdb, 16);
     int done = 0;
     int lrc = u->bulk(u->h, u->tx, c, 16, &done, timeout_ms);
+    sfi_trace_writer_usb_bulk(t->record, u->tx, c, 16, 16, lrc == 0 ? 0 : -32);
     if (lrc == 0 && done != 16)
         return sfi_seterr(t->ctx, SFI_E_IO, "%s: %d of 16 command bytes sent", op, done);
     if (lrc != 0)
@@ -92,6 +96,8 @@ static int usb_xfer(struct sfi_stlink_transport *t, const uint8_t cdb[16],
     done = 0;
     lrc = u->bulk(u->h, dir == SFI_STLINK_OUT ? u->tx : u->rx, data, (int)len, &done,
                   timeout_ms);
+    sfi_trace_writer_usb_bulk(t->record, dir == SFI_STLINK_OUT ? u->tx : u->rx, data,
+                              done > 0 ? (size_t)done : 0, len, lrc == 0 ? 0 : -32);
     if (lrc != 0)
         return sfi_stlink_usb_maperr(t->ctx, lrc, op);
     if ((size_t)done != len)

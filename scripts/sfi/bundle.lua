@@ -5,254 +5,9 @@
 local core = require "sfi.core.bundle"
 local errors = require "sfi.error"
 local log = require "sfi.log"
+local sandbox = require "sfi.sandbox"
 
 local M = {}
-
---- M.LIBRARY: the trusted sfi.* modules a bundled recipe may require. They are loaded from
--- the installed library (never from the bundle), run with the full environment and are
--- handed to the bundle as read-only views. Anything else named sfi.* is refused.
-M.LIBRARY = {
-  ["sfi.flow"] = true, ["sfi.log"] = true, ["sfi.error"] = true, ["sfi.device"] = true,
-  ["sfi.probe"] = true, ["sfi.image"] = true, ["sfi.hsm"] = true, ["sfi.ob"] = true,
-  ["sfi.sfi"] = true, ["sfi.license"] = true, ["sfi.cert"] = true,
-}
-
---- M.SEARCH: where a bundled `require "a.b"` looks, in order ('?' is "a/b").
-M.SEARCH = { "scripts/?.lua", "scripts/?/init.lua", "vendor/?.lua", "?.lua", "?/init.lua" }
-
--- {{{ the sandbox
-
-local function sandbox_error(what, level)
-  error(errors.new("SANDBOX", "bundle", what .. " is not allowed in a bundle", nil,
-    (level or 2) + 1), 0)
-end
-
-local function deny(what)
-  return function () sandbox_error(what, 2) end
-end
-
--- A table whose every field access raises SANDBOX (debug, package).
-local function forbidden(name, allowed)
-  return setmetatable({}, {
-    __index = function (_, k)
-      if allowed and allowed[k] ~= nil then return allowed[k] end
-      sandbox_error(name .. "." .. tostring(k), 2)
-    end,
-    __newindex = function (_, k) sandbox_error("changing " .. name .. "." .. tostring(k), 2) end,
-    __metatable = false,
-  })
-end
-
--- Fields of a library view that differ from the module: the bundle's identity in the log
--- (bundle, bundle_version, signer) is set by the runner and cannot be changed by the recipe.
-local GUARDED <const> = { bundle = true, bundle_version = true, signer = true }
-local OVERRIDES <const> = {
-  ["sfi.log"] = function (log_mod)
-    return {
-      context = function (fields)
-        for k in pairs(fields) do
-          if GUARDED[k] then sandbox_error("changing the log context field '" .. k .. "'", 2) end
-        end
-        return log_mod.context(fields)
-      end,
-    }
-  end,
-}
-
-local function readonly(name, t)
-  local over = OVERRIDES[name] and OVERRIDES[name](t) or {}
-  return setmetatable({}, {
-    __index = function (_, k)
-      local v = over[k]
-      if v == nil then v = t[k] end
-      return v
-    end,
-    __newindex = function (_, k) sandbox_error("changing " .. name .. "." .. tostring(k), 2) end,
-    __pairs = function () return next, t, nil end,
-    __metatable = false,
-  })
-end
-
-local function copy(t, except)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  for k, v in pairs(except or {}) do c[k] = v end
-  return c
-end
-
--- A read-only file object over a bundle member (what io.open returns for one).
-local MemFile = { __name = "sfi.bundle.file" }
-MemFile.__index = MemFile
-
-local function memfile(data) return setmetatable({ data = data, pos = 1 }, MemFile) end
-
-function MemFile:read(...)
-  local fmts = select("#", ...) > 0 and { ... } or { "l" }
-  local out = {}
-  for i, f in ipairs(fmts) do
-    if type(f) == "string" then f = f:gsub("^%*", "") end
-    local d, p, v = self.data, self.pos, nil
-    if f == "a" then
-      v = d:sub(p); self.pos = #d + 1
-    elseif f == "l" or f == "L" then
-      if p <= #d then
-        local nl = d:find("\n", p, true)
-        local stop = nl or #d
-        v = d:sub(p, (f == "l" and nl) and stop - 1 or stop)
-        self.pos = stop + 1
-      end
-    elseif math.type(f) == "integer" then
-      if p <= #d or f == 0 then v = d:sub(p, p + f - 1); self.pos = p + #v end
-      if f == 0 and p > #d then v = nil end
-    else
-      error("bad argument #" .. i .. " to 'read' (invalid format)", 2)
-    end
-    out[i] = v
-    if v == nil then break end
-  end
-  return table.unpack(out, 1, #fmts)
-end
-
-function MemFile:lines(...)
-  local fmts = { ... }
-  return function () return self:read(table.unpack(fmts)) end
-end
-
-function MemFile:seek(whence, off)
-  whence, off = whence or "cur", off or 0
-  local base = whence == "set" and 1 or whence == "end" and #self.data + 1 or self.pos
-  self.pos = math.max(1, base + off)
-  return self.pos - 1
-end
-
-function MemFile.close() return true end
-MemFile.__close = MemFile.close
-
-local READ_MODES <const> = { r = true, rb = true }
-local WRITE_MODES <const> = { w = true, wb = true, a = true, ab = true }
-
--- True when path is the value of a parameter the manifest permits for this access.
-local function permitted(state, access, path)
-  for _, p in ipairs(state.manifest.permits) do
-    if p.access == access and state.args and state.args[p.param] == path then return true end
-  end
-  return false
-end
-
-local function make_env(b, man, label)
-  local state = { manifest = man, loaded = {} }
-  local env = {}
-  for _, k in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall",
-      "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable",
-      "tonumber", "tostring", "type", "print", "_VERSION" } do
-    env[k] = _G[k]
-  end
-  -- the string metatable is shared with trusted code: the sandbox does not get it
-  env.getmetatable = function (o)
-    if type(o) == "string" then return nil end
-    return getmetatable(o)
-  end
-  env.string = copy(string, { dump = deny("string.dump") })
-  env.table, env.math, env.utf8, env.coroutine = copy(table), copy(math), copy(utf8),
-      copy(coroutine)
-  env.os = copy({ clock = os.clock, date = os.date, time = os.time, difftime = os.difftime }, {
-    execute = deny("os.execute"), exit = deny("os.exit"), getenv = deny("os.getenv"),
-    remove = deny("os.remove"), rename = deny("os.rename"), tmpname = deny("os.tmpname"),
-    setlocale = deny("os.setlocale"),
-  })
-
-  local function open(path, mode)
-    if type(path) ~= "string" then error("bad argument #1 to 'open' (string expected)", 2) end
-    mode = mode or "r"
-    if READ_MODES[mode] then
-      if permitted(state, "read", path) then return io.open(path, mode) end
-      local ok, data = pcall(b.read, b, path)
-      if ok then return memfile(data) end
-    elseif WRITE_MODES[mode] and permitted(state, "write", path) then
-      return io.open(path, mode)
-    end
-    sandbox_error(string.format("io.open(%q, %q)", path, mode), 3)
-  end
-  env.io = {
-    open = function (path, mode) return open(path, mode) end,
-    lines = function (path, ...)
-      if path == nil then sandbox_error("io.lines() on stdin", 2) end
-      local f = open(path, "r")
-      return f:lines(...)
-    end,
-    write = function (...) return io.stdout:write(...) end,
-    type = io.type,
-    popen = deny("io.popen"), input = deny("io.input"), output = deny("io.output"),
-    tmpfile = deny("io.tmpfile"), read = deny("io.read"), close = deny("io.close"),
-  }
-  env.debug = forbidden("debug")
-  env.package = forbidden("package", { config = package.config })
-  env.dofile = deny("dofile")
-  env.loadfile = deny("loadfile")
-  env.load = function (chunk, name, mode, e)
-    if mode ~= nil and mode ~= "t" then sandbox_error("load in mode '" .. tostring(mode) .. "'", 2) end
-    if type(chunk) == "string" and chunk:byte(1) == 27 then
-      sandbox_error("load with a binary chunk", 2)
-    end
-    if type(chunk) == "function" then
-      local first = true
-      local inner = chunk
-      chunk = function ()
-        local piece = inner()
-        if first and type(piece) == "string" and piece ~= "" then
-          first = false
-          if piece:byte(1) == 27 then sandbox_error("load with a binary chunk", 2) end
-        end
-        return piece
-      end
-    end
-    return load(chunk, name, "t", e or env)
-  end
-  env.collectgarbage = function (opt, ...)
-    if opt == nil or opt == "collect" or opt == "count" or opt == "step" then
-      return collectgarbage(opt, ...)
-    end
-    sandbox_error("collectgarbage('" .. tostring(opt) .. "')", 2)
-  end
-
-  local function load_member(path, modname)
-    local src = b:read(path)
-    local chunk, err = load(src, "@" .. label .. ":" .. path, "t", env)
-    if not chunk then errors.raise("FORMAT", "bundle", "bundled file does not load: " .. err) end
-    return chunk(modname, path)
-  end
-
-  env.require = function (name)
-    if type(name) ~= "string" then error("bad argument #1 to 'require' (string expected)", 2) end
-    local hit = state.loaded[name]
-    if hit ~= nil then return hit end
-    if name == "sfi.core" or name:sub(1, 9) == "sfi.core." then
-      sandbox_error("require '" .. name .. "'", 2)
-    end
-    if name:sub(1, 4) == "sfi." then
-      if not M.LIBRARY[name] then sandbox_error("require '" .. name .. "'", 2) end
-      state.loaded[name] = readonly(name, require(name))
-      return state.loaded[name]
-    end
-    local rel = name:gsub("%.", "/")
-    for _, pat in ipairs(M.SEARCH) do
-      local path = pat:gsub("%?", rel)
-      local ok = pcall(b.read, b, path)
-      if ok then
-        state.loaded[name] = true -- a cycle sees true, as with the standard require
-        local v = load_member(path, name)
-        if v == nil then v = true end
-        state.loaded[name] = v
-        return v
-      end
-    end
-    sandbox_error("require '" .. name .. "' (not in the bundle)", 2)
-  end
-  env._G = env
-  return env, state, load_member
-end
-
--- }}}
 
 local function basename(p) return (p:match("([^/]+)$") or p) end
 
@@ -286,46 +41,72 @@ function M.memory(files, manifest)
   }
 end
 
---- M.load(b, label) -> recipe descriptor: runs the bundle's entry in the sandbox.
--- Raises SANDBOX (forbidden call while loading), FORMAT (entry does not load or is not a
--- recipe), or the recipe's own error.
-function M.load(b, label)
+--- M.load(b, label, [sets], [opts]) -> recipe descriptor, box: runs the bundle's entry in a
+-- Lua state of its own (sfi.sandbox) under the station's policy and limits (sets: the values
+-- the operator typed; opts: the command line). The caller closes the box when the run ends.
+-- Raises SANDBOX or LIMIT (while loading), FORMAT (entry does not load or is not a recipe),
+-- USAGE (a bad limit option), or the recipe's own error.
+function M.load(b, label, sets, opts)
   local flow = require "sfi.flow"
   local man = b:manifest()
-  local env, state, load_member = make_env(b, man, label or man.name)
-  local ok, desc = pcall(load_member, man.entry)
-  if not ok then
+  local box = sandbox.new { bundle = b, manifest = man, label = label or man.name, sets = sets,
+    opts = opts }
+  box:enter()
+  local ok, desc = pcall(box.load, box, man.entry)
+  box:leave()
+  local v = box:violation()
+  if v or not ok then
+    box:close()
+    if v then error(v, 0) end
     if errors.is(desc) then error(desc, 0) end
     errors.raise("FORMAT", "bundle", "recipe failed while loading: " .. tostring(desc))
   end
   if not flow.is_recipe(desc) then
+    box:close()
     errors.raise("FORMAT", "bundle", "entry '" .. man.entry .. "' must return flow.recipe{...}")
-  end
-  local run = desc.run
-  desc.run = function (r, args)
-    state.args = args -- the permits name parameters: their values are known now
-    return run(r, args)
   end
   desc.path = (label or man.name) .. ":" .. man.entry
   desc.bundle = man
-  return desc, env
+  return desc, box
 end
 
 --- M.run_file(path, sets, opts) -> 0: verifies the bundle at path against opts.trust, then
--- runs its recipe in the sandbox through sfi.cli.run.execute. Raises USAGE without --trust,
--- the errors of M.open and M.load, and the recipe's error.
+-- runs its recipe in the sandbox through sfi.cli.run.execute, with the station's limits
+-- (opts.max_instructions, max_cpu, max_memory, step_timeout, run_timeout). Raises USAGE
+-- without --trust, the errors of M.open and M.load, the recipe's error; the first SANDBOX or
+-- LIMIT error is the result whatever the recipe did with it.
 function M.run_file(path, sets, opts)
   if not opts.trust then
     errors.raise("USAGE", nil, "running a bundle needs --trust KEY.pub (the OEM's public key)")
   end
+  sandbox.limits(opts) -- a bad limit is a usage error before anything opens
   local b <close> = M.open(path, opts.trust)
   local man = b:manifest()
   log.context { bundle = man.name, bundle_version = man.version, signer = man.signer }
   log.event("bundle", { files = #man.files, format = man.format },
     string.format("Bundle %s %s verified: %d files, signer %s", man.name, man.version,
       #man.files, man.signer))
-  local desc = M.load(b, basename(path))
-  return require("sfi.cli.run").execute(desc, sets, opts)
+  local typed = {}
+  for k, v in pairs(sets) do typed[k] = v end
+  local desc, box0 = M.load(b, basename(path), typed, opts)
+  local box <close> = box0
+  local flow = require "sfi.flow"
+  local watch = flow.watch
+  flow.watch = function (event, name) box:step(event, name) end
+  box:enter()
+  local ok, res = pcall(require("sfi.cli.run").execute, desc, sets, opts)
+  box:leave()
+  flow.watch = watch
+  local v = box:violation()
+  local use = box:usage()
+  log.event("bundle_usage", { instructions = use.instructions, cpu_s = use.cpu,
+    peak_bytes = use.peak }, nil, "debug")
+  if v then
+    if not v.reported and not ok and res ~= v then v.step = v.step or (errors.is(res) and res.step) end
+    error(v, 0)
+  end
+  if not ok then error(res, 0) end
+  return res
 end
 
 -- {{{ create
@@ -377,7 +158,7 @@ local function default_range()
   return maj .. "." .. min, maj .. "." .. (tonumber(min) + 1)
 end
 
---- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem, out=?, name=?, version=?,
+--- M.create{recipe=, include={...}, base=DIR?, sign=KEY.pem|pkcs11:URI, out=?, name=?, version=?,
 -- permits=?, sfirun=">=0.1 <0.2"?, format="tar.gz"|"zip"|"tar"} -> bytes, summary table.
 -- The recipe is stored as recipes/<file name>; each include (file or directory, relative to
 -- base, default the current directory) under that relative path. name/version/permissions
@@ -393,7 +174,8 @@ function M.create(spec)
   local base = spec.base and spec.base:gsub("/+$", "")
   for _, inc in ipairs(spec.include or {}) do collect(base, clean(inc), files) end
   -- Load the recipe the way the CM will: in the sandbox, over the collected files.
-  local desc = M.load(M.memory(files, { entry = entry, permits = {} }), basename(spec.recipe))
+  local desc, box = M.load(M.memory(files, { entry = entry, permits = {} }), basename(spec.recipe))
+  box:close()
   local name = spec.name or desc.name
   local version = spec.version or desc.version
   local permits = spec.permits or desc.bundle_permissions or {}
@@ -402,15 +184,16 @@ function M.create(spec)
     lo, hi = spec.sfirun:match("^>=([%d%.]+) <([%d%.]+)$")
     if not lo then errors.raise("USAGE", nil, "sfirun range must look like '>=0.1 <0.2'") end
   end
-  local key = readfile(spec.sign, "signing key")
-  local bytes = core.create {
+  local uri = spec.sign:match("^pkcs11:") and spec.sign -- a key kept in a token (docs/bundles.md)
+  local key = not uri and readfile(spec.sign, "signing key") or nil
+  local bytes, signer = core.create {
     name = name, version = tostring(version), min_sfirun = lo, max_sfirun = hi, entry = entry,
-    permits = permits, files = files, key = key, format = spec.format or "tar.gz",
+    permits = permits, files = files, key = key, key_uri = uri, format = spec.format or "tar.gz",
   }
   local count = 0
   for _ in pairs(files) do count = count + 1 end
   local summary = { name = name, version = tostring(version), entry = entry, files = count,
-                    signer = core.fingerprint(key),
+                    signer = signer,
                     sfirun = ">=" .. lo .. " <" .. hi, bytes = #bytes }
   if spec.out then
     local tmp = spec.out .. ".tmp"

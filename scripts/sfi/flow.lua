@@ -174,13 +174,20 @@ end
 -- {{{ retry and try
 
 local DEFAULT_ON <const> = { TIMEOUT = true, BUSY = true, IO = true }
+-- Never retried, whatever a policy says: the user stopped the run, or a bundle broke a
+-- station limit or its sandbox (sfi.sandbox).
+local FINAL <const> = { CANCELED = true, LIMIT = true, SANDBOX = true }
 
 local function codeset(list)
   if list == nil then return DEFAULT_ON end
   local s = {}
-  for _, c in ipairs(list) do s[c] = true end
+  for _, c in ipairs(list) do if not FINAL[c] then s[c] = true end end
   return s
 end
+
+--- M.watch: nil, or function(event, step_name) told when a step "begin"s and "end"s (the
+-- bundle runner uses it for --step-timeout). Set by the host, never by recipes.
+M.watch = nil
 
 --- M.try(fn, ...) -> results... | nil, err: turns an sfi.error into nil, err; other errors
 -- (bugs) are raised again unchanged.
@@ -438,11 +445,14 @@ function Run:step(name, fn, pol)
   self.current = name
   local t0 = M.now()
   log.event("step", { step = name, status = "begin" }, nil, "debug")
+  local watch = M.watch
+  if watch then watch("begin", name) end
   local reconnects = 0
   while true do
     rec.attempts = rec.attempts + 1
     local res = table.pack(pcall(fn, self))
     if res[1] then
+      if watch then watch("end", name) end
       rec.status, rec.ms = "ok", M.now() - t0
       log.event("step", { step = name, status = "ok", ms = rec.ms, attempts = rec.attempts },
         string.format("step %s: ok (%d ms)", name, rec.ms), "info")
@@ -452,7 +462,9 @@ function Run:step(name, fn, pol)
     local err = res[2]
     local again = false
     if errors.is(err) then
-      if err.code == "NO_DEVICE" and pol.reconnect and self.probe and reconnects < 1 then
+      if FINAL[err.code] then
+        again = false
+      elseif err.code == "NO_DEVICE" and pol.reconnect and self.probe and reconnects < 1 then
         reconnects = reconnects + 1
         local ok, rerr = pcall(M.reconnect, self.probe, pol.reconnect)
         if ok then again = true else err = rerr end
@@ -463,6 +475,7 @@ function Run:step(name, fn, pol)
       end
     end
     if not again then
+      if watch then watch("end", name) end
       local code, msg = summarize(err)
       rec.status, rec.ms, rec.code = "fail", M.now() - t0, code
       log.event("step", { step = name, status = "fail", ms = rec.ms, code = code,

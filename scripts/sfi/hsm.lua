@@ -72,26 +72,46 @@ end
 -- naming the holder), CANCELED.
 function Session:guard() return raw(self):guard() end
 
+local function hex(s) return (s:gsub(".", function (c) return string.format("%02x", c:byte()) end)) end
+
 --- h:license(cert136, [meta]) -> licence136, counter_after. meta = {uid=, recipe=, station=,
 -- journal=}. Under the token's guard: the counter is read, the journal's request row
--- written, the licence made and the counter decremented on the token, and the outcome row
--- written, with no other request of this station in between. Raises FORMAT/AUTH
--- (certificate; counter unchanged), COUNTER (none left), NOT_FOUND (not provisioned), BUSY
--- (guard or journal held too long), token errors.
+-- written (with the request's tag), the licence made, a counter value spent and claimed
+-- with the tag on the token, and the outcome row written, with no other request of this
+-- station in between. A value that another station spent too releases nothing (withheld,
+-- journaled in the row's detail) and the next one is tried. Raises FORMAT/AUTH (certificate;
+-- counter unchanged), COUNTER (none left), NOT_FOUND (not provisioned), BUSY (guard or
+-- journal held too long, or 5 values in a row spent by other stations too), token errors.
 function Session:license(cert, meta)
   local s = raw(self)
   meta = meta or {}
   local _ <close> = s:guard()
   local info = s:info()
+  local tag = core.new_tag()
   return journal.record({
     uid = meta.uid, cert = cert, fwid = info.fwid, recipe = meta.recipe, station = meta.station,
-    provider = "token", token = M.identity(info), fields = meta.fields,
+    provider = "token", token = M.identity(info), fields = meta.fields, tag = hex(tag),
     counter_before = info.counter, journal = meta.journal or self.journal,
     counter_on_error = function ()
       local ok, v = pcall(s.counter, s)
       return ok and v or nil
     end,
-  }, function () return s:license(cert) end)
+  }, function ()
+    local lic, after, withheld = s:license(cert, tag)
+    return lic, after, withheld > 0 and string.format("%d counter value(s) also spent by " ..
+      "another station: withheld before this one", withheld) or nil
+  end)
+end
+
+--- M.TAG_WINDOW: tags are kept for the counter values below counter + TAG_WINDOW only.
+M.TAG_WINDOW = core.TAG_WINDOW
+
+--- h:tags() -> { {value=, tag=hex}... }: the request tags on the token (each the counter
+-- value a request spent; docs/hsm.md). Raises on token errors.
+function Session:tags()
+  local t = raw(self):tags()
+  for _, e in ipairs(t) do e.tag = hex(e.tag) end
+  return t
 end
 
 return M

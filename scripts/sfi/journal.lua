@@ -66,9 +66,9 @@ local function station()
   return h or "unknown"
 end
 
---- M.record(req, fn) -> fn's results: journals one licence request around fn() -> lic, after.
--- req = {uid=, cert=, fwid=, recipe=, station=, provider=, token=, fields={...},
--- counter_before=, journal=path}. The outcome is "ok" (with the licence) or the sfi.error
+--- M.record(req, fn) -> lic, after: journals one licence request around fn() -> lic, after,
+-- [detail]. req = {uid=, cert=, fwid=, recipe=, station=, provider=, token=, fields={...},
+-- counter_before=, tag=hex, journal=path}. The outcome is "ok" (with the licence) or the sfi.error
 -- code; errors from fn are re-raised unchanged. Raises the journal's own errors before fn
 -- runs (no licence without a journal row).
 function M.record(req, fn)
@@ -77,11 +77,11 @@ function M.record(req, fn)
     uid = req.uid, cert = req.cert, fwid = req.fwid, recipe = req.recipe,
     station = req.station or station(), provider = req.provider, token = req.token,
     fields = req.fields and next(req.fields) and util.json(req.fields) or nil,
-    counter_before = req.counter_before,
+    counter_before = req.counter_before, tag = req.tag,
   }
-  local ok, lic, after = pcall(fn)
+  local ok, lic, after, detail = pcall(fn)
   if ok then
-    local fin_ok, ferr = pcall(j.finish, j, id, "ok", after, nil, lic)
+    local fin_ok, ferr = pcall(j.finish, j, id, "ok", after, detail, lic)
     if not fin_ok then
       log.warn("journal row %d left unknown: %s", id, tostring(ferr))
     end
@@ -117,20 +117,36 @@ function M.events(path)
   return j:events()
 end
 
---- M.reconcile(path, counters) -> report {decided = {{id, outcome, why}...}, unknown = {{id,
--- why}...}}: decides each "unknown" row from the counter history. Under the token's guard
--- every row's counter_before was read just before its request, so the next observation of
--- the same token (the next row's counter_before, or counters[token], the counter now) says
--- whether the request spent one: the same value = not spent, one less = spent; anything
--- else stays unknown. Rows are updated ("spent" / "not-spent" with the evidence). counters
--- maps a row's token identity ("" for rows that name none) to the token's current counter.
--- Raises as M.open.
-function M.reconcile(path, counters)
+--- M.reconcile(path, counters, [tags]) -> report {decided = {{id, outcome, why}...}, unknown =
+-- {{id, why}...}}: decides each "unknown" row. A row with a request tag whose token's tags are
+-- given is decided by the token alone: the tag is written before the counter moves, so no tag
+-- = nothing spent, a tag = spent (at the values it names; conservative if the request died
+-- between the tag and the decrement). Other rows are decided from the counter history: under
+-- the token's guard every row's counter_before was read just before its request, so the next
+-- observation of the same token (the next row's counter_before, or counters[token], the
+-- counter now) says whether the request spent one: the same value = not spent, one less =
+-- spent; anything else stays unknown. Rows are updated ("spent" / "not-spent" with the
+-- evidence). counters maps a row's token identity ("" for rows that name none) to the token's
+-- current counter; tags maps it to {[tag hex] = {value...}} (h:tags()). Tags are kept only
+-- for the values below the counter + window (sfi.hsm.TAG_WINDOW): a row that could have spent
+-- a value above that, and has no tag left, goes by the counter history. Raises as M.open.
+function M.reconcile(path, counters, tags, window)
   local j <close> = M.open(path or M.path(), "write")
   local rows = j:rows()
   local report = { decided = {}, unknown = {} }
   for i, r in ipairs(rows) do
-    if r.outcome == "unknown" then
+    local on_token = r.outcome == "unknown" and r.tag and tags and tags[r.token or ""]
+    local now = counters and counters[r.token or ""]
+    local pruned = on_token and not on_token[r.tag] and not (r.counter_before and now and
+      r.counter_before - 1 < now + (window or 0))
+    if on_token and not pruned then
+      local values = on_token[r.tag]
+      local outcome = values and "spent" or "not-spent"
+      local why = values and string.format("reconciled: its tag is on the token at counter value %s",
+        table.concat(values, ", ")) or "reconciled: its tag is not on the token: nothing spent"
+      j:resolve(r.id, outcome, why)
+      report.decided[#report.decided + 1] = { id = r.id, outcome = outcome, why = why }
+    elseif r.outcome == "unknown" then
       local key = r.token or ""
       local nxt, where
       for k = i + 1, #rows do
@@ -154,7 +170,9 @@ function M.reconcile(path, counters)
         j:resolve(r.id, outcome, why)
         report.decided[#report.decided + 1] = { id = r.id, outcome = outcome, why = why }
       else
-        report.unknown[#report.unknown + 1] = { id = r.id, why = before == nil and
+        report.unknown[#report.unknown + 1] = { id = r.id, why = pruned and ("its tag is not " ..
+          "on the token, which keeps the tags of recent counter values only, and the counter " ..
+          "history does not decide it") or before == nil and
           "no counter reading before the request" or nxt == nil and
           "no later reading of this token's counter (give --hsm)" or
           string.format("counter %d before, %d at %s: more than this request moved it", before,

@@ -18,7 +18,7 @@ local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
   -- a socket on a line: the chip in it has the UID written in FILE; no FILE, no chip (model)
   uid_file = "uid_file",
-  unreachable_after_rss = "int", usb_error_every = "int", power_loss_at = "int|name",
+  unreachable_after_rss = "int", usb_error_every = "int", delay_ms = "int", power_loss_at = "int|name",
   flash_kb = "int", debug_disabled = "int", opt_busy_stuck = "int",
   -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file);
   -- ob_prg= the same for the PRG copies only (changes written but never launched)
@@ -48,8 +48,9 @@ end
 
 --- M.parse_uri(uri) -> {driver=, part=, serial=, port=, target=, faults={...}}. URIs:
 -- "sim[:PART][?knobs]", "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on
--- 127.0.0.1, default port 7184), "gdb:HOST:PORT" or "gdb:/dev/ttyACM0" with ?dialect= (a GDB
--- server: sfi.gdb). Raises USAGE for a malformed URI.
+-- 127.0.0.1, default port 7184; both ST-LINK ones take ?speed=KHZ and ?record=FILE, a capture
+-- of the session), "gdb:HOST:PORT" or "gdb:/dev/ttyACM0" with ?dialect= (a GDB server:
+-- sfi.gdb). Raises USAGE for a malformed URI.
 function M.parse_uri(uri)
   if type(uri) ~= "string" then bad("probe URI must be a string") end
   local driver, rest = uri:match("^([%w%-]+):?(.*)$")
@@ -271,8 +272,15 @@ function M.open(opts)
     cfg.speed_khz = cfg.speed_khz or khz
   elseif spec.driver ~= "sim" then
     for k, v in pairs(spec.faults) do
-      if k ~= "speed" then bad("probe URI parameter '%s' applies to sim: probes only", k) end
-      cfg.speed_khz = num(v, "speed")
+      if k == "record" then
+        -- record=FILE: the session is written to a capture (docs/learning-from-captures.md)
+        if v == "" then bad("probe URI parameter 'record' needs a file name") end
+        cfg.record = v
+      elseif k ~= "speed" then
+        bad("probe URI parameter '%s' applies to sim: probes only", k)
+      else
+        cfg.speed_khz = num(v, "speed")
+      end
     end
   end
   local pack, part

@@ -44,6 +44,8 @@ function M.params(over)
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
     allow_errata = { type = "boolean", default = false, doc = "run despite a known SFI erratum" },
     station = { type = "string?", doc = "station name for the licence journal" },
+    push = { type = "string?", doc = "PostgreSQL URI: push the journal there after the install " ..
+      "(best effort: a database that is down only warns)" },
     licence_command = { type = "string?", doc = "program that makes the licence: words with " ..
       "{cert} {out} {uid} {devid}, run without a shell" },
     licence_timeout = { type = "integer", default = 120, min = 1, max = 3600,

@@ -96,3 +96,28 @@ T.case("bundle create refuses a missing key or output (exit 2)", function ()
   T.eq(code, 2, "exit code\n" .. text)
   assert(text:find("--sign", 1, true), text)
 end)
+
+T.case("station limits: a runaway bundle ends with LIMIT (exit 1), --json names the step", function ()
+  local lim = dir .. "/limits.sfib"
+  local code, text = run("bundle create tests/data/bundle/limits.lua --sign %s -o %s", oem.priv, lim)
+  T.eq(code, 0, "create\n" .. text)
+  code, text = run("%s --trust %s --set try=loop --max-instructions 2M", lim, oem.pub)
+  T.eq(code, 1, "exit code\n" .. text)
+  assert(text:find("LIMIT: the bundle ran more than 2000000 Lua instructions (--max-instructions)",
+    1, true), text)
+  assert(not text:find("traceback", 1, true) and not text:find("scripts/sfi", 1, true), text)
+  code, text = run("%s --trust %s --set try=doubling --max-memory 16M --json", lim, oem.pub)
+  T.eq(code, 1, "exit code\n" .. text)
+  assert(text:find('"code":"LIMIT"', 1, true) and text:find('"step":"spin"', 1, true), text)
+  code, text = run("%s --trust %s --set try=loop --max-cpu never", lim, oem.pub)
+  T.eq(code, 2, "a bad limit is a usage error\n" .. text)
+  assert(text:find("--max-cpu", 1, true), text)
+end)
+
+T.case("the limit options are listed in --help", function ()
+  local _, text = run("--help")
+  for _, o in ipairs { "--max-instructions", "--max-cpu", "--max-memory", "--step-timeout",
+      "--run-timeout" } do
+    assert(text:find(o, 1, true), o .. "\n" .. text)
+  end
+end)

@@ -108,3 +108,70 @@ T.case("kill -9 during licence generation never grants an extra licence", functi
   io.stdout:write(string.format("   (released %d, spent %d, counter %d, journal ok %d, " ..
     "token.object restored %d)\n", valid, spent, counter, oks, restored))
 end)
+
+T.case("outputs into a missing directory are refused (exit 2) before the token or probe opens", function ()
+  local tok, uri, jr = setup(3)
+  local missing = tok.dir .. "/missing"
+  local cmds = {
+    { "hsm license --hsm " .. uri .. " --cert " .. tok.dir .. "/chip.bin -o " .. missing .. "/l.bin --journal " .. jr,
+      "hsm license -o" },
+    { "hsm license --hsm " .. uri .. " --cert " .. tok.dir .. "/chip.bin -o " .. tok.dir .. "/l.bin --journal " ..
+      missing .. "/j.sqlite", "--journal" },
+    { "journal --journal " .. missing .. "/j.sqlite", "journal --journal" },
+    { "cert get --probe sim:stm32h753 -o " .. missing .. "/chip.bin", "cert get -o" },
+    { "recipes/h753.lua --journal " .. missing .. "/j.sqlite --set image=" .. tok.dir .. "/none.sfi", "--journal" },
+  }
+  for _, c in ipairs(cmds) do
+    local code, out = run(tok, c[1])
+    T.eq(code, 2, c[1] .. "\n" .. out)
+    assert(out:find(c[2] .. ": directory '" .. missing .. "' does not exist", 1, true), out)
+    T.eq(io.open(missing), nil, "nothing created by " .. c[2])
+  end
+  local _, out = run(tok, "hsm info --hsm " .. uri .. " --json")
+  assert(out:find('"counter":3', 1, true), "no licence spent: " .. out)
+end)
+
+T.case("listing the journal creates no -wal or -shm file", function ()
+  local tok, uri, jr = setup(2)
+  local code, out = run(tok, "hsm license --hsm " .. uri .. " --cert " .. tok.dir .. "/chip.bin -o " ..
+    tok.dir .. "/lic.bin --journal " .. jr)
+  T.eq(code, 0, out)
+  T.eq({ io.open(jr .. "-wal") ~= nil, io.open(jr .. "-shm") ~= nil }, { false, false }, "a closed journal")
+  local before = T.readfile(jr)
+  for _, c in ipairs { "journal --journal ", "journal --json --journal ", "journal --events --journal " } do
+    code, out = run(tok, c .. jr)
+    T.eq(code, 0, c .. out)
+    T.eq({ io.open(jr .. "-wal") ~= nil, io.open(jr .. "-shm") ~= nil }, { false, false }, c .. "leaves nothing")
+  end
+  code, out = run(tok, "journal --journal " .. jr)
+  T.eq(code, 0, out)
+  assert(out:find("1 request(s), 0 with unknown outcome", 1, true), out)
+  T.eq(T.readfile(jr) == before, true, "the journal file is unchanged")
+end)
+
+T.case("a journal held by another process is waited for, and the rows are written", function ()
+  if (T.sh("command -v sqlite3")) ~= 0 then T.skip("sqlite3 is not installed") end
+  local tok, uri, jr = setup(2)
+  local code, out = run(tok, "hsm license --hsm " .. uri .. " --cert " .. tok.dir .. "/chip.bin -o " ..
+    tok.dir .. "/lic1.bin --journal " .. jr)
+  T.eq(code, 0, out)
+  -- another process takes the write lock for 6 s (longer than SQLite's usual 5 s busy
+  -- timeout) while a request starts
+  local script = string.format([[
+( printf 'BEGIN IMMEDIATE;\nINSERT INTO events(time, kind) VALUES ("t", "hold");\n'; sleep 6; printf 'COMMIT;\n' ) |
+  sqlite3 %s & holder=$!
+sleep 0.5
+t0=$(date +%%s%%N)
+%s SFI_HSM_PIN=1234 '%s' hsm license --hsm %s --cert %s/chip.bin -o %s/lic2.bin --journal %s; rc=$?
+t1=$(date +%%s%%N)
+wait $holder
+echo "rc=$rc ms=$(( (t1 - t0) / 1000000 ))"]], jr, tok.env, S.SFIRUN, uri, tok.dir, tok.dir, jr)
+  T.writefile(tok.dir .. "/hold.sh", script)
+  local _, hold = T.sh("bash " .. tok.dir .. "/hold.sh")
+  T.eq(hold:match("rc=(%d+)"), "0", "the request succeeds once the journal is free\n" .. hold)
+  assert(tonumber(hold:match("ms=(%d+)")) >= 5000, "it waited for the holder: " .. hold)
+  local journal = require "sfi.journal"
+  local oks = 0
+  for _, r in ipairs(journal.rows(jr)) do oks = oks + (r.outcome == "ok" and 1 or 0) end
+  T.eq(oks, 2, "both requests journaled ok")
+end)

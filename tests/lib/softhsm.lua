@@ -16,17 +16,19 @@ function M.available()
   return (T.sh("command -v softhsm2-util")) == 0
 end
 
---- M.token([label]) -> tok {dir, conf, pin_file, uri, env (shell prefix), open_opts}
+--- M.token([label]) -> tok {dir, conf, pin_file, uri, env (shell prefix), open_opts}. The
+-- token's licence guard lives in <dir>/lock (SFIRUN_LOCK_DIR in env and open_opts), never in
+-- the station's /run/lock, so parallel test runs do not wait for each other.
 function M.token(label)
   if not M.available() then T.skip("softhsm2 is not installed") end
   label = label or "sfi"
   local d = T.tmpdir()
-  os.execute("mkdir -p '" .. d .. "/tokens'")
+  os.execute("mkdir -p '" .. d .. "/tokens' '" .. d .. "/lock'")
   T.writefile(d .. "/softhsm2.conf", string.format(
     "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n" ..
     "slots.removable = false\n", d))
   T.writefile(d .. "/pin", "1234\n")
-  local env = "SOFTHSM2_CONF='" .. d .. "/softhsm2.conf'"
+  local env = "SOFTHSM2_CONF='" .. d .. "/softhsm2.conf' SFIRUN_LOCK_DIR='" .. d .. "/lock'"
   local code, out = T.sh(env .. " softhsm2-util --init-token --free --label " .. label ..
     " --so-pin 12345678 --pin 1234")
   assert(code == 0, "softhsm2-util failed: " .. out)
@@ -34,7 +36,7 @@ function M.token(label)
   tok.uri = "pkcs11:token=" .. label .. "?module-path=" .. M.MODULE ..
     "&pin-source=file:" .. tok.pin_file
   tok.env = env
-  tok.open_opts = { uri = tok.uri, module_env = { SOFTHSM2_CONF = tok.conf },
+  tok.open_opts = { uri = tok.uri, module_env = { SOFTHSM2_CONF = tok.conf, SFIRUN_LOCK_DIR = d .. "/lock" },
                     journal = d .. "/journal.sqlite" }
   -- firmware key material and a trusted CA for provisioning
   tok.key = "\x10\x21\x32\x43\x54\x65\x76\x87\x98\xa9\xba\xcb\xdc\xed\xfe\x0f"

@@ -123,17 +123,20 @@ end)
 T.case("sandbox: forbidden calls raise SANDBOX naming the call", function ()
   local path = fx.make(dir, "sandbox.lua", oem)
   local want = {
-    exec = "os.execute", passwd = "/etc/passwd", lines = "/etc/hostname",
+    exec = "os.execute", passwd = "io.open: SANDBOX: denied", lines = "io.open: SANDBOX: denied",
     core = "sfi.core.probe", core_root = "sfi.core", popen = "io.popen",
     loadlib = "package.loadlib", debug = "debug.getregistry", binary = "binary chunk",
     binary_mode = "mode 'b'", dofile = "dofile", getenv = "os.getenv", test_lib = "sfi.test",
-    write = "sfirun-bundle-escape", patch_log = "sfi.log.info", dump = "string.dump",
+    write = "io.open: SANDBOX: denied", patch_log = "sfi.log.info", dump = "string.dump",
     spoof = "log context field 'signer'",
   }
   for try, what in pairs(want) do
     local err = T.raises("SANDBOX", bundle.run_file, path, { try = try }, { trust = oem.pub })
     local s = tostring(err)
-    assert(s:find(what, 1, true) and s:find("not allowed in a bundle", 1, true), try .. ": " .. s)
+    assert(s:find(what, 1, true) and (s:find("not allowed in a bundle", 1, true) or
+      s:find("SANDBOX: denied", 1, true)), try .. ": " .. s)
+    -- a refused path is never repeated: the message is the same whether the file exists
+    assert(not s:find("/etc/", 1, true) and not s:find("sfirun-bundle-escape", 1, true), try .. ": " .. s)
   end
   T.eq(bundle.run_file(path, { try = "none" }, { trust = oem.pub }), 0, "harmless run")
   -- the shared string metatable is not handed out
@@ -175,5 +178,6 @@ end)
 T.case("the recipe may read only the permitted parameter's file", function ()
   local path = fx.make(dir, "ok.lua", oem, { permits = {}, out = dir .. "/nopermit.sfib" })
   local err = T.raises("SANDBOX", bundle.run_file, path, { image = image }, { trust = oem.pub })
-  assert(tostring(err):find(image, 1, true), tostring(err))
+  T.eq(err.msg, "denied", "the message")
+  T.eq(err.step, "inputs", "the step")
 end)

@@ -50,6 +50,18 @@ static void test_uri(void **state)
     assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=0123456789abcdef0123456789abcdefX", &u),
                      SFI_E_USAGE);
     assert_int_equal(sfi_hsm_uri_parse(ctx, "token=a", &u), SFI_E_USAGE);
+    /* key selectors: a label, binary id bytes (NUL included), a type */
+    assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=a;object=oem%20key;id=%0a%00%ff;"
+                                            "type=private", &u),
+                     SFI_OK);
+    assert_string_equal(u.object, "oem key");
+    assert_int_equal(u.id_len, 3);
+    assert_memory_equal(u.id, "\x0a\x00\xff", 3);
+    assert_string_equal(u.type, "private");
+    assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=a;type=secret", &u), SFI_E_USAGE);
+    assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=a;id=", &u), SFI_E_USAGE);
+    assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=a;id=%0", &u), SFI_E_USAGE);
+    assert_int_equal(sfi_hsm_uri_parse(ctx, "pkcs11:token=a;objct=k", &u), SFI_E_USAGE);
     sfi_ctx_free(ctx);
 }
 

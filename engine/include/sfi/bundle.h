@@ -88,14 +88,20 @@ struct sfi_bundle_spec {
     size_t npermits;
     const struct sfi_bundle_input *files;
     size_t nfiles;
-    const char *key_pem; /* PEM private key (Ed25519 or EC P-256) */
+    const char *key_pem; /* PEM private key (Ed25519 or EC P-256), or NULL with key_uri */
     size_t key_len;
+    const char *key_uri; /* instead of key_pem: a PKCS#11 URI naming an EC P-256 private key
+                          * in a token (pkcs11:token=..;object=..|id=..?module-path=..&
+                          * pin-source=..); the manifest is signed on the token */
     enum sfi_archive_format format;
+    char *signer_out;    /* optional, 65 bytes: the signer's fingerprint (hex SHA-256 of its
+                          * DER SubjectPublicKeyInfo) */
 };
 
 /* Builds a signed, reproducible bundle (sorted names, mtime 0, mode 0644). *out malloc'd.
  * Errors: SFI_E_INVALID (bad name/path/duplicate/entry not a member), SFI_E_FORMAT (bad key),
- * SFI_E_UNSUPPORTED (key type), SFI_E_CRYPTO, SFI_E_NOMEM. */
+ * SFI_E_UNSUPPORTED (key type), SFI_E_CRYPTO, SFI_E_NOMEM; with key_uri also SFI_E_USAGE
+ * (URI), SFI_E_NOT_FOUND (module, token, key, PIN), SFI_E_AUTH (PIN), SFI_E_LOCKED. */
 int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *spec,
                       unsigned char **out, size_t *outlen);
 

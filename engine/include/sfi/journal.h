@@ -22,6 +22,7 @@ struct sfi_journal_req {
     const char *token;       /* the licence source's identity (token serial...), may be NULL */
     const char *fields;      /* the device's custom fields as a JSON object, may be NULL */
     long long counter_before; /* -1 = unknown */
+    const char *tag;          /* the request's tag on the token, hex (may be NULL) */
 };
 
 struct sfi_journal_row {
@@ -35,6 +36,7 @@ struct sfi_journal_row {
     char fields[1024];            /* JSON object or "" */
     uint8_t licence[136];         /* the issued licence when licence_len == 136 */
     size_t licence_len;
+    char tag[33];                 /* the request's tag (hex) or "" */
 };
 
 /* How to open: READ never creates or changes anything (a missing file is SFI_E_NOT_FOUND);

@@ -63,6 +63,7 @@ struct sfi_probe_cfg {
     const struct sfi_gdb_cfg *gdb;   /* gdb driver */
     int no_connect;                  /* open only (a server in front of a chip that may not
                                       * answer, e.g. at RDP level 2); connect later */
+    const char *record;              /* stlink, stlink-tcp: record the session to this capture */
 };
 
 struct sfi_probe_info {

@@ -35,8 +35,9 @@ enum sfi_err {
     SFI_E_COUNTER = -17,    /* licence counter exhausted */
     SFI_E_SANDBOX = -18,    /* a sandboxed recipe used a forbidden call */
     SFI_E_USAGE = -19,      /* bad command line or recipe parameters */
+    SFI_E_LIMIT = -20,      /* a bundle exceeded a station limit (instructions, CPU, memory, time) */
 };
-#define SFI_ERR_COUNT 20 /* number of codes including SFI_OK */
+#define SFI_ERR_COUNT 21 /* number of codes including SFI_OK */
 
 /* "TIMEOUT" for SFI_E_TIMEOUT, "OK" for 0, "UNKNOWN" otherwise. Static strings. */
 const char *sfi_errname(int rc);

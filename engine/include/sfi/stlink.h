@@ -114,6 +114,7 @@ unsigned sfi_stlink_swd_divisor(unsigned khz, unsigned *actual_khz);
 enum sfi_stlink_dir { SFI_STLINK_OUT = 0, SFI_STLINK_IN = 1 };
 
 struct sfi_stlink_transport;
+struct sfi_trace_writer; /* sfi/trace.h */
 struct sfi_stlink_transport_ops {
     const char *name; /* "usb", "tcp", "loopback", ... */
     /* One command: the 16-byte CDB, then len data bytes OUT (dir OUT) or IN (dir IN).
@@ -135,6 +136,7 @@ struct sfi_stlink_transport {
     char serial[33];
     uint16_t vid, pid;
     unsigned server_api; /* stlink-server API version (TCP), 0 for USB */
+    struct sfi_trace_writer *record; /* NULL, or where the traffic is recorded (not owned) */
 };
 
 /* NULL-safe. */
@@ -156,6 +158,7 @@ struct sfi_stlink_tcp_cfg {
     unsigned port;
     const char *serial;
     unsigned timeout_ms;
+    struct sfi_trace_writer *record; /* NULL, or records the session (not owned) */
 };
 /* Connects, enumerates and opens the device. Errors: SFI_E_NO_DEVICE (no server, closed),
  * SFI_E_NOT_FOUND (no probe / serial), SFI_E_BUSY (in use, TCP_BUSY), SFI_E_TIMEOUT,

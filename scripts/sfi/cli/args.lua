@@ -75,6 +75,10 @@ function M.parse(argv, spec, cmd, first)
   return opts, pos
 end
 
+-- Width of the option column in --help: the help text starts 3 columns further, so at least
+-- two spaces always separate an option from its help (what a parser of --help relies on).
+local HELP_COLUMN <const> = 28
+
 --- M.help(spec) -> string: the option list for --help (a common flag's spelling that the
 -- command takes for itself, like image build's -v, is left out of the common flag's line).
 function M.help(spec)
@@ -88,7 +92,12 @@ function M.help(spec)
       if not (common and own[s[i]]) then names[#names + 1] = s[i] end
     end
     local left = table.concat(names, ", ") .. (s.value and (" " .. s.value) or "")
-    out[#out + 1] = string.format("  %-28s %s", left, s.help or "")
+    if #left >= HELP_COLUMN then -- GNU style: a wide option gets its help on the next line
+      out[#out + 1] = "  " .. left
+      out[#out + 1] = string.rep(" ", HELP_COLUMN + 3) .. (s.help or "")
+    else
+      out[#out + 1] = string.format("  %-" .. HELP_COLUMN .. "s %s", left, s.help or "")
+    end
   end
   for _, s in ipairs(spec) do add(s) end
   for _, s in ipairs(M.common) do add(s, true) end

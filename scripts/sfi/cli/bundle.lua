@@ -13,7 +13,8 @@ local M = {}
 local CREATE <const> = {
   { "include", "--include", value = "PATH", multi = true, help = "add a file or directory (relative path)" },
   { "base", "-C", "--base", value = "DIR", help = "--include paths are relative to DIR" },
-  { "sign", "--sign", value = "KEY.pem", help = "OEM private key (Ed25519 or EC P-256, PEM)" },
+  { "sign", "--sign", value = "KEY.pem|URI", help = "OEM private key: PEM (Ed25519 or EC P-256), " ..
+    "or pkcs11:token=..;object=..?module-path=..&pin-source=.. (EC P-256 kept in a token)" },
   { "out", "-o", "--output", value = "NAME.sfib", help = "bundle to write" },
   { "name", "--name", value = "NAME", help = "bundle name (default: the recipe's name)" },
   { "version", "--version", value = "V", help = "bundle version (default: the recipe's version)" },

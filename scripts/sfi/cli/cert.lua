@@ -26,6 +26,7 @@ function M.run(argv, first)
     return o.help and 0 or 2
   end
   if not o.probe or not o.output then errors.raise("USAGE", nil, "cert get needs --probe and -o") end
+  require("sfi.util").check_output(o.output, "cert get -o") -- before the probe opens
   local p <close> = probe.open { uri = o.probe, connect = "hotplug" }
   local info = p:info()
   local pack = p.pack or device.by_devid(info.dev_id)

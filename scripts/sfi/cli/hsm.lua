@@ -112,6 +112,9 @@ function M.run(argv, first, gopts)
   opts.gopts = gopts
   config.journal = opts.journal or (gopts and gopts.journal) or config.journal
   config.station = opts.station or config.station
+  -- outputs go into existing directories only, checked before the token opens
+  if config.journal then util.check_output(config.journal, "--journal") end
+  if sub == "license" and opts.output then util.check_output(opts.output, "hsm license -o") end
   if sub == "provision" then return provision(opts) end
   if sub == "info" then return info(opts) end
   if sub == "license" then return lic(opts) end

@@ -141,6 +141,7 @@ end
 local function info(argv, first)
   local o, pos = args.parse(argv, {}, "image info", first)
   args.setup_log(o)
+  if o.help then out("usage: sfirun image info FILE.sfi [--json]\n%s", args.help({})); return 0 end
   if not pos[1] then errors.raise("USAGE", nil, "image info needs a file") end
   local img <close> = as_usage(image.load, pos[1])
   local h = img:info()
@@ -186,6 +187,11 @@ end
 local function keyed(argv, first, cmd)
   local o, pos = args.parse(argv, KEYS, "image " .. cmd, first)
   args.setup_log(o)
+  if o.help then
+    out("usage: sfirun image %s FILE.sfi --key FILE --nonce FILE%s\n%s", cmd,
+      cmd == "decrypt" and " -o DIR" or "", args.help(KEYS))
+    return nil
+  end
   if not pos[1] then errors.raise("USAGE", nil, "image " .. cmd .. " needs a file") end
   if not o.key or not o.nonce then errors.raise("USAGE", nil, "--key and --nonce are required") end
   local key = secret(o.key, 16, "key", "--key")
@@ -194,7 +200,8 @@ local function keyed(argv, first, cmd)
 end
 
 local function verify(argv, first)
-  local _, file, img, key, nonce = keyed(argv, first, "verify")
+  local o, file, img, key, nonce = keyed(argv, first, "verify")
+  if not o then return 0 end -- --help
   local ok, why = img:verify(key, nonce)
   img:close()
   if not ok then
@@ -207,6 +214,7 @@ end
 
 local function decrypt(argv, first)
   local o, file, img, key, nonce = keyed(argv, first, "decrypt")
+  if not o then return 0 end -- --help
   if not o.outdir then errors.raise("USAGE", nil, "-o DIR is required") end
   local segs = img:decrypt(key, nonce)
   img:close()

@@ -1,6 +1,7 @@
 --- sfi.cli.journal: `sfirun journal [--journal PATH] [--json]` prints the licence journal, one
 -- row per request, rows whose outcome is unknown (a crash between request and answer) flagged;
--- `sfirun journal reconcile [--hsm URI]` decides those rows from the counter history.
+-- `sfirun journal reconcile [--hsm URI]` decides those rows from the counter history;
+-- `push` and `report` (sfi.cli.journal_pg) copy it to and read it from PostgreSQL.
 local args = require "sfi.cli.args"
 local config = require "sfi.config"
 local journal = require "sfi.journal"
@@ -13,11 +14,25 @@ local SPEC <const> = {
   { "journal", "--journal", value = "PATH", help = "journal database (default <state dir>/journal.sqlite)" },
   { "hsm", "--hsm", value = "URI", help = "reconcile: the token, to read its counter now" },
   { "events", "--events", help = "list station events (recoveries and their evidence)" },
+  { "to", "--to", value = "URI", help = "push: PostgreSQL connection URI (no password in it)" },
+  { "from", "--from", value = "URI", help = "report: PostgreSQL connection URI (no password in it)" },
+  { "station", "--station", value = "NAME", help = "push: the station's name (default: the journal's)" },
+  { "cm", "--cm", value = "NAME", help = "push: the contract manufacturer (default $SFIRUN_CM)" },
+  { "follow", "--follow", help = "push: keep pushing every --interval seconds" },
+  { "interval", "--interval", value = "S", help = "push --follow: seconds between pushes (default 30)" },
+  { "batch", "--batch", value = "N", help = "push: rows per committed batch (default 500)" },
+  { "csv", "--csv", help = "report: CSV of one table (--table)" },
+  { "table", "--table", value = "NAME", help = "report --csv: counts|duplicates|unknown|tokens" },
+  { "html", "--html", value = "FILE", help = "report: also write a static HTML report" },
 }
 
 local USAGE <const> = [==[
 usage: sfirun journal [--journal PATH] [--events] [--json]
-       sfirun journal reconcile [--journal PATH] [--hsm URI] [--json]]==]
+       sfirun journal reconcile [--journal PATH] [--hsm URI] [--json]
+       sfirun journal push --to URI [--journal PATH] [--station NAME] [--cm NAME]
+                           [--follow [--interval S]] [--batch N]
+       sfirun journal report --from URI [--json | --csv [--table NAME]] [--html FILE]
+The database password comes from PGPASSWORD, ~/.pgpass or a service file, never the URI.]==]
 
 local function show(rows, path, json)
   local unknown = 0
@@ -51,14 +66,21 @@ local function show(rows, path, json)
 end
 
 local function reconcile(path, opts, json)
-  local counters = {}
+  local counters, tags = {}, {}
   if opts.hsm then
     local hsm = require "sfi.hsm"
     local h <close> = hsm.open { uri = opts.hsm }
     local info = h:info()
-    counters[hsm.identity(info)] = info.counter
+    local id = hsm.identity(info)
+    counters[id] = info.counter
+    tags[id] = {}
+    for _, t in ipairs(h:tags()) do
+      local v = tags[id][t.tag] or {}
+      v[#v + 1] = t.value
+      tags[id][t.tag] = v
+    end
   end
-  local rep = journal.reconcile(path, counters)
+  local rep = journal.reconcile(path, counters, tags, require("sfi.hsm").TAG_WINDOW)
   for _, d in ipairs(rep.decided) do
     if json then
       io.stdout:write(util.json { id = d.id, outcome = d.outcome, why = d.why }, "\n")
@@ -88,11 +110,16 @@ function M.run(argv, first, gopts)
     return 0
   end
   config.journal = opts.journal or (gopts and gopts.journal) or config.journal
+  if config.journal then util.check_output(config.journal, "journal --journal") end
   local path = journal.path()
   local json = opts.json or (gopts and gopts.json)
   if pos[1] == "reconcile" then return reconcile(path, opts, json) end
+  if pos[1] == "push" or pos[1] == "report" then
+    return require("sfi.cli.journal_pg")[pos[1]](opts, path, json)
+  end
   if pos[1] then
-    require("sfi.error").raise("USAGE", nil, "journal: unknown sub-command '" .. pos[1] .. "' (reconcile)")
+    require("sfi.error").raise("USAGE", nil, "journal: unknown sub-command '" .. pos[1] ..
+      "' (reconcile, push, report)")
   end
   if opts.events then
     for _, e in ipairs(journal.events(path)) do

@@ -1,6 +1,7 @@
 --- sfi.cli.main: the sfirun command line. The C host calls M.main(argv) under a
 -- protected call and exits with what it returns: 0 success, 1 the flow failed,
 -- 2 usage or bad input (USAGE, FORMAT).
+require("sfi.guard").install() -- before any other module: see sfi.guard
 local args = require "sfi.cli.args"
 local errors = require "sfi.error"
 local log = require "sfi.log"
@@ -20,6 +21,7 @@ M.commands = {
   { "bundle", "create and verify signed recipe bundles" },
   { "probes", "list connected probes" },
   { "sim-server", "serve a simulated target over the stlink-server protocol" },
+  { "trace", "decode and compare ST-LINK traffic captures (pcap, pcapng)" },
 }
 
 local RECIPE_SPEC <const> = {
@@ -34,6 +36,12 @@ local RECIPE_SPEC <const> = {
   { "hsm", "--hsm", value = "URI", help = "PKCS#11 URI (sets the recipe's 'hsm' parameter)" },
   { "journal", "--journal", value = "PATH", help = "licence journal database" },
   { "trust", "--trust", value = "KEY.pub", help = "OEM public key a bundle must be signed by" },
+  { "max_instructions", "--max-instructions", value = "N",
+    help = "bundles: Lua instructions the bundle may run (default 500M)" },
+  { "max_cpu", "--max-cpu", value = "S", help = "bundles: CPU seconds of bundle code (default 10)" },
+  { "max_memory", "--max-memory", value = "SIZE", help = "bundles: memory of the bundle's Lua (default 256M)" },
+  { "step_timeout", "--step-timeout", value = "S", help = "bundles: wall-clock seconds per step (default 600)" },
+  { "run_timeout", "--run-timeout", value = "S", help = "bundles: wall-clock seconds per run (default 3600)" },
   { "describe", "--describe", help = "print the recipe's parameters and exit" },
   { "plan", "--plan", help = "print the steps the recipe would run (no probe or HSM opened)" },
   { "test", "--test", help = "run a test file (tests/lua) and print 'N passed, N failed'" },

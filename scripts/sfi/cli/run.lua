@@ -124,6 +124,7 @@ function M.execute(desc, sets, opts)
     end
   end
   config.journal = opts.journal or config.journal
+  if opts.journal then require("sfi.util").check_output(opts.journal, "--journal") end
   if opts.plan then return M.plan(desc, sets) end
   local args = desc:parse(sets)
   local v = core.versions()
@@ -134,6 +135,9 @@ function M.execute(desc, sets, opts)
       v.lua, v.openssl))
   local t0 = core.now_ms()
   local ok, err, r = flow.run(desc, args)
+  if args.push then -- after success or failure alike: the rows are written either way
+    require("sfi.journal_db").push_quietly(args.push, { station = args.station })
+  end
   local fields = { status = ok and "ok" or "fail", ms = core.now_ms() - t0 }
   for k, x in pairs(r.facts) do
     if type(x) ~= "table" then fields[k] = x end

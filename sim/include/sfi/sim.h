@@ -61,6 +61,7 @@ struct sfi_sim_cfg {
     /* Knobs. */
     unsigned unreachable_after_reset, unreachable_after_rss;
     unsigned usb_error_every;       /* every Nth debug operation fails with SFI_E_IO */
+    unsigned delay_ms;              /* every debug operation takes this long (a slow chip) */
     unsigned long power_loss_at_op; /* lose power at debug operation N (1-based), 0 = never */
     const char *power_loss_at_name; /* or at the named event: erase|program|optstart|rss|reset */
     const char *state_file;         /* persist the chip here (loaded on new, saved on save) */
