@@ -342,6 +342,131 @@ function M.run(recipe, sets, opts, slots)
   return M.summary(slots, t0, mode, interrupted)
 end
 
+-- ---- continuous mode ---------------------------------------------------------------------
+
+-- The UID of the chip on a probe now, or nil (no chip, no answer). Opens and closes the probe.
+local function chip_uid(uri)
+  local probe = require "sfi.probe"
+  local ok, uid = pcall(function ()
+    local p <close> = probe.open { uri = uri, connect = "hotplug" }
+    return p:info().uid
+  end)
+  return ok and uid or nil
+end
+
+--- M.continuous(recipe, sets, opts, slots) -> exit code: keeps serving the slots: a slot whose
+-- chip is replaced (another UID answers on its probe) runs the recipe again, until Ctrl-C,
+-- until the licence counter runs out (a slot fails with COUNTER), or after opts.count devices.
+-- Exit 0 when it stopped without a failed device, else 1.
+function M.continuous(recipe, sets, opts, slots)
+  local mode = log.json() and "json" or (proc.isatty(1) and "board") or "lines"
+  local t0 = core.now_ms()
+  local limit = opts.count and math.tointeger(tonumber(opts.count))
+  if opts.count and (not limit or limit < 1) then
+    errors.raise("USAGE", nil, "--count expects a positive number, got '" .. opts.count .. "'")
+  end
+  local started, stopping, why = 0, false, nil
+  for _, s in ipairs(slots) do s.done_ok, s.done_fail, s.state = 0, 0, "waiting" end
+  if mode ~= "json" then
+    log.info("gang: %d slots, continuous: a new chip on a slot's probe starts its next install",
+      #slots)
+  end
+  local last_poll = 0
+  local function busy()
+    for _, s in ipairs(slots) do if s.child then return true end end
+    return false
+  end
+  while not (stopping and not busy()) do
+    local ok, err = pcall(function ()
+      local kids = {}
+      for _, s in ipairs(slots) do if s.child then kids[#kids + 1] = s.child end end
+      proc.poll(kids, 200)
+      -- running slots: their events, their end
+      for _, s in ipairs(slots) do
+        local c = s.child
+        if c then
+          for _, l in ipairs((c:read())) do
+            local e = M.decode(l)
+            if type(e) == "table" and e.event then on_event(s, e, l, mode)
+            elseif l:match("^sfirun: ") then s.error = l:sub(9) end
+          end
+          local done, code = c:done()
+          if done then
+            for _, l in ipairs((c:read())) do
+              local e = M.decode(l)
+              if type(e) == "table" and e.event then on_event(s, e, l, mode) end
+            end
+            c:close()
+            s.child = nil
+            s.last_uid = s.uid or s.last_uid
+            if code == 0 and s.result == "ok" then s.done_ok = s.done_ok + 1
+            else s.done_fail = s.done_fail + 1 end
+            if s.code == "COUNTER" then stopping, why = true, "the licence counter is exhausted" end
+            log.event("device_result", { slot = s.slot, uid = s.uid, status = code == 0 and "ok" or
+              "fail", code = s.code, step = s.failed_step },
+              string.format("%s: %s %s", s.slot, s.uid or "?", code == 0 and "ok" or
+                ("FAILED at " .. tostring(s.failed_step) .. ": " .. tostring(s.code))),
+              code == 0 and "info" or "error")
+            s.state = "waiting"
+          end
+        end
+      end
+      -- waiting slots: a new chip starts the next install
+      local now = core.now_ms()
+      if not stopping and now - last_poll >= 500 then
+        last_poll = now
+        for _, s in ipairs(slots) do
+          if not s.child and not stopping then
+            local uid = chip_uid(s.probe)
+            if uid and uid ~= s.last_uid then
+              if limit and started >= limit then
+                stopping, why = true, string.format("%d devices done", limit)
+              else
+                started = started + 1
+                s.uid, s.result, s.code, s.failed_step, s.error, s.step = uid, nil, nil, nil, nil, nil
+                s.steps_done, s.msg = 0, nil
+                s.child = proc.spawn(child_argv(recipe, sets, opts, s), { "SFIRUN_SLOT=" .. s.slot })
+                s.state = "running"
+              end
+            end
+          end
+        end
+        if limit and started >= limit and not busy() then
+          stopping, why = true, string.format("%d devices done", limit)
+        end
+      end
+    end)
+    if not ok then
+      if errors.is(err, "CANCELED") then
+        if not stopping or why ~= "interrupted" then
+          stopping, why = true, "interrupted"
+          for _, s in ipairs(slots) do if s.child then s.child:signal("INT") end end
+        end
+      else
+        for _, s in ipairs(slots) do if s.child then s.child:signal("INT") end end
+        error(err, 0)
+      end
+    end
+  end
+  local ok_n, fail_n = 0, 0
+  for _, s in ipairs(slots) do ok_n, fail_n = ok_n + s.done_ok, fail_n + s.done_fail end
+  if mode ~= "json" then
+    local out = { "", string.format("%-10s %-28s %6s %6s  %s", "SLOT", "PROBE", "OK", "FAILED",
+      "LAST CHIP") }
+    for _, s in ipairs(slots) do
+      out[#out + 1] = string.format("%-10s %-28s %6d %6d  %s", s.slot, s.probe:sub(1, 28),
+        s.done_ok, s.done_fail, s.last_uid or "-")
+    end
+    out[#out + 1] = string.format("%d devices installed, %d failed in %.1f s; stopped: %s", ok_n,
+      fail_n, (core.now_ms() - t0) / 1000, why or "?")
+    io.stdout:write(table.concat(out, "\n"), "\n")
+  end
+  log.event("gang_result", { slots = #slots, ok = ok_n, failed = fail_n, ms = core.now_ms() - t0,
+    stopped = why }, string.format("%d devices installed, %d failed", ok_n, fail_n),
+    fail_n == 0 and "info" or "error")
+  return fail_n == 0 and 0 or 1
+end
+
 --- M.summary(slots, t0, mode, interrupted) -> exit code (see M.run); prints the table.
 function M.summary(slots, t0, mode, interrupted)
   local ok, usage = 0, 0

@@ -16,6 +16,8 @@ M.DEFAULT_PART = "stm32h753"
 
 local KNOBS <const> = {
   bl = "int", rev = "rev", uid = "uid", state = "string", unreachable_after_reset = "int",
+  -- a socket on a line: the chip in it has the UID written in FILE; no FILE, no chip (model)
+  uid_file = "uid_file",
   unreachable_after_rss = "int", usb_error_every = "int", delay_ms = "int", power_loss_at = "int|name",
   flash_kb = "int", debug_disabled = "int", opt_busy_stuck = "int",
   -- a blank chip's option bytes by field name: ob=RDP:0xBB,nWRP0:0 (no effect on a state file);
@@ -164,6 +166,16 @@ local function simcfg(pack, part, knobs)
       local u = #tostring(v) == 24 and hex2bin(tostring(v), "knob 'uid'") or nil
       if not u then bad("knob 'uid' must be 24 hex digits (96 bits)") end
       c.uid = u
+    elseif k == "uid_file" then
+      local f = io.open(tostring(v), "rb")
+      if not f then
+        errors.raise("NO_DEVICE", "probe.open", "sim: no chip in the socket (" .. tostring(v) ..
+          " does not exist)")
+      end
+      local hex = (f:read("a") or ""):match("^%s*(%x+)%s*$")
+      f:close()
+      if not hex or #hex ~= 24 then bad("knob 'uid_file': %s must hold 24 hex digits", v) end
+      c.uid = hex2bin(hex, "knob 'uid_file'")
     elseif k == "state" then
       c.state = check_state_path(tostring(v))
     elseif kind == "rss" then

@@ -89,3 +89,59 @@ T.case("JSON reader: sfirun's own event lines", function ()
   T.eq(gang.decode("sfirun: not json"), nil)
   T.eq(gang.decode('{"a":'), nil)
 end)
+
+T.case("--continuous: each new chip in a slot's socket starts its next install", function ()
+  local gang = require "sfi.gang"
+  local d = dir .. "/line"
+  os.execute("mkdir -p " .. q(d))
+  local uids = { a = 0xA00, b = 0xB00 }
+  local function insert(slot)   -- a fresh chip: a new UID, nothing in its flash
+    os.remove(d .. "/" .. slot .. ".state")
+    T.writefile(d .. "/" .. slot .. ".uid", string.format("%024X\n", uids[slot]))
+  end
+  insert("a"); insert("b")
+  local function sock(slot)
+    return q(string.format("sim:stm32h753?uid_file=%s/%s.uid&state=%s/%s.state", d, slot, d, slot))
+  end
+  local logf = d .. "/gang.jsonl"
+  local f = io.popen(string.format("(SFIRUN_STATE_DIR=%s %s --json %s/recipes/h753.lua --set " ..
+    "image=%s --set key=%s --set nonce=%s --journal %s --continuous --count 4 --probe %s " ..
+    "--probe %s >%s 2>&1; echo $? >%s.rc) &", q(dir .. "/st"), SFIRUN, SRC, q(dir .. "/fw.sfi"),
+    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/j.sqlite"), sock("a"), sock("b"),
+    q(logf), q(logf)))
+  f:close()
+  -- the line: when a slot's device is done, the operator puts the next chip in
+  local seen, results = 0, {}
+  for _ = 1, 600 do
+    local text = T.readfile(logf) or ""
+    local n = 0
+    for line in text:gmatch("[^\n]+") do
+      local e = gang.decode(line)
+      if type(e) == "table" and e.event == "device_result" then
+        n = n + 1
+        if n > seen then
+          seen = n
+          results[#results + 1] = e
+          local slot = e.slot == "slot1" and "a" or "b"
+          uids[slot] = uids[slot] + 1
+          insert(slot)
+        end
+      end
+    end
+    if T.readfile(logf .. ".rc") then break end
+    os.execute("sleep 0.1")
+  end
+  local rc = T.readfile(logf .. ".rc")
+  assert(rc, "the gang did not stop:\n" .. (T.readfile(logf) or ""))
+  T.eq(math.tointeger(tonumber(rc)), 0, T.readfile(logf))
+  T.eq(#results, 4, T.readfile(logf))
+  local distinct = {}
+  for _, e in ipairs(results) do
+    T.eq(e.status, "ok")
+    distinct[e.uid] = true
+  end
+  local n = 0
+  for _ in pairs(distinct) do n = n + 1 end
+  T.eq(n, 4, "four different chips")
+  assert((T.readfile(logf) or ""):find('"stopped":"4 devices done"', 1, true), T.readfile(logf))
+end)

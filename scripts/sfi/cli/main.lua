@@ -30,6 +30,9 @@ local RECIPE_SPEC <const> = {
     help = "probe URI (sets the recipe's 'probe' parameter); given several times, a gang: " ..
       "one run per probe, at once" },
   { "gang", "--gang", value = "FILE", help = "gang: one slot per line, 'NAME URI' or 'URI'" },
+  { "continuous", "--continuous", help = "gang: keep serving the slots; a new chip on a " ..
+      "slot's probe starts its next install (until Ctrl-C or the counter runs out)" },
+  { "count", "--count", value = "N", help = "with --continuous: stop after N devices" },
   { "hsm", "--hsm", value = "URI", help = "PKCS#11 URI (sets the recipe's 'hsm' parameter)" },
   { "journal", "--journal", value = "PATH", help = "licence journal database" },
   { "trust", "--trust", value = "KEY.pub", help = "OEM public key a bundle must be signed by" },
@@ -160,12 +163,15 @@ local function main(argv)
   local run = require "sfi.cli.run"
   local sets = parse_sets(opts.set)
   local probes = opts.probe or {}
-  if opts.gang or #probes > 1 then
+  if opts.gang or #probes > 1 or opts.continuous then
     if opts.describe or opts.plan then
       errors.raise("USAGE", nil, "--describe and --plan take one probe, not a gang")
     end
     local gang = require "sfi.gang"
     run.load(pos[1]) -- a broken recipe is one usage error, not one per slot
+    if opts.continuous then
+      return gang.continuous(pos[1], sets, opts, gang.slots(probes, opts.gang))
+    end
     return gang.run(pos[1], sets, opts, gang.slots(probes, opts.gang))
   end
   opts.probe = probes[1]
