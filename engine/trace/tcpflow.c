@@ -377,8 +377,14 @@ static void flow_end(struct sfi_trace *tr, struct tr_flow *f)
 {
     for (int d = 0; d < 2; d++) {
         uint32_t lo;
-        while (lowest_held(&f->h[d], &lo))
+        /* each round must consume a held segment; one that it cannot (a sequence number the
+         * stream has wrapped past) ends the loop and is dropped with the flow */
+        while (lowest_held(&f->h[d], &lo)) {
+            unsigned before = f->h[d].nheld;
             skip_to(tr, f, d, lo);
+            if (f->h[d].nheld >= before)
+                break;
+        }
         struct tr_half *h = &f->h[d];
         if (h->peer_acked && seq_lt(h->next, h->peer_ack) && !h->fin)
             skip_to(tr, f, d, h->peer_ack); /* acknowledged, never seen */
