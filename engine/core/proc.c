@@ -35,6 +35,33 @@ static void tail_add(char *buf, size_t cap, size_t *len, const char *s, size_t n
     buf[*len] = '\0';
 }
 
+/* Spawns argv (PATH searched) with stdin from /dev/null, stdout to out_fd and stderr to
+ * err_fd, SIGINT/SIGTERM/SIGPIPE at their defaults, in a process group of its own (a Ctrl-C on
+ * the terminal reaches only us). Returns posix_spawnp's result (0 or an errno). */
+static int spawn(const char *const argv[], char *const envp[], int out_fd, int err_fd,
+                 pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    int src = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return src;
+}
+
 int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout_ms,
                  struct sfi_proc_result *out)
 {
@@ -50,25 +77,8 @@ int sfi_proc_run(struct sfi_ctx *ctx, const char *const argv[], unsigned timeout
         }
         return sfi_seterr(ctx, SFI_E_IO, "pipe: %s", strerror(e));
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t def;
-    sigemptyset(&def);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0); /* its own group: a Ctrl-C on the terminal is ours */
     pid_t pid = 0;
-    int src = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    int src = spawn(argv, environ, pout[1], perr[1], &pid);
     close(pout[1]);
     close(perr[1]);
     if (src != 0) {
@@ -188,24 +198,7 @@ int sfi_child_spawn(struct sfi_ctx *ctx, const char *const argv[], const char *c
     for (size_t j = 0; j < nx; j++)
         envp[k++] = (char *)env[j];
     envp[k] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t def;
-    sigemptyset(&def);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGPIPE);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-    int src = posix_spawnp(&c->pid, argv[0], &fa, &at, (char *const *)argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    int src = spawn(argv, envp, p[1], p[1], &c->pid);
     free(envp);
     close(p[1]);
     if (src != 0) {
