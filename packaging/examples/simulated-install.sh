@@ -7,7 +7,8 @@
 #  4. the h753 recipe on a blank simulated STM32H753, the licence taken from the token;
 #  5. the licence accounting: the token's counter (9 left) and the station's journal.
 # Everything, keys included, is written under WORKDIR (default ./sfirun-sim): a trial, not a
-# production set-up. Set SFIRUN to use another sfirun than the one on PATH.
+# production set-up. Set SFIRUN to use another sfirun than the one on PATH, and SFIRUN_DATA for
+# a data directory (recipes/, vendor/) other than the installed one (a source tree, for example).
 set -eu
 SFIRUN=${SFIRUN:-sfirun}
 W=${1:-sfirun-sim}
@@ -15,7 +16,7 @@ SOFTHSM=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
 # the installed data directory: ../share/sfirun next to the program
 bin=$(command -v "$SFIRUN") || { echo "$SFIRUN: not found" >&2; exit 1; }
-DATA=$(cd "$(dirname "$bin")/../share/sfirun" && pwd)
+DATA=${SFIRUN_DATA:-$(cd "$(dirname "$bin")/../share/sfirun" && pwd)}
 [ -f "$SOFTHSM" ] || { echo "SoftHSM2 is not installed (apt-get install softhsm2)" >&2; exit 1; }
 if [ -e "$W" ]; then echo "$W exists: give another work directory" >&2; exit 1; fi
 mkdir -p "$W/tokens"
@@ -43,6 +44,7 @@ echo "== 2. encrypted SFI image"
 "$SFIRUN" image build --devid 0x450 --firmware "$W/firmware.bin" 0x08000000 \
     --key "$W/key.bin" --nonce "$W/nonce.bin" --ob "$W/ob.csv" --ramsize 0x1E000 \
     --token 0x081FF000 --hash 0 --protocol 2 -o "$W/app.sfi"
+"$SFIRUN" image info "$W/app.sfi" | tail -n 4
 
 echo "== 3. SoftHSM2 token 'sfi-sim': firmware key, nonce, 10 licences, simulator chip CA"
 SOFTHSM2_CONF="$W/softhsm2.conf"
