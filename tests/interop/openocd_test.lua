@@ -18,15 +18,7 @@ local function have_openocd()
   return code == 0
 end
 
--- Runs OpenOCD with the given commands against port; returns exit code and output (bounded).
-local function openocd(port, cmds)
-  local c = {}
-  for _, x in ipairs(cmds) do c[#c + 1] = string.format("-c '%s'", x) end
-  return T.sh(string.format("timeout -s KILL 60 openocd -f interface/stlink.cfg " ..
-    "-c 'hla_stlink_backend tcp %d' -c 'set WORKAREASIZE 0' -f target/stm32h7x.cfg " ..
-    "-c 'gdb_port disabled' -c 'telnet_port disabled' -c 'tcl_port disabled' " ..
-    "-c init %s -c shutdown", port, table.concat(c, " ")))
-end
+local openocd = simserver.openocd
 
 local function optsr(out)
   local v = out:match("Option Register: <0x5200201c> = (0x%x+)")

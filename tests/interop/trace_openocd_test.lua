@@ -46,14 +46,7 @@ local function capture(tool, file, port)
   end
 end
 
-local function openocd(port, cmds)
-  local c = {}
-  for _, x in ipairs(cmds) do c[#c + 1] = string.format("-c '%s'", x) end
-  return T.sh(string.format("timeout -s KILL 60 openocd -f interface/stlink.cfg " ..
-    "-c 'hla_stlink_backend tcp %d' -c 'set WORKAREASIZE 0' -f target/stm32h7x.cfg " ..
-    "-c 'gdb_port disabled' -c 'telnet_port disabled' -c 'tcl_port disabled' " ..
-    "-c init %s -c shutdown", port, table.concat(c, " ")))
-end
+local openocd = simserver.openocd
 
 local function ops(file, port)
   local code, out = T.sh(string.format("%s trace %s --port %d --json", SFIRUN, q(file), port))

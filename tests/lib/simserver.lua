@@ -80,4 +80,16 @@ function S:output() return readfile(self.log) or "" end
 function S:running() return alive(self.pid) end
 
 M.sleep = sleep
+
+--- M.openocd(port, cmds, [sh]) -> code, output: OpenOCD 0.12 as a user drives an ST-LINK behind
+-- stlink-server (hla, `hla_stlink_backend tcp PORT`, target/stm32h7x.cfg, no work area, no
+-- servers of its own), `-c init`, each command of cmds, `-c shutdown`; killed after 60 s.
+function M.openocd(port, cmds)
+  local c = {}
+  for _, x in ipairs(cmds) do c[#c + 1] = string.format("-c '%s'", x) end
+  return require("sfi.test").sh(string.format("timeout -s KILL 60 openocd -f interface/stlink.cfg " ..
+    "-c 'hla_stlink_backend tcp %d' -c 'set WORKAREASIZE 0' -f target/stm32h7x.cfg " ..
+    "-c 'gdb_port disabled' -c 'telnet_port disabled' -c 'tcl_port disabled' " ..
+    "-c init %s -c shutdown", port, table.concat(c, " ")))
+end
 return M
