@@ -13,6 +13,8 @@ local util = require "sfi.util"
 local M = {}
 
 M.CERT_SIZE = 136
+--- M.PRODUCT_ID_SIZE: the product ID the certificate starts with (8 ASCII, "45002001").
+M.PRODUCT_ID_SIZE = 8
 M.LICENSE_SIZE = 136
 
 --- M.parse_cert(cert) -> {product_id, pub, sig}. Raises FORMAT.

@@ -142,7 +142,7 @@ T.case("--plan --json: one object per step; edits by the recipe are marked", fun
       if line:find('"step":"reconnect"', 1, true) then replaced = line:find('"replaced":true', 1, true) end
     end
   end
-  T.eq(steps, 20)
+  T.eq(steps, 21)
   assert(replaced, "reconnect marked as replaced\n" .. out)
   code, out = run("--plan recipes/examples/h753_serial_label.lua --set image=x.sfi --set licence=x.lic")
   T.eq(code, 0, out)
