@@ -360,10 +360,17 @@ function P:voltage()
   return nil
 end
 
+-- The pack of a target opened without one, from its DEV_ID. Raises NOT_FOUND for another.
+local function detect(self)
+  local dev_id, pack = device.read_dev_id(function (a) return self._u:read32(a) end)
+  return pack or device.by_devid(dev_id)
+end
+
 --- p:ping() -> dev_id: reads the DBGMCU ID: the target answers. Raises NO_DEVICE, IO, TIMEOUT.
 function P:ping()
-  local addr = self.pack and self.pack.registers.dbgmcu_idcode or 0x5C001000
-  return self._u:read32(addr) & 0xFFF
+  local read32 = function (a) return self._u:read32(a) end
+  if not self.pack then return (device.read_dev_id(read32)) end
+  return read32(self.pack.registers.dbgmcu_idcode) & 0xFFF
 end
 
 --- p:reconnect{connect=, reset=}: connects again (after reset, RSS, power loss), then resets
@@ -383,7 +390,7 @@ end
 --- p:info() -> {dev_id, rev, rev_id, flash_kb, bl, uid, part, family, probe}: read from the
 -- target's ID registers. Raises as read; NOT_FOUND for an unknown DEV_ID.
 function P:info()
-  local pack = self.pack or device.by_devid(self._u:read32(0x5C001000) & 0xFFF)
+  local pack = self.pack or detect(self)
   local id = self._u:read32(pack.registers.dbgmcu_idcode)
   local dev_id, rev_id = id & 0xFFF, id >> 16
   if dev_id ~= pack.dev_id then pack = device.by_devid(dev_id) end
@@ -400,7 +407,7 @@ end
 
 --- p:pack() -> the device pack of the connected target.
 function P:device_pack()
-  if not self.pack then self.pack = device.by_devid(self._u:read32(0x5C001000) & 0xFFF) end
+  if not self.pack then self.pack = detect(self) end
   return self.pack
 end
 
