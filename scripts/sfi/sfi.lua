@@ -56,6 +56,8 @@ function M.params(over)
       doc = "seconds the licence program may take" },
     hash = { type = "string?", choices = { "unsupported", "optional", "required" },
              doc = "override what this chip's RSS takes (default: the device pack, per bootloader)" },
+    protocol = { type = "integer?", min = 1, max = 2,
+                 doc = "the one SFI image protocol to accept (default: the device pack, per bootloader)" },
   }
 end
 
@@ -360,6 +362,7 @@ function M.options(a, o)
   out.station = a.station
   out.allow_errata = a.allow_errata
   if a.hash ~= nil then out.hash = a.hash end
+  if a.protocol ~= nil then out.protocol = a.protocol end
   out.licence = o.licence or M.licence(a)
   out.reconnect = o.reconnect or M.strategy(a.strategy, a.tries)
   return M.check_options(out)
@@ -971,6 +974,44 @@ local function licence_text(l)
   return l.kind
 end
 
+-- What a quirk matches, in words ("bootloader >= 0x91, revision V").
+local function quirk_when(q)
+  local w = {}
+  if q.bl_min then w[#w + 1] = string.format("bootloader >= 0x%02X", q.bl_min) end
+  if q.bl_max then w[#w + 1] = string.format("bootloader <= 0x%02X", q.bl_max) end
+  if q.rev then
+    w[#w + 1] = "revision " .. (type(q.rev) == "table" and table.concat(q.rev, "/") or q.rev)
+  end
+  return #w > 0 and table.concat(w, ", ") or "any chip"
+end
+
+--- M.rules_plan(o) -> {hash = text, protocol = text, by_chip = {text...}}: the hash and
+-- protocol rules an install would apply and where each comes from (the recipe's option, or
+-- the device pack's default and its quirks keyed by what the chip reports), for --plan.
+function M.rules_plan(o)
+  local pack = o.pack
+  if not pack then return nil end
+  local out = { by_chip = {} }
+  local from = "device pack " .. pack.family
+  out.hash = o.hash and (o.hash .. " (recipe)") or (pack.sfi.hash .. " (" .. from .. " default)")
+  out.protocol = o.protocol and (o.protocol .. " (recipe)") or
+    (table.concat(pack.sfi.protocols, " or ") .. " (" .. from .. " default)")
+  for _, list in ipairs { { pack.sfi.quirks, from }, { o.quirks, "recipe" } } do
+    for _, q in ipairs(list[1] or {}) do
+      local what = {}
+      if q.hash and not o.hash then what[#what + 1] = "hash " .. q.hash end
+      if q.protocols and not o.protocol then
+        what[#what + 1] = "protocol " .. table.concat(q.protocols, " or ")
+      end
+      if #what > 0 then
+        out.by_chip[#out.by_chip + 1] = string.format("%s: %s (%s%s)", quirk_when(q),
+          table.concat(what, ", "), list[2], q.note and (": " .. q.note) or "")
+      end
+    end
+  end
+  return out
+end
+
 --- M.plan(r, pl) -> plan table {recipe, probe, licence, reconnect, image, steps}: what the
 -- pipeline would do, without opening the probe or the HSM. The image file is parsed when it
 -- can be read, to list its parts.
@@ -979,6 +1020,10 @@ function M.plan(r, pl)
   local out = { recipe = r.recipe.name, version = r.recipe.version, probe = o.probe,
     licence = licence_text(o.licence), reconnect = o.reconnect and tostring(o.reconnect),
     device = o.device, write_mode = o.write_mode, steps = pl:plan() }
+  local rules = M.rules_plan(o)
+  if rules then
+    out.hash, out.protocol, out.by_chip = rules.hash, rules.protocol, rules.by_chip
+  end
   local ok, im = pcall(image.load, o.image)
   if ok then
     local hi = im:info()
