@@ -7,6 +7,7 @@ local core = require "sfi.core"
 local cprobe = require "sfi.core.probe"
 local errors = require "sfi.error"
 local log = require "sfi.log"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -17,18 +18,7 @@ M.now = core.now_ms
 
 -- {{{ parameters
 
-local function parse_int(s)
-  if math.type(s) == "integer" then return s end
-  if type(s) == "number" then return math.tointeger(s) end
-  if type(s) ~= "string" then return nil end
-  local neg, body = s:match("^%s*(%-?)(%S+)%s*$")
-  if not body then return nil end
-  local v
-  if body:match("^0[xX]%x+$") then v = math.tointeger(tonumber(body:sub(3), 16))
-  elseif body:match("^%d+$") then v = math.tointeger(tonumber(body, 10)) end
-  if v and neg == "-" then v = -v end
-  return v
-end
+local parse_int = util.parse_int
 
 local BOOL <const> = { ["true"] = true, ["1"] = true, yes = true, on = true,
                        ["false"] = false, ["0"] = false, no = false, off = false }

@@ -5,6 +5,7 @@
 local core = require "sfi.core.probe"
 local device = require "sfi.device"
 local errors = require "sfi.error"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -38,11 +39,8 @@ local function bad(fmt, ...)
 end
 
 local function num(s, what)
-  local v = math.tointeger(tonumber(s))
-  if v == nil and type(s) == "string" and s:match("^0[xX]%x+$") then
-    v = math.tointeger(tonumber(s:sub(3), 16))
-  end
-  if v == nil or v < 0 then bad("knob '%s': '%s' is not a number", what, tostring(s)) end
+  local v = util.parse_int(s, true)
+  if v == nil then bad("knob '%s': '%s' is not a number", what, tostring(s)) end
   return v
 end
 

@@ -20,6 +20,7 @@ local diagnose = require "sfi.diagnose"
 local pipeline = require "sfi.pipeline"
 local preflight = require "sfi.preflight"
 local probe = require "sfi.probe"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -127,11 +128,8 @@ local function cache_path(cert, img)
 end
 
 local function cache_get(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local l = f:read("a")
-  f:close()
-  return #l == license.LICENSE_SIZE and l or nil
+  local ok, l = pcall(util.read_file, path, "kept licence", license.LICENSE_SIZE)
+  return ok and #l == license.LICENSE_SIZE and l or nil
 end
 
 local function cache_put(path, lic)
@@ -892,10 +890,7 @@ STEPS[#STEPS + 1] = {
         log.warn("flash not compared: RDP 0x%02X blocks debug reads (as it should)", v.RDP)
         return
       end
-      local f = io.open(c.o.verify, "rb")
-      if not f then errors.raise("NOT_FOUND", "sfi.verify", "cannot read " .. c.o.verify) end
-      local want = f:read("a")
-      f:close()
+      local want = util.read_file(c.o.verify, "verify file")
       local base = c.pack.memory.flash[1].start
       local got = c.p:read(base, #want)
       if got ~= want then

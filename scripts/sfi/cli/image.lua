@@ -9,7 +9,7 @@ local util = require "sfi.util"
 
 local M = {}
 
-local function is_num(s) return s:match("^0[xX]%x+$") ~= nil or s:match("^%d+$") ~= nil end
+local function is_num(s) return not s:find("%s") and util.parse_int(s, true) ~= nil end
 
 -- The options of ST's STM32TrustedPackageCreator_CLI for SFI (AN5054 §2.5.1, UM2238), so a TPC
 -- command line runs as written after `sfirun image build`; sfirun's own long forms too.
