@@ -234,12 +234,7 @@ local function attach_rss(p, sim, knobs)
   local pack = p.pack
   local host = package.loaded["sfi.core.host"]
   local root = host and host.root or "."
-  local f = io.open(root .. "/vendor/sim/ca-key.pem", "rb")
-  if not f then
-    errors.raise("NOT_FOUND", "probe.open", "simulator CA key vendor/sim/ca-key.pem not found")
-  end
-  local pem = f:read("a")
-  f:close()
+  local pem = util.read_file(root .. "/vendor/sim/ca-key.pem", "simulator CA key", 64 * 1024)
   local rss, sfi = pack.rss, pack.sfi
   local corrupt = sfi.min_bootloader ~= nil and sim.bl < sfi.min_bootloader
   p._rss = require("sfi.core.rss").attach(p._u, {
