@@ -30,6 +30,7 @@ local PENDING <const> = 0xFFFFFFFF     -- written to the result word before each
 --- M.STRATEGY: the reconnect strategy after each RSS run when a recipe names none: its
 -- `strategy` and `tries` parameters default to these (M.strategy).
 M.STRATEGY = { name = "alternate", tries = 6 }
+local STRATEGIES <const> = { "alternate", "backoff", "fixed" } -- the names M.strategy takes
 
 --- M.params(over) -> the parameter table shared by the SFI recipes; `over` replaces defaults
 -- (e.g. {probe = "sim:stm32h7b3"}).
@@ -43,7 +44,7 @@ function M.params(over)
     key = { type = "path?", doc = "firmware key file: DEVELOPMENT ONLY licence provider" },
     nonce = { type = "path?", doc = "firmware nonce file (with key)" },
     strategy = { type = "string", default = over.strategy or M.STRATEGY.name,
-                 choices = { "alternate", "backoff", "fixed" }, doc = "reconnect strategy after RSS" },
+                 choices = STRATEGIES, doc = "reconnect strategy after RSS" },
     tries = { type = "integer", default = over.tries or M.STRATEGY.tries, min = 1, max = 50,
               doc = "reconnect attempts after each RSS run" },
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
@@ -71,8 +72,8 @@ function M.strategy(name, tries)
   if name == "fixed" then return flow.fixed { tries = tries } end
   if name == "backoff" then return pause end
   if name ~= "alternate" then
-    errors.raise("USAGE", "sfi.options", string.format("reconnect strategy '%s' is not one of " ..
-      "alternate, backoff, fixed", tostring(name)))
+    errors.raise("USAGE", "sfi.options", string.format("reconnect strategy '%s' is not one of %s",
+      tostring(name), table.concat(STRATEGIES, ", ")))
   end
   return flow.alternate { tries = tries, pause = pause }
 end
