@@ -18,8 +18,7 @@ return flow.recipe {
     recover.show(before)
     log.warn("Erasing the flash removes the firmware that disables the debug port (RDP regression)")
     recover.confirm(a, "erase", "erase removes the firmware from flash")
-    r:step("erase", function () recover.regress(p, flow.fixed { tries = a.tries, delay_ms = 100,
-      connect_mode = "under-reset", reset_kind = "hw" }) end)
+    r:step("erase", function () recover.regress(p, recover.policy(a.tries)) end)
     local after = r:step("verify", function () return recover.state(p) end, { retry = 3 })
     recover.show(after)
     recover.evidence(r, "recovery", info.uid, before.ob, after.ob)

@@ -26,8 +26,7 @@ return flow.recipe {
     log.warn("The regression ERASES the whole user flash, the continuation token and every area " ..
       "listed as ERASED above; areas listed as KEPT stay")
     recover.confirm(a, "erase", "regression erases the chip's flash")
-    r:step("regress", function () recover.regress(p, flow.fixed { tries = a.tries, delay_ms = 100,
-      connect_mode = "under-reset", reset_kind = "hw" }) end)
+    r:step("regress", function () recover.regress(p, recover.policy(a.tries)) end)
     local after = r:step("verify", function () return recover.state(p) end, { retry = 3 })
     recover.show(after)
     recover.evidence(r, "recovery", info.uid, before.ob, after.ob)

@@ -6,6 +6,7 @@ local core = require "sfi.core.bundle"
 local errors = require "sfi.error"
 local log = require "sfi.log"
 local sandbox = require "sfi.sandbox"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -111,13 +112,7 @@ end
 
 -- {{{ create
 
-local function readfile(path, what)
-  local f = io.open(path, "rb")
-  if not f then errors.raise("NOT_FOUND", "bundle.create", "cannot open " .. what .. " '" .. path .. "'") end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function readfile(path, what) return util.read_file(path, what) end
 
 local function clean(p)
   p = p:gsub("^%./+", ""):gsub("/+$", ""):gsub("//+", "/")

@@ -21,6 +21,33 @@ function M.by_devid(dev_id)
   return require(mod)
 end
 
+--- M.idcode_addresses([all]) -> the DBGMCU_IDCODE addresses of the known packs, ascending
+-- (`registers.dbgmcu_idcode`; with all, also the debug-port alias `dbgmcu_idcode_apbd`): where
+-- a DEV_ID is read before the device is known.
+function M.idcode_addresses(all)
+  local seen, out = {}, {}
+  for _, mod in pairs(M.families) do
+    local r = require(mod).registers
+    for _, a in ipairs { r.dbgmcu_idcode, all and r.dbgmcu_idcode_apbd or nil } do
+      if not seen[a] then seen[a], out[#out + 1] = true, a end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+--- M.read_dev_id(read32) -> dev_id, pack|nil: the DEV_ID of a target whose device is not known
+-- yet, read with read32(addr) at the packs' DBGMCU_IDCODE addresses (the first that names a
+-- known device; else the last value read). Raises what read32 raises.
+function M.read_dev_id(read32)
+  local dev_id
+  for _, a in ipairs(M.idcode_addresses()) do
+    dev_id = read32(a) & 0xFFF
+    if M.families[dev_id] then return dev_id, M.by_devid(dev_id) end
+  end
+  return dev_id, nil
+end
+
 --- M.find_part(name) -> pack, part. name is case-insensitive ("STM32H753", "stm32h7b3").
 -- Raises NOT_FOUND naming the known parts.
 function M.find_part(name)

@@ -5,10 +5,10 @@
 local M = {}
 
 local RULES = require "st.diagnosis"
+local util = require "sfi.util"
 
 local function num(s)
-  if not s then return nil end
-  return math.tointeger(tonumber(s)) or math.tointeger(tonumber(s:match("^0[xX](%x+)$") or "", 16))
+  return s and util.parse_int(s)
 end
 
 --- M.facts_from_log(text) -> facts {dev_id, device, rev, bl, protocol, areas, area_types,

@@ -7,6 +7,7 @@ local core = require "sfi.core"
 local cprobe = require "sfi.core.probe"
 local errors = require "sfi.error"
 local log = require "sfi.log"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -17,18 +18,7 @@ M.now = core.now_ms
 
 -- {{{ parameters
 
-local function parse_int(s)
-  if math.type(s) == "integer" then return s end
-  if type(s) == "number" then return math.tointeger(s) end
-  if type(s) ~= "string" then return nil end
-  local neg, body = s:match("^%s*(%-?)(%S+)%s*$")
-  if not body then return nil end
-  local v
-  if body:match("^0[xX]%x+$") then v = math.tointeger(tonumber(body:sub(3), 16))
-  elseif body:match("^%d+$") then v = math.tointeger(tonumber(body, 10)) end
-  if v and neg == "-" then v = -v end
-  return v
-end
+local parse_int = util.parse_int
 
 local BOOL <const> = { ["true"] = true, ["1"] = true, yes = true, on = true,
                        ["false"] = false, ["0"] = false, no = false, off = false }
@@ -208,71 +198,100 @@ local function oneof(list, v)
   return false
 end
 
--- Checks a policy's fields when it is made, so a typo fails when the recipe is loaded, not
--- at the first reconnect after the RSS has started (and a licence has been spent).
+-- What each kind of policy takes, and its defaults (the only place they are set).
+local KINDS <const> = {
+  fixed = { defaults = { tries = 5, delay_ms = 200 },
+            fields = { tries = true, delay_ms = true, first_ms = true, connect_mode = true,
+                       reset_kind = true } },
+  backoff = { defaults = { tries = 5, base_ms = 100, factor = 2, max_ms = 5000 },
+              fields = { tries = true, base_ms = true, factor = true, max_ms = true,
+                         first_ms = true, connect_mode = true, reset_kind = true } },
+  alternate = { defaults = { tries = 5, connect = { "hotplug", "normal" },
+                             reset = { "none", "sw", "none", "hw" } },
+                fields = { tries = true, connect = true, reset = true, pause = true,
+                           first_ms = true } },
+}
+
+local function names_of(set)
+  local t = {}
+  for k in pairs(set) do t[#t + 1] = k end
+  table.sort(t)
+  return table.concat(t, ", ")
+end
+
+-- Checks a policy's fields when it is made, so a typo fails when the recipe is loaded or its
+-- options are checked, not at the first reconnect after the RSS has started (and a licence has
+-- been spent). Raises USAGE naming the field and what it takes, located at the caller's caller.
 local function policy(kind, t)
+  local function bad(fmt, ...)
+    -- located at the recipe line: bad <- policy <- M.fixed/backoff/alternate <- caller
+    error(errors.new("USAGE", "flow." .. kind, string.format(fmt, ...), nil, 4), 0)
+  end
+  if t ~= nil and type(t) ~= "table" then bad("policy options must be a table, got %s", type(t)) end
+  t = t or {}
+  local spec = KINDS[kind]
+  for k in pairs(t) do
+    if not spec.fields[k] then
+      bad("%s policy: unknown field '%s' (it takes: %s)", kind, tostring(k), names_of(spec.fields))
+    end
+  end
+  for k, v in pairs(spec.defaults) do
+    if t[k] == nil then t[k] = type(v) == "table" and table.move(v, 1, #v, 1, {}) or v end
+  end
   t.kind = kind
-  t.tries = t.tries or 5
   if math.type(t.tries) ~= "integer" or t.tries < 1 then
-    error("policy tries must be a positive integer", 3)
+    bad("policy tries must be a positive integer, got %s", tostring(t.tries))
   end
   for _, k in ipairs { "delay_ms", "base_ms", "max_ms", "first_ms" } do
     if t[k] ~= nil and (math.type(t[k]) ~= "integer" or t[k] < 0) then
-      error(string.format("policy %s must be a non-negative integer (ms)", k), 3)
+      bad("policy %s must be a non-negative integer (ms), got %s", k, tostring(t[k]))
     end
   end
   if t.factor ~= nil and (type(t.factor) ~= "number" or t.factor < 1) then
-    error("policy factor must be a number >= 1", 3)
+    bad("policy factor must be a number >= 1, got %s", tostring(t.factor))
   end
   local resets = { "none" }
   for _, k in ipairs(cprobe.reset_kinds) do resets[#resets + 1] = k end
   for field, known in pairs { connect = cprobe.connect_modes, reset = resets } do
     local v = t[field]
     if v ~= nil then
-      if type(v) ~= "table" or #v == 0 then error("policy " .. field .. " must be a non-empty list", 3) end
+      if type(v) ~= "table" or #v == 0 then bad("policy %s must be a non-empty list", field) end
       for _, x in ipairs(v) do
         if not oneof(known, x) then
-          error(string.format("policy %s: unknown %s '%s' (known: %s)", field,
+          bad("policy %s: unknown %s '%s' (known: %s)", field,
             field == "connect" and "connect mode" or "reset kind", tostring(x),
-            table.concat(known, ", ")), 3)
+            table.concat(known, ", "))
         end
       end
     end
   end
   for field, known in pairs { connect_mode = cprobe.connect_modes, reset_kind = resets } do
     if t[field] ~= nil and not oneof(known, t[field]) then
-      error(string.format("policy %s: unknown value '%s' (known: %s)", field, tostring(t[field]),
-        table.concat(known, ", ")), 3)
+      bad("policy %s: unknown value '%s' (known: %s)", field, tostring(t[field]),
+        table.concat(known, ", "))
     end
   end
-  if t.pause ~= nil and getmetatable(t.pause) ~= Policy then error("policy pause must be a policy", 3) end
+  if t.pause ~= nil and getmetatable(t.pause) ~= Policy then bad("policy pause must be a policy") end
   return setmetatable(t, Policy)
 end
 
---- M.fixed{tries=5, delay_ms=200} -> policy: the same pause before every attempt.
-function M.fixed(t)
-  t = t or {}
-  t.delay_ms = t.delay_ms or 200
-  return policy("fixed", t)
-end
+--- M.fixed{tries=5, delay_ms=200, first_ms=, connect_mode=, reset_kind=} -> policy: the same
+-- pause before every attempt. Every policy maker raises USAGE for an unknown field or a bad
+-- value (naming it and what it takes).
+function M.fixed(t) return policy("fixed", t) end
 
---- M.backoff{tries=6, base_ms=100, factor=2, max_ms=5000} -> policy: growing pauses.
-function M.backoff(t)
-  t = t or {}
-  t.base_ms, t.factor, t.max_ms = t.base_ms or 100, t.factor or 2, t.max_ms or 5000
-  return policy("backoff", t)
-end
+--- M.backoff{tries=5, base_ms=100, factor=2, max_ms=5000, first_ms=, connect_mode=,
+-- reset_kind=} -> policy: growing pauses.
+function M.backoff(t) return policy("backoff", t) end
 
---- M.alternate{tries=6, connect={"hotplug","normal"}, reset={"none","sw","none","hw"},
--- pause=policy} -> policy: cycles connect modes and reset kinds between attempts (the user
--- reports show chips that answer only after a different reset kind; "none" attempts reach a
--- chip that drops the link after every reset).
+--- M.alternate{tries=5, connect={"hotplug","normal"}, reset={"none","sw","none","hw"},
+-- pause=policy, first_ms=} -> policy: cycles connect modes and reset kinds between attempts
+-- (the user reports show chips that answer only after a different reset kind; "none"
+-- attempts reach a chip that drops the link after every reset). pause defaults to M.backoff{}.
 function M.alternate(t)
-  t = t or {}
-  t.connect = t.connect or { "hotplug", "normal" }
-  t.reset = t.reset or { "none", "sw", "none", "hw" }
-  t.pause = t.pause or M.backoff { tries = t.tries or 6, base_ms = 100 }
-  return policy("alternate", t)
+  local pol = policy("alternate", t)
+  if pol.pause == nil then pol.pause = M.backoff() end
+  return pol
 end
 
 --- policy:delay(n) -> ms to wait before attempt n (1-based).

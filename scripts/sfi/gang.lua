@@ -9,6 +9,7 @@ local errors = require "sfi.error"
 local log = require "sfi.log"
 local core = require "sfi.core"
 local proc = require "sfi.core.proc"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -100,17 +101,17 @@ end
 --- M.read_gang_file(path) -> { {slot=, probe=}... }: one slot per line, "NAME URI" or "URI"
 -- (named slotN); '#' starts a comment. Raises USAGE naming the line.
 function M.read_gang_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then errors.raise("USAGE", nil, "cannot read gang file: " .. tostring(err)) end
+  local ok, text = pcall(util.read_file, path, "gang file", 1024 * 1024)
+  if not ok then errors.raise("USAGE", nil, "cannot read gang file: " .. errors.text(text)) end
   local slots, n = {}, 0
-  for line in f:lines() do
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
+  for line in text:gmatch("(.-)\n") do
     n = n + 1
     line = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
     if line ~= "" then
       local a, b = line:match("^(%S+)%s+(%S+)$")
       if not a then
         if line:find("%s") then
-          f:close()
           errors.raise("USAGE", nil, string.format("gang file line %d: expected 'NAME URI' or " ..
             "'URI', got '%s'", n, line))
         end
@@ -119,7 +120,6 @@ function M.read_gang_file(path)
       slots[#slots + 1] = { slot = a, probe = b }
     end
   end
-  f:close()
   return slots
 end
 

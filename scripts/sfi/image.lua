@@ -150,8 +150,12 @@ function M.obcsv(path, rows)
   return core.obcsv(basename(path), readfile(path, "option-byte file", 64 * 1024), rows)
 end
 
+--- M.PROTOCOL: the image protocol M.build writes when none is asked for (the only place this
+-- default is set: M.build always passes the protocol to the codec).
+M.PROTOCOL = 2
+
 --- M.build(opts) -> img (the written image, loaded back). opts: devid, part?, ram_size?,
--- token?, version?, key, nonce (paths, or {bytes=}), ob? (CSV path), hash?, protocol? (2),
+-- token?, version?, key, nonce (paths, or {bytes=}), ob? (CSV path), hash?, protocol? (M.PROTOCOL),
 -- areas = { {type, addr, file | data} ... }? (H, O, S, M... areas placed before the firmware),
 -- firmware = { {file, addr?} | {data, name, addr?} ... }, out (path ending .sfi).
 -- Raises USAGE (bad options), NOT_FOUND (missing file), FORMAT (bad input, overlap, outside
@@ -161,7 +165,7 @@ function M.build(opts)
   if type(opts.out) ~= "string" or not opts.out:match("%.sfi$") then
     errors.raise("USAGE", "image.build", "output file must end with .sfi")
   end
-  local protocol = opts.protocol or 2
+  local protocol = opts.protocol or M.PROTOCOL
   if protocol ~= 1 and protocol ~= 2 then
     errors.raise("USAGE", "image.build", "protocol must be 1 or 2")
   end

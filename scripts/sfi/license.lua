@@ -13,6 +13,8 @@ local util = require "sfi.util"
 local M = {}
 
 M.CERT_SIZE = 136
+--- M.PRODUCT_ID_SIZE: the product ID the certificate starts with (8 ASCII, "45002001").
+M.PRODUCT_ID_SIZE = 8
 M.LICENSE_SIZE = 136
 
 --- M.parse_cert(cert) -> {product_id, pub, sig}. Raises FORMAT.
@@ -33,13 +35,7 @@ M.make_soft = core.make_soft
 --- M.chip_identity(uid, seed32) -> priv32, pub64: deterministic simulated chip key pair.
 M.chip_identity = core.chip_identity
 
-local function readfile(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then errors.raise("NOT_FOUND", "license", what .. ": " .. tostring(err)) end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function readfile(path, what) return util.read_file(path, what, 1024 * 1024) end
 
 --- M.load_key(path, private) -> priv32|nil, pub64: a P-256 PEM key file. Raises NOT_FOUND, FORMAT.
 function M.load_key(path, private)

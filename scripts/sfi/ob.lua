@@ -6,9 +6,28 @@ local log = require "sfi.log"
 
 local M = {}
 
-local OPTSR_BUSY <const> = 0x1
-local OPTCHANGEERR <const> = 1 << 30
 local packs = setmetatable({}, { __mode = "k" })
+
+-- The pack's option-byte control registers (absolute) and bits (pack.option_control).
+local function control(pack)
+  local c = pack.option_control
+  if not c then
+    errors.raise("UNSUPPORTED", "ob", pack.family .. ": the device pack has no option-byte control registers")
+  end
+  local base = pack.registers.flash
+  return { optkeyr = base + c.optkeyr, optcr = base + c.optcr, optccr = base + c.optccr,
+           lock = c.optlock, start = c.optstart, busy = c.opt_busy, changeerr = c.optchangeerr }
+end
+
+-- OPTLOCK cleared with the pack's key sequence; raises LOCKED (`why` says more) when it stays.
+local function unlock(p, pack, k, op, why)
+  if p:read32(k.optcr) & k.lock == 0 then return end
+  p:write32(k.optkeyr, pack.flash_keys.optkey[1])
+  p:write32(k.optkeyr, pack.flash_keys.optkey[2])
+  if p:read32(k.optcr) & k.lock ~= 0 then
+    errors.raise("LOCKED", op, "option bytes stay locked after the key sequence" .. (why or ""))
+  end
+end
 
 local function mask(f) return ((1 << f.bits) - 1) << f.shift end
 
@@ -57,15 +76,8 @@ end
 -- changes). Raises LOCKED (keys refused), TIMEOUT (OPT_BUSY stays set), TARGET.
 function M.launch(p, keep_prg)
   local pack = p:device_pack()
-  local ob, base = pack.option_bytes, pack.registers.flash
-  local optcr = base + 0x18
-  if p:read32(optcr) & 1 ~= 0 then
-    p:write32(base + 0x08, pack.flash_keys.optkey[1])
-    p:write32(base + 0x08, pack.flash_keys.optkey[2])
-    if p:read32(optcr) & 1 ~= 0 then
-      errors.raise("LOCKED", "ob.launch", "option bytes stay locked after the key sequence")
-    end
-  end
+  local ob, k = pack.option_bytes, control(pack)
+  unlock(p, pack, k, "ob.launch")
   if keep_prg == false then
     local win = p:read(ob.window, ob.size)
     local seen = {}
@@ -73,21 +85,21 @@ function M.launch(p, keep_prg)
       if not seen[f.reg] then
         seen[f.reg] = true
         local cur = string.unpack("<I4", win, f.reg + 1)
-        if f.reg == 0 then cur = cur & ~(OPTSR_BUSY | OPTCHANGEERR) end
+        if f.reg == 0 then cur = cur & ~(k.busy | k.changeerr) end
         p:write32(ob.window + f.reg + 4, cur)
       end
     end
   end
-  p:write32(base + 0x24, OPTCHANGEERR)
-  p:write32(optcr, 0x2)
+  p:write32(k.optccr, k.changeerr)
+  p:write32(k.optcr, k.start)
   local sr
   for _ = 1, 10000 do
     sr = p:read32(ob.window)
-    if sr & OPTSR_BUSY == 0 then break end
+    if sr & k.busy == 0 then break end
   end
-  pcall(p.write32, p, optcr, 0x1)
-  if sr & OPTSR_BUSY ~= 0 then errors.raise("TIMEOUT", "ob.launch", "OPT_BUSY stays set") end
-  if sr & OPTCHANGEERR ~= 0 then
+  pcall(p.write32, p, k.optcr, k.lock)
+  if sr & k.busy ~= 0 then errors.raise("TIMEOUT", "ob.launch", "OPT_BUSY stays set") end
+  if sr & k.changeerr ~= 0 then
     errors.raise("TARGET", "ob.launch", "option change refused by the target (OPTCHANGEERR)")
   end
 end
@@ -173,7 +185,6 @@ function M.program(p, set, opts)
   local pack = p:device_pack()
   local list = M.check(pack, set, opts)
   local ob = pack.option_bytes
-  local base = pack.registers.flash
   local win = p:read(ob.window, ob.size)
   local words, changed = {}, false
   for _, it in ipairs(list) do
@@ -191,33 +202,26 @@ function M.program(p, set, opts)
     log.warn("Option Bytes are unchanged, Data won't be downloaded")
     return false
   end
-  local optcr = base + 0x18
-  if p:read32(optcr) & 1 ~= 0 then
-    p:write32(base + 0x08, pack.flash_keys.optkey[1])
-    p:write32(base + 0x08, pack.flash_keys.optkey[2])
-    if p:read32(optcr) & 1 ~= 0 then
-      errors.raise("LOCKED", "ob.program", "option bytes stay locked after the key sequence " ..
-        "(a wrong key locks them until reset)")
-    end
-  end
+  local k = control(pack)
+  unlock(p, pack, k, "ob.program", " (a wrong key locks them until reset)")
   local regs = {}
   for reg in pairs(words) do regs[#regs + 1] = reg end
   table.sort(regs)
   for _, reg in ipairs(regs) do
     local v = words[reg]
-    if reg == 0 then v = v & ~(OPTSR_BUSY | OPTCHANGEERR) end
+    if reg == 0 then v = v & ~(k.busy | k.changeerr) end
     p:write32(ob.window + reg + 4, v)        -- the PRG copy
   end
-  p:write32(base + 0x24, OPTCHANGEERR)       -- OPTCCR: clear OPTCHANGEERR
-  p:write32(optcr, 0x2)                      -- OPTSTART
+  p:write32(k.optccr, k.changeerr)          -- OPTCCR: clear OPTCHANGEERR
+  p:write32(k.optcr, k.start)                -- OPTSTART
   local sr
   for _ = 1, 10000 do
     sr = p:read32(ob.window)
-    if sr & OPTSR_BUSY == 0 then break end
+    if sr & k.busy == 0 then break end
   end
-  local ok, err = pcall(p.write32, p, optcr, 0x1)
-  if sr & OPTSR_BUSY ~= 0 then errors.raise("TIMEOUT", "ob.program", "OPT_BUSY stays set") end
-  if sr & OPTCHANGEERR ~= 0 then
+  local ok, err = pcall(p.write32, p, k.optcr, k.lock)
+  if sr & k.busy ~= 0 then errors.raise("TIMEOUT", "ob.program", "OPT_BUSY stays set") end
+  if sr & k.changeerr ~= 0 then
     errors.raise("TARGET", "ob.program", "option change refused by the target (OPTCHANGEERR)")
   end
   if not ok then error(err, 0) end

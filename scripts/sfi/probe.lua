@@ -5,6 +5,7 @@
 local core = require "sfi.core.probe"
 local device = require "sfi.device"
 local errors = require "sfi.error"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -38,13 +39,14 @@ local function bad(fmt, ...)
 end
 
 local function num(s, what)
-  local v = math.tointeger(tonumber(s))
-  if v == nil and type(s) == "string" and s:match("^0[xX]%x+$") then
-    v = math.tointeger(tonumber(s:sub(3), 16))
-  end
-  if v == nil or v < 0 then bad("knob '%s': '%s' is not a number", what, tostring(s)) end
+  local v = util.parse_int(s, true)
+  if v == nil then bad("knob '%s': '%s' is not a number", what, tostring(s)) end
   return v
 end
+
+--- M.STLINK_TCP_PORT: stlink-server's TCP port (the engine's SFI_STLINK_TCP_PORT, as the
+-- simulator-server binding exposes it): the port an stlink-tcp URI without one means.
+M.STLINK_TCP_PORT = require("sfi.core.simserver").DEFAULT_STLINK_PORT
 
 --- M.parse_uri(uri) -> {driver=, part=, serial=, port=, target=, faults={...}}. URIs:
 -- "sim[:PART][?knobs]", "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on
@@ -232,12 +234,7 @@ local function attach_rss(p, sim, knobs)
   local pack = p.pack
   local host = package.loaded["sfi.core.host"]
   local root = host and host.root or "."
-  local f = io.open(root .. "/vendor/sim/ca-key.pem", "rb")
-  if not f then
-    errors.raise("NOT_FOUND", "probe.open", "simulator CA key vendor/sim/ca-key.pem not found")
-  end
-  local pem = f:read("a")
-  f:close()
+  local pem = util.read_file(root .. "/vendor/sim/ca-key.pem", "simulator CA key", 64 * 1024)
   local rss, sfi = pack.rss, pack.sfi
   local corrupt = sfi.min_bootloader ~= nil and sim.bl < sfi.min_bootloader
   p._rss = require("sfi.core.rss").attach(p._u, {
@@ -360,10 +357,17 @@ function P:voltage()
   return nil
 end
 
+-- The pack of a target opened without one, from its DEV_ID. Raises NOT_FOUND for another.
+local function detect(self)
+  local dev_id, pack = device.read_dev_id(function (a) return self._u:read32(a) end)
+  return pack or device.by_devid(dev_id)
+end
+
 --- p:ping() -> dev_id: reads the DBGMCU ID: the target answers. Raises NO_DEVICE, IO, TIMEOUT.
 function P:ping()
-  local addr = self.pack and self.pack.registers.dbgmcu_idcode or 0x5C001000
-  return self._u:read32(addr) & 0xFFF
+  local read32 = function (a) return self._u:read32(a) end
+  if not self.pack then return (device.read_dev_id(read32)) end
+  return read32(self.pack.registers.dbgmcu_idcode) & 0xFFF
 end
 
 --- p:reconnect{connect=, reset=}: connects again (after reset, RSS, power loss), then resets
@@ -383,7 +387,7 @@ end
 --- p:info() -> {dev_id, rev, rev_id, flash_kb, bl, uid, part, family, probe}: read from the
 -- target's ID registers. Raises as read; NOT_FOUND for an unknown DEV_ID.
 function P:info()
-  local pack = self.pack or device.by_devid(self._u:read32(0x5C001000) & 0xFFF)
+  local pack = self.pack or detect(self)
   local id = self._u:read32(pack.registers.dbgmcu_idcode)
   local dev_id, rev_id = id & 0xFFF, id >> 16
   if dev_id ~= pack.dev_id then pack = device.by_devid(dev_id) end
@@ -400,7 +404,7 @@ end
 
 --- p:pack() -> the device pack of the connected target.
 function P:device_pack()
-  if not self.pack then self.pack = device.by_devid(self._u:read32(0x5C001000) & 0xFFF) end
+  if not self.pack then self.pack = detect(self) end
   return self.pack
 end
 

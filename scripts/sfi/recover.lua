@@ -11,12 +11,14 @@ local ob = require "sfi.ob"
 
 local M = {}
 
+local TRIES <const> = 6 -- connect attempts when a recipe names none
+
 --- M.params(extra) -> the recovery recipes' parameters: probe, confirm, tries (+ extra).
 function M.params(extra)
   local p = {
     probe = { type = "uri", default = "sim:stm32h753", doc = "probe URI" },
     confirm = { type = "string?", doc = "the word the recipe asks for before anything irreversible" },
-    tries = { type = "integer", default = 6, min = 1, max = 50, doc = "connect attempts" },
+    tries = { type = "integer", default = TRIES, min = 1, max = 50, doc = "connect attempts" },
   }
   for k, v in pairs(extra or {}) do p[k] = v end
   return p
@@ -80,6 +82,13 @@ function M.confirm(a, word, what)
   end
 end
 
+--- M.policy([tries]) -> the reconnect policy a stuck chip needs: connect under reset with a
+-- hardware reset (the probe holds NRST, so the firmware never runs), 100 ms apart.
+function M.policy(tries)
+  return flow.fixed { tries = tries or TRIES, delay_ms = 100, connect_mode = "under-reset",
+                      reset_kind = "hw" }
+end
+
 -- Programs option bytes; a launch that hangs (OPT_BUSY stays set) is ended with a hardware
 -- reset and tried once more.
 local function program(p, set, pol)
@@ -88,12 +97,13 @@ local function program(p, set, pol)
   if not errors.is(err, "TIMEOUT") then error(err, 0) end
   log.warn("the option-byte launch hung (OPT_BUSY stays set): hardware reset, then again")
   flow.try(p.reset, p, "hw")
-  flow.reconnect(p, pol or flow.fixed { tries = 6, delay_ms = 100, connect_mode = "under-reset" })
+  flow.reconnect(p, pol or M.policy())
   ob.program(p, set)
 end
 
---- M.regress(p, [pol]): RDP level 1 then back to 0: erases the user flash, the continuation
--- token, and the PCROP / secure areas whose DMEP / DMES is 1. Raises the probe's errors.
+--- M.regress(p, [pol]): RDP level 1 then back to 0 (pol: the reconnect policy, default
+-- M.policy()): erases the user flash, the continuation token, and the PCROP / secure areas
+-- whose DMEP / DMES is 1. Raises the probe's errors.
 function M.regress(p, pol)
   local v = ob.read(p)
   if v.RDP == 0xAA then program(p, { RDP = 0xBB }, pol) end

@@ -20,11 +20,17 @@ local diagnose = require "sfi.diagnose"
 local pipeline = require "sfi.pipeline"
 local preflight = require "sfi.preflight"
 local probe = require "sfi.probe"
+local util = require "sfi.util"
 
 local M = {}
 
 local TOKEN_MAGIC <const> = 0x54434653 -- "SFCT": continuation token record (model)
 local PENDING <const> = 0xFFFFFFFF     -- written to the result word before each RSS run
+
+--- M.STRATEGY: the reconnect strategy after each RSS run when a recipe names none: its
+-- `strategy` and `tries` parameters default to these (M.strategy).
+M.STRATEGY = { name = "alternate", tries = 6 }
+local STRATEGIES <const> = { "alternate", "backoff", "fixed" } -- the names M.strategy takes
 
 --- M.params(over) -> the parameter table shared by the SFI recipes; `over` replaces defaults
 -- (e.g. {probe = "sim:stm32h7b3"}).
@@ -37,9 +43,9 @@ function M.params(over)
     licence = { type = "path?", doc = "licence file made elsewhere (instead of an HSM)" },
     key = { type = "path?", doc = "firmware key file: DEVELOPMENT ONLY licence provider" },
     nonce = { type = "path?", doc = "firmware nonce file (with key)" },
-    strategy = { type = "string", default = over.strategy or "alternate",
-                 choices = { "alternate", "backoff", "fixed" }, doc = "reconnect strategy after RSS" },
-    tries = { type = "integer", default = over.tries or 6, min = 1, max = 50,
+    strategy = { type = "string", default = over.strategy or M.STRATEGY.name,
+                 choices = STRATEGIES, doc = "reconnect strategy after RSS" },
+    tries = { type = "integer", default = over.tries or M.STRATEGY.tries, min = 1, max = 50,
               doc = "reconnect attempts after each RSS run" },
     verify = { type = "path?", doc = "plaintext firmware (.bin at the flash start) to compare at the end" },
     allow_errata = { type = "boolean", default = false, doc = "run despite a known SFI erratum" },
@@ -52,17 +58,24 @@ function M.params(over)
       doc = "seconds the licence program may take" },
     hash = { type = "string?", choices = { "unsupported", "optional", "required" },
              doc = "override what this chip's RSS takes (default: the device pack, per bootloader)" },
+    protocol = { type = "integer?", min = 1, max = 2,
+                 doc = "the one SFI image protocol to accept (default: the device pack, per bootloader)" },
   }
 end
 
---- M.strategy(name, tries) -> reconnect policy: "alternate" (hotplug/normal with sw/hw
--- resets, growing pauses), "backoff" or "fixed".
+--- M.strategy([name], [tries]) -> reconnect policy: "alternate" (flow.alternate's connect
+-- modes and reset kinds, growing pauses), "backoff" or "fixed" (flow.fixed's pause); name and
+-- tries default to M.STRATEGY. Raises USAGE for another name.
 function M.strategy(name, tries)
+  name, tries = name or M.STRATEGY.name, tries or M.STRATEGY.tries
   local pause = flow.backoff { tries = tries, base_ms = 50, factor = 2, max_ms = 1000 }
-  if name == "fixed" then return flow.fixed { tries = tries, delay_ms = 200 } end
+  if name == "fixed" then return flow.fixed { tries = tries } end
   if name == "backoff" then return pause end
-  return flow.alternate { tries = tries, connect = { "hotplug", "normal" },
-                          reset = { "none", "sw", "none", "hw" }, pause = pause }
+  if name ~= "alternate" then
+    errors.raise("USAGE", "sfi.options", string.format("reconnect strategy '%s' is not one of %s",
+      tostring(name), table.concat(STRATEGIES, ", ")))
+  end
+  return flow.alternate { tries = tries, pause = pause }
 end
 
 local NO_LICENCE <const> = "no licence source: use --hsm URI, --set licence=FILE, or " ..
@@ -116,11 +129,8 @@ local function cache_path(cert, img)
 end
 
 local function cache_get(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local l = f:read("a")
-  f:close()
-  return #l == license.LICENSE_SIZE and l or nil
+  local ok, l = pcall(util.read_file, path, "kept licence", license.LICENSE_SIZE)
+  return ok and #l == license.LICENSE_SIZE and l or nil
 end
 
 local function cache_put(path, lic)
@@ -150,7 +160,7 @@ local function robust(p, pol, fn, ...)
     if not errors.is(last) then error(last, 0) end
     if last.code == "NO_DEVICE" and n < 4 then
       log.warn("%s: NO_DEVICE, reconnecting (%d/4)", last.op or "operation", n + 1)
-      flow.reconnect(p, pol or M.strategy("alternate", 6))
+      flow.reconnect(p, pol or M.strategy())
     elseif TRANSIENT[last.code] and n < 4 then
       log.warn("%s: %s, retrying (%d/4)", last.op or "operation", last.code, n + 1)
       flow.sleep(20 * n)
@@ -169,7 +179,7 @@ M.robust = robust
 -- byte last read (0xBB: the chip is left at level 1).
 function M.abort(p, pol)
   log.info("Aborting...")
-  if not flow.try(p.ping, p) then flow.reconnect(p, pol or M.strategy("alternate", 6)) end
+  if not flow.try(p.ping, p) then flow.reconnect(p, pol or M.strategy()) end
   local rdp
   local ok, err = pcall(function ()
     local v = robust(p, pol, ob.read, p)
@@ -351,8 +361,9 @@ function M.options(a, o)
   out.station = a.station
   out.allow_errata = a.allow_errata
   if a.hash ~= nil then out.hash = a.hash end
+  if a.protocol ~= nil then out.protocol = a.protocol end
   out.licence = o.licence or M.licence(a)
-  out.reconnect = o.reconnect or M.strategy(a.strategy or "alternate", a.tries or 6)
+  out.reconnect = o.reconnect or M.strategy(a.strategy, a.tries)
   return M.check_options(out)
 end
 
@@ -390,6 +401,7 @@ function M.check_options(o)
   if o.reconnect ~= nil and not flow.is_policy(o.reconnect) then
     errors.raise("USAGE", "sfi.options", "reconnect must be a flow policy (flow.alternate{...}, ...)")
   end
+  o.reconnect = o.reconnect or M.strategy()
   check_quirks(o.quirks, "recipe")
   if o.pack then check_quirks(o.pack.sfi.quirks, o.pack.family) end
   o.checked = true
@@ -596,13 +608,19 @@ STEPS[#STEPS + 1] = {
   name = "chip certificate", policy = { retry = 3 }, needs = { "probe", "pack" }, provides = { "cert" },
   doc = "read the chip certificate; its product ID must be the device's",
   run = function (c)
+    local want = c.pack.sfi.product_id
+    local function check(id)
+      if id ~= want then
+        errors.raise("AUTH", "sfi.certificate", string.format("chip certificate is for product %s, " ..
+          "expected %s", id, want))
+      end
+    end
+    -- ST's tool asks for the product ID first: the field the certificate starts with
+    check(c.p:read(c.pack.rss.cert, license.PRODUCT_ID_SIZE))
+    log.info("getProductID command execution finished")
     log.info("Requesting Chip Certificate from device ...")
     local cert = c.p:read(c.pack.rss.cert, license.CERT_SIZE)
-    local pc = license.parse_cert(cert)
-    if pc.product_id ~= c.pack.sfi.product_id then
-      errors.raise("AUTH", "sfi.certificate", string.format("chip certificate is for product %s, " ..
-        "expected %s", pc.product_id, c.pack.sfi.product_id))
-    end
+    check(license.parse_cert(cert).product_id)
     log.info("Get Certificate done successfully")
     c.cert = cert
   end,
@@ -678,6 +696,54 @@ STEPS[#STEPS + 1] = {
   end,
 }
 
+-- The RSS complete value of part c.part, read on the link as it is: c.rss.value. Raises
+-- NO_DEVICE while the debug port does not answer, TARGET when the RSS did not run or the
+-- chip lost its RAM while it ran.
+local function read_rss(c)
+  local rss, i = c.pack.rss, c.part
+  -- the RSS clears its trigger word when it runs (model): anything else there means the RAM
+  -- did not keep its content (power lost), and no word in it can be trusted
+  local mb = c.p:read32(rss.mailbox)
+  if mb == rss.magic then
+    errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (its trigger " ..
+      "is still pending after the reset)", i))
+  elseif mb ~= 0 then
+    log.error("The chip lost power (or its RAM) while the RSS ran: the RSS result is unknown")
+    local e = errors.new("TARGET", "sfi.rss", string.format("part %d: the chip lost power while " ..
+      "the RSS ran (trigger word 0x%08X: RAM content lost); the RSS result is unknown", i, mb),
+      nil, 0)
+    e.power_loss = true
+    e.hint = "check the board's supply and the probe's power; a rerun reuses this chip's licence"
+    error(e, 0)
+  end
+  local v = c.p:read32(rss.result)
+  log.info("RSS command execution OK")
+  log.info("RSS complete Value = %s", hex(v))
+  if v == PENDING then
+    errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
+      "word unchanged after the reset)", i))
+  end
+  c.rss.value = v
+end
+
+-- The value read against the pack's codes: ST's three error lines and a TARGET error naming
+-- the code (with the failure decoder's diagnosis while the chip answers).
+local function judge_rss(c)
+  local pack, i, v = c.pack, c.part, c.rss.value
+  local name, text, origin = diagnose.code_text(pack, v, c.img:info().hashed)
+  local want = i == #c.parts and "ok" or "part_ok"
+  if name == want then return end
+  log.error("SECURITY State Fail")
+  log.error("Invalid state after SFI install !")
+  log.error("%s", text or ("unknown RSS result " .. hex(v)))
+  if name == "license" and c.cache then os.remove(c.cache) end
+  local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s (%s)", i,
+    hex(v), name or "unknown"), text, 0)
+  e.rss_result = v
+  if not c.rss.lost then e.diagnosis = M.decode_failure(c, v, name, origin, text) end
+  error(e, 0)
+end
+
 -- Per part: these run inside the flow step "part N" (c.part = N).
 local PART_STEPS = {
   {
@@ -702,9 +768,25 @@ local PART_STEPS = {
     run = function (c)
       local rss = c.pack.rss
       log.info("RSS process started...")
+      c.rss = {}
       c.p:write32(rss.result, PENDING) -- so a result nobody wrote is never taken for one
       c.p:write32(rss.mailbox, rss.magic)
       flow.try(c.p.reset, c.p, "sw") -- the chip may drop the link while RSS runs
+    end,
+  },
+  {
+    name = "rss value", needs = { "probe" },
+    doc = "read the RSS complete value on the link the RSS run leaves, as ST's tool does " ..
+      "(when that link is down: after the reconnect)",
+    run = function (c)
+      local ok, err = pcall(read_rss, c)
+      if not ok then
+        if not errors.is(err, "NO_DEVICE") then error(err, 0) end
+        log.info("The debug port does not answer after the RSS run: the RSS complete value is " ..
+          "read after reconnecting")
+        c.rss.pending = true
+      end
+      if c.part == #c.parts then log.info("Checking security state after SFI...") end
     end,
   },
   {
@@ -712,55 +794,39 @@ local PART_STEPS = {
     doc = "reconnect after the RSS run with the recipe's strategy",
     run = function (c)
       log.info("Reconnecting...")
-      flow.reconnect(c.p, c.o.reconnect or M.strategy("alternate", 6))
+      local ok, err = pcall(flow.reconnect, c.p, c.o.reconnect)
+      if ok then return end
+      -- the value was read before the link went: a bad one is the error to report; after the
+      -- last part a good one ends the install without the state check (ST: "Could not verify
+      -- security state after last chunk programming"); before it, the next part needs the link
+      if c.rss.value ~= nil and errors.is(err, "NO_DEVICE") then
+        c.rss.lost = err
+        judge_rss(c)
+        if c.part == #c.parts then return end
+      end
+      error(err, 0)
     end,
   },
   {
     name = "rss result", needs = { "probe" },
-    doc = "read the RSS complete value; a failure names the code from the device pack",
+    doc = "the RSS complete value against the pack's codes; a failure names the code",
     run = function (c)
-      local pack, i = c.pack, c.part
-      -- the RSS clears its trigger word when it runs (model): anything else there means the
-      -- RAM did not keep its content (power lost), and no word in it can be trusted
-      local mb = c.p:read32(pack.rss.mailbox)
-      if mb == pack.rss.magic then
-        errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (its trigger " ..
-          "is still pending after the reset)", i))
-      elseif mb ~= 0 then
-        log.error("The chip lost power (or its RAM) while the RSS ran: the RSS result is unknown")
-        local e = errors.new("TARGET", "sfi.rss", string.format("part %d: the chip lost power while " ..
-          "the RSS ran (trigger word 0x%08X: RAM content lost); the RSS result is unknown", i, mb),
-          nil, 0)
-        e.power_loss = true
-        e.hint = "check the board's supply and the probe's power; a rerun reuses this chip's licence"
-        error(e, 0)
+      if c.rss.pending then
+        read_rss(c)
+        c.rss.pending = nil
       end
-      local v = c.p:read32(pack.rss.result)
-      log.info("RSS command execution OK")
-      log.info("RSS complete Value = %s", hex(v))
-      if v == PENDING then
-        errors.raise("TARGET", "sfi.rss", string.format("part %d: the RSS did not run (result " ..
-          "word unchanged after the reset)", i))
-      end
-      local name, text, origin = diagnose.code_text(pack, v, c.img:info().hashed)
-      local want = i == #c.parts and "ok" or "part_ok"
-      if name ~= want then
-        log.error("SECURITY State Fail")
-        log.error("Invalid state after SFI install !")
-        log.error("%s", text or ("unknown RSS result " .. hex(v)))
-        if name == "license" and c.cache then os.remove(c.cache) end
-        local e = errors.new("TARGET", "sfi.rss", string.format("part %d: RSS complete value %s " ..
-          "(%s)", i, hex(v), name or "unknown"), text, 0)
-        e.rss_result = v
-        e.diagnosis = M.decode_failure(c, v, name, origin, text)
-        error(e, 0)
-      end
+      judge_rss(c)
     end,
   },
   {
     name = "security state", needs = { "probe" },
     doc = "SECURITY must still be 1 after the RSS run",
     run = function (c)
+      if c.rss.lost then -- after the last part only (see "reconnect")
+        log.warn("Could not verify security state after last chunk programming")
+        c.unverified = c.rss.lost
+        return
+      end
       if ob.read(c.p).SECURITY ~= 1 then
         errors.raise("TARGET", "sfi.security", "SECURITY State Fail: SECURITY=0 after RSS")
       end
@@ -799,6 +865,22 @@ STEPS[#STEPS + 1] = {
   doc = "the option bytes after SFI; with verify (and RDP 0) the flash equals the plaintext",
   run = function (c)
     if c.cache then os.remove(c.cache) end -- installed: the licence is spent
+    if c.unverified then
+      -- the RSS reported the install done, then the chip stopped answering: ST's tool calls
+      -- this a success; sfirun says what it could not check, and fails only a requested verify
+      log.info("SFI Process Finished!")
+      log.warn("the option bytes cannot be shown: the chip does not answer after the last RSS " ..
+        "run (%s)", errors.text(c.unverified))
+      c.r:fact("security", "unverified")
+      if c.o.verify then
+        local e = errors.new("NO_DEVICE", "sfi.verify", "flash not compared with " .. c.o.verify ..
+          ": the chip does not answer after the last RSS run (the RSS reported the install done)",
+          nil, 0)
+        e.hint = "power-cycle the board and read the option bytes: sfirun ob read --probe URI"
+        error(e, 0)
+      end
+      return
+    end
     local v = ob.read(c.p)
     log.info("SFI Process Finished!")
     show_ob(c.p)
@@ -809,10 +891,7 @@ STEPS[#STEPS + 1] = {
         log.warn("flash not compared: RDP 0x%02X blocks debug reads (as it should)", v.RDP)
         return
       end
-      local f = io.open(c.o.verify, "rb")
-      if not f then errors.raise("NOT_FOUND", "sfi.verify", "cannot read " .. c.o.verify) end
-      local want = f:read("a")
-      f:close()
+      local want = util.read_file(c.o.verify, "verify file")
       local base = c.pack.memory.flash[1].start
       local got = c.p:read(base, #want)
       if got ~= want then
@@ -891,6 +970,44 @@ local function licence_text(l)
   return l.kind
 end
 
+-- What a quirk matches, in words ("bootloader >= 0x91, revision V").
+local function quirk_when(q)
+  local w = {}
+  if q.bl_min then w[#w + 1] = string.format("bootloader >= 0x%02X", q.bl_min) end
+  if q.bl_max then w[#w + 1] = string.format("bootloader <= 0x%02X", q.bl_max) end
+  if q.rev then
+    w[#w + 1] = "revision " .. (type(q.rev) == "table" and table.concat(q.rev, "/") or q.rev)
+  end
+  return #w > 0 and table.concat(w, ", ") or "any chip"
+end
+
+--- M.rules_plan(o) -> {hash = text, protocol = text, by_chip = {text...}}: the hash and
+-- protocol rules an install would apply and where each comes from (the recipe's option, or
+-- the device pack's default and its quirks keyed by what the chip reports), for --plan.
+function M.rules_plan(o)
+  local pack = o.pack
+  if not pack then return nil end
+  local out = { by_chip = {} }
+  local from = "device pack " .. pack.family
+  out.hash = o.hash and (o.hash .. " (recipe)") or (pack.sfi.hash .. " (" .. from .. " default)")
+  out.protocol = o.protocol and (o.protocol .. " (recipe)") or
+    (table.concat(pack.sfi.protocols, " or ") .. " (" .. from .. " default)")
+  for _, list in ipairs { { pack.sfi.quirks, from }, { o.quirks, "recipe" } } do
+    for _, q in ipairs(list[1] or {}) do
+      local what = {}
+      if q.hash and not o.hash then what[#what + 1] = "hash " .. q.hash end
+      if q.protocols and not o.protocol then
+        what[#what + 1] = "protocol " .. table.concat(q.protocols, " or ")
+      end
+      if #what > 0 then
+        out.by_chip[#out.by_chip + 1] = string.format("%s: %s (%s%s)", quirk_when(q),
+          table.concat(what, ", "), list[2], q.note and (": " .. q.note) or "")
+      end
+    end
+  end
+  return out
+end
+
 --- M.plan(r, pl) -> plan table {recipe, probe, licence, reconnect, image, steps}: what the
 -- pipeline would do, without opening the probe or the HSM. The image file is parsed when it
 -- can be read, to list its parts.
@@ -899,6 +1016,10 @@ function M.plan(r, pl)
   local out = { recipe = r.recipe.name, version = r.recipe.version, probe = o.probe,
     licence = licence_text(o.licence), reconnect = o.reconnect and tostring(o.reconnect),
     device = o.device, write_mode = o.write_mode, steps = pl:plan() }
+  local rules = M.rules_plan(o)
+  if rules then
+    out.hash, out.protocol, out.by_chip = rules.hash, rules.protocol, rules.by_chip
+  end
   local ok, im = pcall(image.load, o.image)
   if ok then
     local hi = im:info()

@@ -10,6 +10,8 @@ local device = require "sfi.device"
 local M = {}
 
 local ARM <const> = require "arm.armv7m"
+local IDCODE <const> = {} -- where a read names the device (both DBGMCU views)
+for _, a in ipairs(device.idcode_addresses(true)) do IDCODE[a] = true end
 local HOLD_MAX <const> = 4096          -- operations held back until the device is known
 local MODES <const> = { [0] = "DFU", "MASS", "DEBUG", "SWIM", "BOOTLOADER" }
 local NRST <const> = { [0] = "low", "high", "pulse" }
@@ -231,7 +233,7 @@ function M.reader(path, opts)
   end
   local function detect(o)
     if detected or o.op ~= "read" or not o.value then return end
-    if o.addr == 0x5C001000 or o.addr == 0xE00E1000 then
+    if IDCODE[o.addr] then
       local ok, p = pcall(device.by_devid, o.value & 0xFFF)
       if ok then
         pack, names, detected = p, M.names(p), true

@@ -5,6 +5,27 @@ local errors = require "sfi.error"
 
 local M = {}
 
+--- M.parse_int(s, [unsigned]) -> integer | nil: the one integer parser. s is an integer, or
+-- a string holding a decimal or 0x-hex integer (blanks around it and, unless unsigned, a
+-- leading '-' allowed); anything else (a fraction, "12abc", "", another type) is nil. Callers
+-- raise their own error naming the input.
+function M.parse_int(s, unsigned)
+  local v
+  if math.type(s) == "integer" then
+    v = s
+  elseif type(s) == "number" then
+    v = math.tointeger(s)
+  elseif type(s) == "string" then
+    local neg, body = s:match("^%s*(%-?)(%S+)%s*$")
+    if not body then return nil end
+    if body:match("^0[xX]%x+$") then v = math.tointeger(tonumber(body:sub(3), 16))
+    elseif body:match("^%d+$") then v = math.tointeger(tonumber(body, 10)) end
+    if v and neg == "-" then v = -v end
+  end
+  if v and unsigned and v < 0 then return nil end
+  return v
+end
+
 --- M.write_file(path, bytes, [exclusive]): writes the file atomically (temporary file, then
 -- rename; mode 0600); with exclusive an existing file is an error. Raises IO / ACCESS.
 function M.write_file(path, bytes, exclusive) return cimage.write(path, bytes, exclusive) end

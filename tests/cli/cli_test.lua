@@ -142,7 +142,7 @@ T.case("--plan --json: one object per step; edits by the recipe are marked", fun
       if line:find('"step":"reconnect"', 1, true) then replaced = line:find('"replaced":true', 1, true) end
     end
   end
-  T.eq(steps, 20)
+  T.eq(steps, 21)
   assert(replaced, "reconnect marked as replaced\n" .. out)
   code, out = run("--plan recipes/examples/h753_serial_label.lua --set image=x.sfi --set licence=x.lic")
   T.eq(code, 0, out)
@@ -169,4 +169,19 @@ T.case("--plan of a signed bundle", function ()
   local code, out = run(string.format("--plan %s --trust %s --set image=x.sfi", b, key.pub))
   T.eq(code, 0, out)
   assert(out:find("Plan for recipe bundle-ok", 1, true), out)
+end)
+
+T.case("--plan shows the hash and protocol rules and where they come from", function ()
+  local code, out = run("--plan recipes/h753.lua --set image=x.sfi --set licence=x.lic")
+  T.eq(code, 0, out)
+  assert(out:find("hash      : unsupported (device pack STM32H74x/75x default)", 1, true), out)
+  assert(out:find("protocol  : 1 or 2 (device pack STM32H74x/75x default)", 1, true), out)
+  code, out = run("--plan recipes/h753.lua --set image=x.sfi --set licence=x.lic " ..
+    "--set hash=optional --set protocol=1")
+  T.eq(code, 0, out)
+  assert(out:find("hash      : optional (recipe)", 1, true), out)
+  assert(out:find("protocol  : 1 (recipe)", 1, true), out)
+  code, out = run("--plan recipes/h753.lua --set image=x.sfi --set licence=x.lic --set protocol=3 2>&1")
+  T.eq(code, 2, out)
+  assert(out:find("parameter 'protocol'", 1, true), out)
 end)

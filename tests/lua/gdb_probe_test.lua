@@ -118,7 +118,7 @@ T.case("h753 recipe over gdb: against sim-server --gdb, target silent after each
   assert(code == 0, out)
   local state = dir .. "/chip.state"
   local srv = simserver.start { dir = dir, gdb = true, stlink = false,
-    set = { state = state, unreachable_after_rss = 2 } }
+    set = { state = state, unreachable_after_rss = 3 } }
   local ok, err = pcall(function ()
     code, out = T.sh(string.format("SFIRUN_STATE_DIR=%s %s %s/recipes/h753.lua --set image=%s " ..
       "--set key=%s --set nonce=%s --probe gdb:127.0.0.1:%d --set verify=%s --journal %s 2>&1",

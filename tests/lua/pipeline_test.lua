@@ -104,7 +104,7 @@ T.case("the install pipeline: step names, irreversible steps, needs satisfied", 
   local pl = sfi.pipeline(o)
   T.eq(pl:names(), { "licence source", "connect", "identify", "check device", "option bytes",
     "image", "resume", "chip certificate", "preflight", "licence", "activate security", "sfi write mode",
-    "parts", "load part", "start rss", "reconnect", "rss result", "security state",
+    "parts", "load part", "start rss", "rss value", "reconnect", "rss result", "security state",
     "final state", "abort" })
   local irr = {}
   for _, s in ipairs(pl:plan()) do if s.irreversible then irr[#irr + 1] = s.name end end
@@ -131,11 +131,18 @@ end)
 
 T.case("reconnect policies are checked when made, not at the first reconnect", function ()
   local flow = require "sfi.flow"
-  T.raises("%unknown connect mode 'hot%-plug'", flow.alternate, { connect = { "hot-plug" } })
-  T.raises("%unknown reset kind 'soft'", flow.alternate, { reset = { "sw", "soft" } })
-  T.raises("%connect_mode: unknown value", flow.fixed, { connect_mode = "underreset" })
-  T.raises("%delay_ms must be", flow.fixed, { delay_ms = -1 })
-  T.raises("%factor must be", flow.backoff, { factor = 0.5 })
+  local function usage(want, fn, t)
+    local e = T.raises("USAGE", fn, t)
+    assert(e.msg:find(want), e.msg)
+  end
+  usage("unknown connect mode 'hot%-plug'", flow.alternate, { connect = { "hot-plug" } })
+  usage("unknown reset kind 'soft'", flow.alternate, { reset = { "sw", "soft" } })
+  usage("connect_mode: unknown value", flow.fixed, { connect_mode = "underreset" })
+  usage("delay_ms must be", flow.fixed, { delay_ms = -1 })
+  usage("factor must be", flow.backoff, { factor = 0.5 })
+  usage("unknown field 'delay' %(it takes: connect_mode, delay_ms, first_ms, reset_kind, tries%)",
+    flow.fixed, { tries = 3, delay = 300 })
+  usage("unknown field 'resets'", flow.alternate, { resets = { "hw" } })
 end)
 
 T.case("hash and protocol workarounds: pack, quirks keyed by bootloader, recipe override", function ()

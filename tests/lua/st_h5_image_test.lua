@@ -226,3 +226,21 @@ T.case("ST's licence: 'SFIG', zeros, an ephemeral P-256 key, 32 + 16 bytes", fun
   T.eq(license.on_curve(info.eph), true, "ephemeral key on P-256")
   T.raises("UNSUPPORTED", license.open, ("\1"):rep(32), lic)
 end)
+
+T.case("the option-byte CSV rows are the pack's: H5's twelve rows, refused for an H7", function ()
+  local dir = T.tmpdir()
+  T.writefile(dir .. "/fw.bin", ("\x5A"):rep(1024))
+  local function build(devid)
+    return image.build { devid = devid, key = KEY, nonce = NONCE, ob = D .. "Option_Bytes.csv",
+      firmware = { { file = dir .. "/fw.bin", addr = 0x08000000 } }, out = dir .. "/ob.sfi" }
+  end
+  local img <close> = build(0x484)
+  local c
+  for _, a in ipairs(img:areas()) do if a.type == "C" then c = a end end
+  T.eq(c.size, 12 * 4, "H5: 12 rows of the CSV")
+  os.remove(dir .. "/ob.sfi")
+  local e = T.raises("FORMAT", build, 0x450)
+  local text = require("sfi.error").text(e)
+  assert(text:find("row 1 is 'OPTSR_PRG', expected 'FOPTSR_PRG'", 1, true), text)
+  T.eq(io.open(dir .. "/ob.sfi"), nil, "nothing written")
+end)

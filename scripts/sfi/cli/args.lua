@@ -3,6 +3,7 @@
 -- An option with `value` takes one argument (also as --long=value); `more` lets it take a
 -- second one when pred(next) is true (e.g. `--firmware FILE [ADDR]`). Raises USAGE.
 local errors = require "sfi.error"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -106,11 +107,7 @@ end
 
 --- M.int(s, what) -> integer: decimal or 0x hex; raises USAGE naming `what`.
 function M.int(s, what)
-  local v
-  if type(s) == "string" then
-    if s:match("^0[xX]%x+$") then v = math.tointeger(tonumber(s:sub(3), 16))
-    elseif s:match("^%d+$") then v = math.tointeger(tonumber(s)) end
-  end
+  local v = type(s) == "string" and util.parse_int(s, true) or nil
   if v == nil then errors.raise("USAGE", nil, string.format("%s: '%s' is not a number", what, tostring(s))) end
   return v
 end

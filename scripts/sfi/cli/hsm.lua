@@ -38,10 +38,8 @@ local function need(opts, k, what)
 end
 
 local function readfile(path, what)
-  local f = io.open(path, "rb")
-  if not f then errors.raise("USAGE", nil, "cannot read " .. what .. " '" .. path .. "'") end
-  local s = f:read("a")
-  f:close()
+  local ok, s = pcall(util.read_file, path, what, 1024 * 1024)
+  if not ok then errors.raise("USAGE", nil, errors.is(s) and s.msg or tostring(s)) end
   return s
 end
 

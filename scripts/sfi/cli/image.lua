@@ -9,7 +9,7 @@ local util = require "sfi.util"
 
 local M = {}
 
-local function is_num(s) return s:match("^0[xX]%x+$") ~= nil or s:match("^%d+$") ~= nil end
+local function is_num(s) return not s:find("%s") and util.parse_int(s, true) ~= nil end
 
 -- The options of ST's STM32TrustedPackageCreator_CLI for SFI (AN5054 §2.5.1, UM2238), so a TPC
 -- command line runs as written after `sfirun image build`; sfirun's own long forms too.
@@ -26,7 +26,7 @@ local BUILD = {
   { "token", "--token", "-ct", value = "ADDR", more = is_num,
     help = "continuation-token address (a trailing 0 as TPC takes is accepted)" },
   { "hash", "--hash", "-hash", value = "0|1", help = "protocol-2 area hashes" },
-  { "protocol", "--protocol", value = "1|2", help = "image protocol (default 2)" },
+  { "protocol", "--protocol", value = "1|2", help = "image protocol (default " .. image.PROTOCOL .. ")" },
   { "area", "--area", value = "TYPE ADDR FILE", multi = true, more = function () return true end,
     help = "an area made elsewhere (H, O, S, M, K, E), placed before the firmware" },
   { "outfile", "--outfile", "-o", value = "OUT.sfi", help = "output file (.sfi)" },
@@ -129,7 +129,7 @@ local function build(argv, first)
     nonce = secret(o.nonce, 12, "nonce", "--nonce"), version = ver or 0, ob = o.ob,
     ram_size = o.ramsize and args.int(o.ramsize, "--ramsize"),
     token = token and args.int(token, "--token"),
-    hash = hash == 1, protocol = o.protocol and args.int(o.protocol, "--protocol") or 2,
+    hash = hash == 1, protocol = o.protocol and args.int(o.protocol, "--protocol"),
     areas = extra, out = o.outfile,
   })
   local info = img:info()

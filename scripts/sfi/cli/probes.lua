@@ -14,7 +14,7 @@ local SPEC <const> = {
 }
 
 local function uri_of(p)
-  if p.driver == "stlink-tcp" then return "stlink-tcp:7184/" .. p.serial end
+  if p.driver == "stlink-tcp" then return "stlink-tcp:" .. probe.STLINK_TCP_PORT .. "/" .. p.serial end
   if p.driver == "stlink" then return "stlink:" .. p.serial end
   return p.driver
 end

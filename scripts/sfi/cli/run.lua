@@ -65,6 +65,9 @@ local function print_plan(desc, r)
   kv("device", plan.device)
   kv("licence", plan.licence)
   kv("reconnect", plan.reconnect)
+  kv("hash", plan.hash)
+  kv("protocol", plan.protocol)
+  for _, q in ipairs(plan.by_chip or {}) do kv("for a chip", q) end
   if plan.image then
     local im = plan.image
     kv("image", im.error and string.format("%s (not readable: %s)", im.path, im.error) or

@@ -15,7 +15,8 @@ local M = {}
 
 local SPEC <const> = {
   { "port", "--port", value = "PORT",
-    help = "stlink-server port on 127.0.0.1 (default 7184 unless --gdb alone; 0 = any free)" },
+    help = "stlink-server port on 127.0.0.1 (default " .. core.DEFAULT_STLINK_PORT ..
+      " unless --gdb alone; 0 = any free)" },
   { "gdb", "--gdb", value = "PORT", help = "also (or, without --port, only) serve GDB's remote " ..
     "protocol on 127.0.0.1:PORT (0 = any free)" },
   { "target", "--target", value = "PART", help = "simulated part (default stm32h753)" },
@@ -29,7 +30,7 @@ local SPEC <const> = {
 }
 
 local function usage()
-  return "usage: sfirun sim-server [--port 7184] [--gdb PORT] [--target stm32h753]\n" ..
+  return "usage: sfirun sim-server [--port " .. core.DEFAULT_STLINK_PORT .. "] [--gdb PORT] [--target stm32h753]\n" ..
     "                         [--set KNOB=VALUE]... [--serial S] [--once | --max-clients N]\n" ..
     "                         [--port-file FILE]\n\n" ..
     "Serves a simulated STM32H7 as an ST-LINK/V3 over the stlink-server TCP protocol and/or\n" ..

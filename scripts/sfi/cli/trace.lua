@@ -6,6 +6,7 @@
 local args = require "sfi.cli.args"
 local errors = require "sfi.error"
 local log = require "sfi.log"
+local probe = require "sfi.probe"
 local trace = require "sfi.trace"
 local util = require "sfi.util"
 
@@ -14,7 +15,7 @@ local M = {}
 local SPEC <const> = {
   { "pack", "--pack", value = "PART", help = "name addresses with this part's device pack " ..
     "(default: from the DBGMCU_IDCODE read in the capture)" },
-  { "port", "--port", value = "N", help = "stlink-server TCP port (default 7184)" },
+  { "port", "--port", value = "N", help = "stlink-server TCP port (default " .. probe.STLINK_TCP_PORT .. ")" },
   { "all", "--all", help = "look for stlink-server traffic on every TCP port" },
   { "data", "--data", help = "diff: compare bulk transfers by content too (sha256)" },
 }
@@ -69,7 +70,7 @@ local function nothing_found(file, s)
   if s.other_ip > 0 then held[#held + 1] = string.format("%d other IP packet(s)", s.other_ip) end
   if s.non_ip > 0 then held[#held + 1] = string.format("%d non-IP frame(s)", s.non_ip) end
   local hint = s.tcp_segments > 0 and s.usb_urbs == 0 and
-    "; stlink-server listens on 7184: try --port N or --all" or ""
+    "; stlink-server listens on " .. probe.STLINK_TCP_PORT .. ": try --port N or --all" or ""
   errors.raise("FORMAT", nil, string.format("%s: no ST-LINK traffic found: %d frame(s) of %s%s%s",
     file, s.frames, s.link, #held > 0 and (": " .. table.concat(held, ", ")) or "", hint))
 end
