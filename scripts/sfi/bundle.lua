@@ -10,6 +10,9 @@ local util = require "sfi.util"
 
 local M = {}
 
+--- The largest bundle file opened (the archive reader's own limit on a whole bundle).
+M.BUNDLE_MAX = 256 * 1024 * 1024
+
 local function basename(p) return (p:match("([^/]+)$") or p) end
 
 --- M.open(path_or_bytes, trust) -> sfi.bundle (verified). trust is a PEM public key or its
@@ -19,6 +22,10 @@ function M.open(src, trust)
   if type(src) ~= "string" or type(trust) ~= "string" then
     error("bundle.open expects a path (or bytes) and a trust key", 2)
   end
+  -- a path (bytes of an archive always hold a NUL) is checked before anything is read: a
+  -- directory, FIFO or device is refused up front, a file over the limit is not read
+  if not src:find("\0", 1, true) then util.check_file(src, "bundle", M.BUNDLE_MAX) end
+  if not trust:find("-----BEGIN", 1, true) then util.check_file(trust, "trust key", 64 * 1024) end
   return core.open(src, trust)
 end
 

@@ -208,6 +208,9 @@ end
 -- Raises FORMAT when the file is damaged (after yielding what came before).
 function M.reader(path, opts)
   opts = opts or {}
+  -- a FIFO or device is refused before libpcap opens it (it would block or read forever);
+  -- a capture is streamed, so its size is bounded only by the file system
+  require("sfi.util").check_file(path, "capture", math.maxinteger)
   local r = core.open(path, { port = opts.port, all = opts.all })
   local pack = opts.pack
   if type(pack) == "string" then pack = (device.find_part(pack)) end

@@ -18,8 +18,16 @@ function M.parse_int(s, unsigned)
   elseif type(s) == "string" then
     local neg, body = s:match("^%s*(%-?)(%S+)%s*$")
     if not body then return nil end
-    if body:match("^0[xX]%x+$") then v = math.tointeger(tonumber(body:sub(3), 16))
-    elseif body:match("^%d+$") then v = math.tointeger(tonumber(body, 10)) end
+    -- tonumber with a base wraps around on overflow: a value that does not fit in 63 bits
+    -- is no number here (the caller names the input as typed)
+    local hex = body:match("^0[xX]0*(%x+)$")
+    if hex then
+      if #hex < 16 or (#hex == 16 and hex:sub(1, 1):match("[0-7]")) then
+        v = math.tointeger(tonumber(hex, 16))
+      end
+    elseif body:match("^%d+$") then
+      v = math.tointeger(tonumber(body)) -- an integer, or a float (out of range) tointeger refuses
+    end
     if v and neg == "-" then v = -v end
   end
   if v and unsigned and v < 0 then return nil end
@@ -30,30 +38,39 @@ end
 -- rename; mode 0600); with exclusive an existing file is an error. Raises IO / ACCESS.
 function M.write_file(path, bytes, exclusive) return cimage.write(path, bytes, exclusive) end
 
---- M.read_file(path, what, [max]) -> bytes: a regular file of at most max bytes (default
--- 64 MiB). A directory, FIFO or device is refused before anything is read (/dev/zero never
--- fills memory), and so is a file larger than max (checked before reading, and again while
--- reading for files whose size stat cannot tell). Raises NOT_FOUND (no such file) or FORMAT
+local function too_big(what, path, max)
+  errors.raise("FORMAT", "read", string.format("%s '%s' is larger than %d bytes, more than it " ..
+    "can legally be", what, path, max))
+end
+
+--- M.check_file(path, what, max) -> size: path is a regular file of at most max bytes, checked
+-- before anything reads it (for readers that open the file themselves: the C codecs, the
+-- capture and bundle readers). A directory, FIFO or device is refused up front: a FIFO never
+-- blocks the run, /dev/zero never fills memory. Raises NOT_FOUND (no such file) or FORMAT
 -- (not a regular file, too large), naming `what` and the path.
-function M.read_file(path, what, max)
-  what = what or "file"
-  max = max or 64 * 1024 * 1024
+function M.check_file(path, what, max)
   local kind, size = core.stat(path)
   if not kind then errors.raise("NOT_FOUND", "read", string.format("%s '%s': no such file", what, path)) end
   if kind ~= "file" then
     errors.raise("FORMAT", "read", string.format("%s '%s' is a %s, not a file", what, path,
       kind == "dir" and "directory" or kind))
   end
-  local function too_big()
-    errors.raise("FORMAT", "read", string.format("%s '%s' is larger than %d bytes, more than it " ..
-      "can legally be", what, path, max))
-  end
-  if size > max then too_big() end
+  if size > max then too_big(what, path, max) end
+  return size
+end
+
+--- M.read_file(path, what, [max]) -> bytes: a regular file of at most max bytes (default
+-- 64 MiB), checked as M.check_file does before reading, and again while reading (for files
+-- whose size stat cannot tell). Raises NOT_FOUND or FORMAT, naming `what` and the path.
+function M.read_file(path, what, max)
+  what = what or "file"
+  max = max or 64 * 1024 * 1024
+  M.check_file(path, what, max)
   local f, err = io.open(path, "rb")
   if not f then errors.raise("NOT_FOUND", "read", string.format("%s: %s", what, tostring(err))) end
   local s = f:read(max + 1) or ""
   f:close()
-  if #s > max then too_big() end
+  if #s > max then too_big(what, path, max) end
   return s
 end
 

@@ -18,6 +18,16 @@ T.case("parse_int: decimal and 0x hex, signs, blanks; nil for anything else", fu
   T.eq(util.parse_int({}), nil)
 end)
 
+T.case("parse_int: a value that does not fit in 63 bits is nil, never wrapped around", function ()
+  T.eq(util.parse_int("9223372036854775807"), math.maxinteger)
+  T.eq(util.parse_int("0x7FFFFFFFFFFFFFFF"), math.maxinteger)
+  T.eq(util.parse_int("0x000000000000000000FF"), 255) -- leading zeros are not digits that count
+  for _, big in ipairs { "9223372036854775808", "999999999999999999999", "0x8000000000000000",
+      "0xFFFFFFFFFFFFFFFF", "0x" .. string.rep("F", 20), "-99999999999999999999" } do
+    T.eq(util.parse_int(big), nil, big)
+  end
+end)
+
 T.case("the CLI, a recipe parameter and a probe knob name the bad number", function ()
   local args = require "sfi.cli.args"
   T.eq(args.int("0x483", "--devid"), 0x483)

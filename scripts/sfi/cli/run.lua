@@ -8,15 +8,19 @@ local pipeline = require "sfi.pipeline"
 
 local M = {}
 
+--- The largest recipe file read (a recipe is a page of Lua; the limit only stops a runaway read).
+M.RECIPE_MAX = 4 * 1024 * 1024
+
 --- M.load(path) -> descriptor. Raises USAGE for a missing file, a syntax error, an error
 -- while loading, or a file that does not return flow.recipe{...}.
 function M.load(path)
-  local f = io.open(path, "rb")
-  if not f then
+  local util = require "sfi.util"
+  if not util.stat(path) then
     errors.raise("USAGE", nil, "cannot open recipe '" .. path .. "': no such file or not readable")
   end
-  f:close()
-  local chunk, lerr = loadfile(path, "t")
+  -- a directory, FIFO or device is refused before anything is read; a recipe is Lua text
+  local text = util.read_file(path, "recipe", M.RECIPE_MAX)
+  local chunk, lerr = load(text, "@" .. path, "t")
   if not chunk then errors.raise("USAGE", nil, "recipe does not load: " .. lerr) end
   local ok, desc = pcall(chunk)
   if not ok then
