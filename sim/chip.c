@@ -577,12 +577,11 @@ static int mem_read(struct sfi_sim *sim, uint32_t addr, uint8_t *out, size_t n, 
         enum kind k = find_mem(sim, addr, &p, &left, &bank);
         if (k != K_NONE) {
             size_t m = n < left ? n : left;
-            if (k == K_FLASH && dbg && sim_rdp_level(sim) >= 1)
-                return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of flash 0x%08X refused: "
-                                  "RDP level 1 blocks flash access over debug", (unsigned)addr);
-            if (k == K_FLASH && dbg && sim_pcrop_hit(sim, addr, m))
-                return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of 0x%08X refused: "
-                                  "PCROP area is execute-only", (unsigned)addr);
+            if (k == K_FLASH && dbg) {
+                int rc = sim_flash_read_check(sim, bank, addr, m);
+                if (rc)
+                    return rc;
+            }
             memcpy(out, p, m);
             out += m;
             addr += (uint32_t)m;
