@@ -196,6 +196,7 @@ void sim_flash_reset(struct sfi_sim *sim)
         k->wmask = 0;
         k->ecc_fa = 0;
     }
+    sim->acr = sim->cfg.acr_reset;
     /* SWAP_BANK follows SWAP_BANK_OPT at reset (dual-bank parts with two equal banks) */
     sim->swapped = sim->cfg.nbanks == 2 && sim->cfg.variant != SFI_SIM_H72X &&
                    sim->bank[0].size == sim->bank[1].size &&

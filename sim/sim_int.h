@@ -75,6 +75,7 @@ struct sfi_sim {
     uint32_t ob[SFI_SIM_OB_WORDS];
     uint32_t acr, optcr;
     int swapped;              /* effective bank swap (OPTCR.SWAP_BANK), latched at reset */
+    uint32_t regval[SFI_SIM_MAX_REGS];
     int optkeystate, optkeydead;
     /* core and debug */
     uint32_t dhcsr_ctrl, demcr, dfsr, dcrdr, aircr_prigroup;

@@ -1,7 +1,7 @@
 /* test_sim_fidelity.c: the simulated STM32H7 against the documented chip (issue #21, second
  * pass): PCROP/DMEP rules and RDPERR, a flash word programmed twice (ECC: DBECCERR,
- * FLASH_ECC_FA1R, bus error on read), bank swap (SWAP_BANK_OPT effective at reset), and no
- * erase at RDP level 1 with the debugger attached. */
+ * FLASH_ECC_FA1R, bus error on read), bank swap (SWAP_BANK_OPT effective at reset), peripheral
+ * registers with their reset values, and no erase at RDP level 1 with the debugger attached. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +283,38 @@ static void t_no_swap_single_bank(void **st)
     sfi_sim_free(s);
 }
 
+/* Peripheral registers of the configuration read their reset values; writes change only the
+ * writable bits; FLASH_ACR reads its reset value again after a reset. */
+static void t_peripherals(void **st)
+{
+    (void)st;
+    struct sfi_sim_cfg c;
+    h753(&c);
+    c.acr_reset = 0x37;
+    c.nregs = 2;
+    c.regs[0] = (struct sfi_sim_reg){0x58024400, 0x25, 0};
+    c.regs[1] = (struct sfi_sim_reg){0x5C001004, 0, 0x7};
+    struct sfi_sim *s = open_sim(&c);
+    assert_int_equal(rd(s, FL), 0x37);
+    assert_int_equal(rd(s, 0x58024400), 0x25);
+    wr(s, 0x58024400, 0xFFFFFFFF);
+    assert_int_equal(rd(s, 0x58024400), 0x25);
+    wr(s, 0x5C001004, 0xFFFFFFFF);
+    assert_int_equal(rd(s, 0x5C001004), 0x7);
+    assert_int_equal(rd(s, 0xE00E1004), 0x7);     /* the same register through the debug APB */
+    uint32_t v;
+    assert_int_equal(sfi_sim_read(s, 0x58024404, &v, 4), SFI_E_TARGET);   /* not listed */
+    wr(s, FL, 0x12);
+    assert_int_equal(sfi_sim_reset(s, SFI_SIM_RESET_SW), SFI_OK);
+    assert_int_equal(sfi_sim_connect(s, SFI_SIM_CONNECT_NORMAL), SFI_OK);
+    assert_int_equal(rd(s, FL), 0x37);
+    sfi_sim_free(s);
+    c.regs[0].addr = 0x58024402;
+    struct sfi_sim *bad = NULL;
+    assert_int_equal(sfi_sim_new(ctx, &c, &bad), SFI_E_INVALID);
+    assert_null(bad);
+}
+
 /* RDP level 1 with the debugger connected: sector and bank erase are refused (WRPERR, model
  * flag) and the flash keeps its data; only the regression erases it. */
 static void t_rdp1_erase(void **st)
@@ -314,7 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_pcrop),         cmocka_unit_test(t_program_twice),
         cmocka_unit_test(t_bank_swap),     cmocka_unit_test(t_no_swap_single_bank),
-        cmocka_unit_test(t_rdp1_erase),
+        cmocka_unit_test(t_peripherals),   cmocka_unit_test(t_rdp1_erase),
     };
     if (sfi_ctx_new(&ctx))
         return 1;
