@@ -218,8 +218,8 @@ static void commit_word(struct sfi_sim *sim, unsigned b)
     k->sr &= ~(SR_WBNE | SR_QW);
     sim_spend(sim, sim->cfg.timing.word_program_us);
     if (sim->prog[idx] != PROG_ERASED) {
-        /* A word programmed again without erase is programmed (RM0433 4.3.9: a flash word
-         * is programmed once after erase; ST community: no error flag, bits only go 1 -> 0,
+        /* A word programmed again without erase is programmed (RM0433 4.3: a flash word is
+         * programmed once after erase; ST community: no error flag, bits only go 1 -> 0,
          * reads then fault on the ECC). Its ECC no longer matches its data, except when the
          * same data is written again or the word is cleared to all zeros (model: the ECC of
          * zero data is zero; users clear words this way). */
