@@ -129,6 +129,23 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
         c->power_loss_at_name = lua_tostring(L, -1);   /* kept alive by the table */
     lua_pop(L, 1);
     c->state_file = sfib_optfield_str(L, idx, "state", NULL);
+    c->acr_reset = u32field(L, idx, "acr", 0);
+    if (lua_getfield(L, idx, "regs") == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, -1);
+        if (n > SFI_SIM_MAX_REGS)
+            luaL_error(L, "sim field 'regs': more than %d registers", SFI_SIM_MAX_REGS);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_geti(L, -1, i) != LUA_TTABLE)
+                luaL_error(L, "sim field 'regs': entry %d is not a table", (int)i);
+            int t = lua_gettop(L);
+            struct sfi_sim_reg *r = &c->regs[c->nregs++];
+            r->addr = u32field(L, t, "addr", 0);
+            r->reset = u32field(L, t, "reset", 0);
+            r->wmask = u32field(L, t, "wmask", 0);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
 }
 
 /* Up to max strings of the list at field k (NULL-terminated when shorter); the strings stay

@@ -41,6 +41,13 @@ static int cfg_check(struct sfi_ctx *ctx, const struct sfi_sim_cfg *c)
             c->bank_size[i] % c->sector_size)
             return sfi_seterr(ctx, SFI_E_INVALID, "sim: bank %u size invalid", i + 1);
     }
+    if (c->nregs > SFI_SIM_MAX_REGS)
+        return sfi_seterr(ctx, SFI_E_INVALID, "sim: too many peripheral registers (max %d)",
+                          SFI_SIM_MAX_REGS);
+    for (unsigned i = 0; i < c->nregs; i++)
+        if (c->regs[i].addr & 3)
+            return sfi_seterr(ctx, SFI_E_INVALID, "sim: peripheral register 0x%08X is not "
+                              "32-bit aligned", (unsigned)c->regs[i].addr);
     if (c->nram > SFI_SIM_MAX_RAM)
         return sfi_seterr(ctx, SFI_E_INVALID, "sim: too many RAM regions");
     for (unsigned i = 0; i < c->nram; i++)
@@ -144,6 +151,8 @@ static void power_on(struct sfi_sim *sim)
     sim->dhcsr_ctrl = sim->demcr = sim->dfsr = sim->dcrdr = 0;
     sim->nsparse = 0;
     sim->opt_hold = 0;
+    for (unsigned i = 0; i < sim->cfg.nregs; i++)
+        sim->regval[i] = sim->cfg.regs[i].reset;
     sim_flash_reset(sim);
     core_reset(sim, 0);
     sim->powered = 1;
@@ -460,10 +469,21 @@ static int is_dbgmcu(const struct sfi_sim *sim, uint32_t a)
            || (a >= DBGMCU_AP2 && a < DBGMCU_AP2 + 0x1000);
 }
 
+/* Index of the peripheral register at a in cfg.regs, or -1. */
+static int periph(const struct sfi_sim *sim, uint32_t a)
+{
+    if (a >= DBGMCU_AP2 && a < DBGMCU_AP2 + 0x4000) /* DBGMCU..SWTF seen through AP2 */
+        a = (sim->cfg.idcode_addr & ~0xFFFu) + (a - DBGMCU_AP2);
+    for (unsigned i = 0; i < sim->cfg.nregs; i++)
+        if (sim->cfg.regs[i].addr == a)
+            return (int)i;
+    return -1;
+}
+
 static int is_reg(const struct sfi_sim *sim, uint32_t a)
 {
     return (a >= sim->cfg.flash_regs && a - sim->cfg.flash_regs < 0x200) || is_dbgmcu(sim, a) ||
-           (a >= 0xE0000000u && a < 0xE0100000u);
+           (a >= 0xE0000000u && a < 0xE0100000u) || periph(sim, a & ~3u) >= 0;
 }
 
 static int reg_read(struct sfi_sim *sim, uint32_t a, uint32_t *v)
@@ -473,6 +493,11 @@ static int reg_read(struct sfi_sim *sim, uint32_t a, uint32_t *v)
         return sim_flash_reg_read(sim, a - c->flash_regs, v);
     if (a == c->idcode_addr || a == DBGMCU_AP2) {
         *v = (c->rev_id << 16) | (c->idcode_res & 0xF000) | (c->dev_id & 0xFFF);
+        return SFI_OK;
+    }
+    int r = periph(sim, a);
+    if (r >= 0) {
+        *v = sim->regval[r];
         return SFI_OK;
     }
     switch (a) {
@@ -512,6 +537,11 @@ static int reg_write(struct sfi_sim *sim, uint32_t a, uint32_t v)
     const struct sfi_sim_cfg *c = &sim->cfg;
     if (a >= c->flash_regs && a - c->flash_regs < 0x200)
         return sim_flash_reg_write(sim, a - c->flash_regs, v);
+    int r = periph(sim, a);
+    if (r >= 0) {   /* writable bits change, read-only ones ignore the write (model) */
+        sim->regval[r] = (sim->regval[r] & ~c->regs[r].wmask) | (v & c->regs[r].wmask);
+        return SFI_OK;
+    }
     switch (a) {
     case SCS_AIRCR:
         if ((v >> 16) != 0x05FA)
@@ -577,12 +607,11 @@ static int mem_read(struct sfi_sim *sim, uint32_t addr, uint8_t *out, size_t n, 
         enum kind k = find_mem(sim, addr, &p, &left, &bank);
         if (k != K_NONE) {
             size_t m = n < left ? n : left;
-            if (k == K_FLASH && dbg && sim_rdp_level(sim) >= 1)
-                return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of flash 0x%08X refused: "
-                                  "RDP level 1 blocks flash access over debug", (unsigned)addr);
-            if (k == K_FLASH && dbg && sim_pcrop_hit(sim, addr, m))
-                return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of 0x%08X refused: "
-                                  "PCROP area is execute-only", (unsigned)addr);
+            if (k == K_FLASH && dbg) {
+                int rc = sim_flash_read_check(sim, bank, addr, m);
+                if (rc)
+                    return rc;
+            }
             memcpy(out, p, m);
             out += m;
             addr += (uint32_t)m;

@@ -1,8 +1,10 @@
 /* flash.c: the simulated STM32H7 embedded-flash controller (RM0433 register map, bank 2 at
  * +0x100 plus the bank-2 aliases): unlock keys, sector/bank erase, flash-word programming with
- * WBNE/QW/EOP and PGSERR/INCERR/WRPERR, option bytes through OPTKEYR/OPTCR/OPTSTART with the
- * CUR/PRG pairs, RDP levels and the level 1 -> 0 regression (DMEP/DMES). Operations finish
- * at once: BSY/QW/OPT_BUSY never stay set. */
+ * WBNE/QW/EOP and PGSERR/INCERR/WRPERR, a word programmed again without erase (ECC broken:
+ * DBECCERR and FLASH_ECC_FA on its reads), option bytes through OPTKEYR/OPTCR/OPTSTART with
+ * the CUR/PRG pairs, RDP levels and the level 1 -> 0 regression (DMEP/DMES), the PCROP rules
+ * (RDPERR), bank swap (SWAP_BANK_OPT, effective at reset). Operations finish at once:
+ * BSY/QW/OPT_BUSY never stay set. */
 #include <string.h>
 
 #include "sim_int.h"
@@ -53,10 +55,12 @@ int sim_flash_bank_of(const struct sfi_sim *sim, uint32_t addr)
     return -1;
 }
 
+/* Logical bank b (the one at bank_start[b], driven by the bank-b registers) is physical bank
+ * b ^ swapped: with SWAP_BANK the two arrays trade addresses (both banks have one size). */
 uint8_t *sim_flash_ptr(struct sfi_sim *sim, unsigned b, uint32_t addr)
 {
     uint32_t off = addr - sim->bank[b].start;
-    return sim->flash + (b ? sim->bank[0].size : 0) + off;
+    return sim->flash + ((b ^ (unsigned)sim->swapped) ? sim->bank[0].size : 0) + off;
 }
 
 /* ---- protected areas ------------------------------------------------------------------ */
@@ -76,7 +80,10 @@ static struct area get_area(const struct sfi_sim *sim, unsigned b, int pcrop)
     unsigned off = pcrop ? (b ? WIN_PRAR2 : WIN_PRAR1) : (b ? WIN_SCAR2 : WIN_SCAR1);
     uint32_t v = sim->ob[off / 4];
     uint32_t s = v & 0xFFF, e = (v >> 16) & 0xFFF;
-    a.dme = (int)(v >> 31);
+    /* DMEx of the CUR word, or of the PRG word: a bank erase "with protection removal" is
+     * asked by setting DMEx in the PRG register before BER (ST community thread "PCROP not
+     * disabled after RDP regression") */
+    a.dme = (int)((v | sim->ob[off / 4 + 1]) >> 31);
     if (s > e)
         return a;
     a.on = 1;
@@ -152,7 +159,7 @@ static void erase_bank_protected(struct sfi_sim *sim, unsigned b)
     unsigned offs[2] = {b ? WIN_PRAR2 : WIN_PRAR1, b ? WIN_SCAR2 : WIN_SCAR1};
     for (int i = 0; i < 2; i++) {
         uint32_t v = sim->ob[offs[i] / 4];
-        if (!(v >> 31) || (v & 0xFFF) > ((v >> 16) & 0xFFF))
+        if (!((v | sim->ob[offs[i] / 4 + 1]) >> 31) || (v & 0xFFF) > ((v >> 16) & 0xFFF))
             continue;
         uint32_t s = v & 0xFFF;
         v = (v & 0x80000000u) | (s ? s : 0xFF);
@@ -187,7 +194,13 @@ void sim_flash_reset(struct sfi_sim *sim)
         k->keystate = k->keydead = 0;
         k->wfill = 0;
         k->wmask = 0;
+        k->ecc_fa = 0;
     }
+    sim->acr = sim->cfg.acr_reset;
+    /* SWAP_BANK follows SWAP_BANK_OPT at reset (dual-bank parts with two equal banks) */
+    sim->swapped = sim->cfg.nbanks == 2 && sim->cfg.variant != SFI_SIM_H72X &&
+                   sim->bank[0].size == sim->bank[1].size &&
+                   (sim->ob[WIN_OPTSR / 4] & OPTSR_SWAP_BANK_OPT) != 0;
     sim->optcr = OPTCR_OPTLOCK;
     sim->optkeystate = sim->optkeydead = 0;
     if (!sim->opt_hold)
@@ -203,14 +216,26 @@ static void commit_word(struct sfi_sim *sim, unsigned b)
     k->wfill = 0;
     k->wmask = 0;
     k->sr &= ~(SR_WBNE | SR_QW);
-    if (sim->prog[idx]) {
-        /* model: programming a word twice without erase is flagged as PGSERR */
-        k->sr |= SR_PGSERR;
-        return;
-    }
     sim_spend(sim, sim->cfg.timing.word_program_us);
-    memcpy(p, k->wbuf, fw);
-    sim->prog[idx] = 1;
+    if (sim->prog[idx] != PROG_ERASED) {
+        /* A word programmed again without erase is programmed (RM0433 4.3: a flash word is
+         * programmed once after erase; ST community: no error flag, bits only go 1 -> 0,
+         * reads then fault on the ECC). Its ECC no longer matches its data, except when the
+         * same data is written again or the word is cleared to all zeros (model: the ECC of
+         * zero data is zero; users clear words this way). */
+        int same = memcmp(p, k->wbuf, fw) == 0, zero = 1;
+        for (uint32_t i = 0; i < fw; i++) {
+            p[i] &= k->wbuf[i];
+            zero = zero && k->wbuf[i] == 0;
+        }
+        if (zero)
+            sim->prog[idx] = PROG_DONE;
+        else if (!same)
+            sim->prog[idx] = PROG_ECC;
+    } else {
+        memcpy(p, k->wbuf, fw);
+        sim->prog[idx] = PROG_DONE;
+    }
     k->sr |= SR_EOP;
 }
 
@@ -308,6 +333,12 @@ static int write_cr(struct sfi_sim *sim, unsigned b, uint32_t v)
     if ((v & fw) && k->wfill)
         commit_word(sim, b);
     if ((v & start) && (v & (FL_SER | FL_BER))) {
+        if (sim_rdp_level(sim) >= 1) {
+            /* RDP level 1 with the debugger connected: user flash cannot be erased (RM0433
+             * 4.5.3, access table); only the 1 -> 0 regression erases it. Flag: model. */
+            k->sr |= SR_WRPERR;
+            return SFI_OK;
+        }
         if (k->wfill) {
             k->sr |= SR_INCERR;
             k->wfill = 0;
@@ -340,6 +371,22 @@ static int key_write(struct sfi_sim *sim, int *state, int *dead, uint32_t *lockr
                       "locked until the next reset", (unsigned)v, reg);
 }
 
+/* PCROP rule for one bank (ST: a PCROP area goes away only through an RDP 1 -> 0 regression
+ * or a bank erase with DMEP set; DMEP cannot be cleared while the area exists). cur/prg are
+ * the PRAR words. An active area may be kept or grown (model), never shrunk or removed by an
+ * option change, unless this launch regresses RDP with DMEP = 1 (the area is then erased). */
+static int pcrop_change_ok(uint32_t cur, uint32_t prg, int regression)
+{
+    uint32_t cs = cur & 0xFFF, ce = (cur >> 16) & 0xFFF, ps = prg & 0xFFF, pe = (prg >> 16) & 0xFFF;
+    if (cs > ce || cur == prg)
+        return 1;                 /* no area yet, or unchanged */
+    if (regression && (cur >> 31))
+        return 1;                 /* the regression erases and removes it */
+    if ((cur >> 31) && !(prg >> 31))
+        return 0;                 /* DMEP 1 -> 0 */
+    return ps <= pe && ps <= cs && pe >= ce;
+}
+
 /* OPTSTART: applies the PRG words with the RDP rules. */
 static int opt_start(struct sfi_sim *sim)
 {
@@ -369,12 +416,21 @@ static int opt_start(struct sfi_sim *sim)
                 scar_changed = 1;
         }
     }
-    if ((old_rdp == 0xCC && changed) || scar_changed) {
-        /* level 2 is final; secure areas are set by the RSS only (model) */
+    int regression = old_rdp != 0xAA && old_rdp != 0xCC && new_rdp == 0xAA;
+    int pcrop_bad = 0;
+    for (unsigned b = 0; b < sim->cfg.nbanks; b++) {
+        unsigned off = b ? WIN_PRAR2 : WIN_PRAR1;
+        if (!pcrop_change_ok(ob[off / 4], ob[off / 4 + 1], regression))
+            pcrop_bad = 1;
+    }
+    if ((old_rdp == 0xCC && changed) || scar_changed || pcrop_bad) {
+        /* level 2 is final; secure areas are set by the RSS only (model); a PCROP area is
+         * not removed by an option change. Nothing of the launch is applied. */
+        sfi_log(sim->ctx, SFI_LOG_DEBUG, "sim: option change refused (OPTCHANGEERR)%s",
+                pcrop_bad ? ": it would remove a PCROP area or clear DMEP" : "");
         ob[WIN_OPTSR / 4] |= OPTSR_CHANGEERR;
         return SFI_OK;
     }
-    int regression = old_rdp != 0xAA && old_rdp != 0xCC && new_rdp == 0xAA;
     sim_spend(sim, sim->cfg.timing.ob_program_us +
                        (regression ? sim->cfg.timing.regression_us : 0));
     for (size_t i = 0; i < NPAIRS; i++) {
@@ -419,12 +475,13 @@ int sim_flash_reg_read(struct sfi_sim *sim, uint32_t off, uint32_t *v)
     case 0x04: case 0x08: case 0x14: *v = 0; return SFI_OK;
     case 0x0C: *v = (off >= 0x100 && sim->cfg.nbanks < 2) ? 0 : sim->bank[b].cr; return SFI_OK;
     case 0x10: *v = (off >= 0x100 && sim->cfg.nbanks < 2) ? 0 : sim->bank[b].sr; return SFI_OK;
+    case 0x60: *v = (off >= 0x100 && sim->cfg.nbanks < 2) ? 0 : sim->bank[b].ecc_fa; return SFI_OK;
     default: break;
     }
     if (off == 0x00) {
         *v = sim->acr;
     } else if (off == 0x18) {
-        *v = sim->optcr | (sim->ob[WIN_OPTSR / 4] & 0x80000000u);
+        *v = sim->optcr | (sim->swapped ? OPTCR_SWAP_BANK : 0);
     } else if (off >= 0x1C && off < 0x1C + 4 * SFI_SIM_OB_WORDS) {
         *v = sim->ob[(off - 0x1C) / 4];
     } else {
@@ -445,7 +502,11 @@ int sim_flash_reg_write(struct sfi_sim *sim, uint32_t off, uint32_t v)
         return key_write(sim, &sim->bank[b].keystate, &sim->bank[b].keydead, &sim->bank[b].cr,
                          FL_LOCK, v, KEY1, KEY2, b ? "FLASH_KEYR2" : "FLASH_KEYR1");
     case 0x0C: return write_cr(sim, b, v);
-    case 0x14: sim->bank[b].sr &= ~(v & 0x1FFF0000u); return SFI_OK;
+    case 0x14:
+        sim->bank[b].sr &= ~(v & 0x1FFF0000u);
+        if (!(sim->bank[b].sr & (SR_SNECCERR | SR_DBECCERR)))
+            sim->bank[b].ecc_fa = 0;   /* cleared with the last ECC flag (RM0433 FLASH_CCR) */
+        return SFI_OK;
     default: break;
     }
     if (off == 0x00) {
@@ -467,6 +528,34 @@ int sim_flash_reg_write(struct sfi_sim *sim, uint32_t off, uint32_t v)
         if ((sim->optcr & OPTCR_OPTLOCK) || !sim_win_pair(sim, w, &c, &p) || w != p)
             return SFI_OK;   /* CUR words are read-only; PRG needs OPTLOCK = 0 */
         sim->ob[w / 4] = p == 0x04 ? v & ~(OPTSR_BUSY | OPTSR_CHANGEERR) : v;
+    }
+    return SFI_OK;
+}
+
+int sim_flash_read_check(struct sfi_sim *sim, unsigned b, uint32_t addr, size_t n)
+{
+    struct sim_bank *k = &sim->bank[b];
+    if (sim_rdp_level(sim) >= 1) {
+        k->sr |= SR_RDPERR;
+        return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of flash 0x%08X refused: RDP level 1 "
+                          "blocks flash access over debug (RDPERR)", (unsigned)addr);
+    }
+    if (sim_pcrop_hit(sim, addr, n)) {
+        k->sr |= SR_RDPERR;
+        return sfi_seterr(sim->ctx, SFI_E_LOCKED, "sim: read of 0x%08X refused: PCROP area is "
+                          "execute-only (RDPERR)", (unsigned)addr);
+    }
+    uint32_t fw = sim->cfg.flash_word;
+    for (uint32_t w = addr & ~(fw - 1); w < addr + n; w += fw) {
+        uint8_t *p = sim_flash_ptr(sim, b, w);
+        if (sim->prog[(uint32_t)(p - sim->flash) / fw] == PROG_ECC) {
+            /* an uncorrectable ECC error: DBECCERR, the word in FLASH_ECC_FA, a bus error
+             * (RM0433 FLASH_SR/FLASH_ECC_FA; users see a hard fault on the read) */
+            k->sr |= SR_DBECCERR;
+            k->ecc_fa = (w - k->start) / fw;
+            return sfi_seterr(sim->ctx, SFI_E_TARGET, "sim: bus error reading 0x%08X: ECC double "
+                              "error (flash word programmed twice without erase)", (unsigned)w);
+        }
     }
     return SFI_OK;
 }

@@ -20,6 +20,17 @@
 #define SR_PGSERR (1u << 18)
 #define SR_STRBERR (1u << 19)
 #define SR_INCERR (1u << 21)
+#define SR_RDPERR (1u << 23)
+#define SR_RDSERR (1u << 24)
+#define SR_SNECCERR (1u << 25)
+#define SR_DBECCERR (1u << 26)
+#define OPTCR_SWAP_BANK (1u << 31)
+#define OPTSR_SWAP_BANK_OPT (1u << 31)
+
+/* Entries of the programmed-word map (sim->prog). */
+#define PROG_ERASED 0
+#define PROG_DONE 1
+#define PROG_ECC 2          /* programmed again without erase: the ECC no longer matches */
 #define OPTCR_OPTLOCK 0x1u
 #define OPTCR_OPTSTART 0x2u
 #define OPTSR_BUSY 0x1u
@@ -43,6 +54,7 @@ struct sim_bank {
     uint8_t wbuf[32];
     uint32_t waddr, wmask;
     int wfill;
+    uint32_t ecc_fa;          /* FLASH_ECC_FAx: flash word of the last ECC error */
 };
 
 struct sim_kv {
@@ -62,6 +74,8 @@ struct sfi_sim {
     struct sim_bank bank[2];
     uint32_t ob[SFI_SIM_OB_WORDS];
     uint32_t acr, optcr;
+    int swapped;              /* effective bank swap (OPTCR.SWAP_BANK), latched at reset */
+    uint32_t regval[SFI_SIM_MAX_REGS];
     int optkeystate, optkeydead;
     /* core and debug */
     uint32_t dhcsr_ctrl, demcr, dfsr, dcrdr, aircr_prigroup;
@@ -96,6 +110,9 @@ int sim_flash_bank_of(const struct sfi_sim *sim, uint32_t addr);
 uint8_t *sim_flash_ptr(struct sfi_sim *sim, unsigned b, uint32_t addr);
 unsigned sim_rdp_level(const struct sfi_sim *sim);
 int sim_pcrop_hit(const struct sfi_sim *sim, uint32_t addr, size_t n);
+/* A debug read of flash [addr, addr+n) in bank b: the RDP, PCROP and ECC checks with their
+ * SR flags (RDPERR, DBECCERR and FLASH_ECC_FA). SFI_OK or SFI_E_LOCKED / SFI_E_TARGET. */
+int sim_flash_read_check(struct sfi_sim *sim, unsigned b, uint32_t addr, size_t n);
 void sim_erase_range(struct sfi_sim *sim, uint32_t addr, size_t n);
 int sim_win_pair(const struct sfi_sim *sim, unsigned off, unsigned *cur, unsigned *prg);
 

@@ -78,8 +78,8 @@ int sfi_sim_load_state(struct sfi_sim *sim, const uint8_t *buf, size_t n)
         return bad(sim, "identity flag is not 0 or 1");
     const uint8_t *prog = buf + FIXED;
     for (uint32_t i = 0; i < sim->nwords; i++)
-        if (prog[i] > 1)
-            return bad(sim, "programmed-word map entry is not 0 or 1");
+        if (prog[i] > 2)
+            return bad(sim, "programmed-word map entry is not 0, 1 or 2");
     for (unsigned i = 0; i < SFI_SIM_OB_WORDS; i++)
         sim->ob[i] = get32(buf + HDR + 4 * i);
     sim->has_id = p[0];

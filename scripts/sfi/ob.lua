@@ -116,15 +116,26 @@ function M.meaning(pack, name, value)
   return ""
 end
 
---- M.format(p_or_values, [pack]) -> string: ST's grouped listing ("OPTION BYTES BANK: 0").
--- Raises as p:read when given a probe.
+--- M.for_part(p, values) -> values: the fields ST lists for the probe's part (a single-core
+-- part such as the H753 has no BCM4: ST's listing for it shows none); a copy.
+function M.for_part(p, values)
+  local part = p.part and p:device_pack().parts[p.part]
+  local single = part ~= nil and part.dual_core ~= true
+  local out = {}
+  for _, f in ipairs(p:device_pack().option_bytes.fields) do
+    if values[f.name] ~= nil and not (single and f.dual_core) then out[f.name] = values[f.name] end
+  end
+  packs[out] = p:device_pack()
+  return out
+end
+
+--- M.format(p_or_values, [pack]) -> string: ST's grouped listing ("OPTION BYTES BANK: 0"); with
+-- a probe, the fields of its part only (M.for_part). Raises as p:read when given a probe.
 function M.format(x, pack)
   local values = x
-  local dual = true -- without a probe the part is unknown: show every field
   if type(x) == "table" and x.device_pack then
-    values = M.read(x)
-    local part = x.part and x:device_pack().parts[x.part]
-    dual = part == nil or part.dual_core == true
+    values = M.for_part(x, M.read(x))
+    pack = pack or x:device_pack()
   end
   pack = pack or packs[values]
   assert(pack, "ob.format: pass the device pack with a plain values table")
@@ -132,7 +143,7 @@ function M.format(x, pack)
   local group
   for _, f in ipairs(pack.option_bytes.fields) do
     local v = values[f.name]
-    if v ~= nil and (dual or not f.dual_core) then -- dual-core fields only on dual-core parts
+    if v ~= nil then
       if f.group ~= group then
         group = f.group
         out[#out + 1] = "   " .. group .. ":"

@@ -137,8 +137,11 @@ local function simcfg(pack, part, knobs)
     bl_addr = pack.registers.bl_version, ram = {}, sys_start = pack.memory.system.start,
     sys_size = pack.memory.system.size, bl = s.bl, ob_default = {},
     rss_mailbox = pack.rss.mailbox, rss_magic = pack.rss.magic, rss_result = pack.rss.result,
-    cert_addr = pack.rss.cert,
+    cert_addr = pack.rss.cert, acr = s.acr_reset, regs = {},
   }
+  for _, r in ipairs(s.peripherals or {}) do -- numbers only (names and sources stay in the pack)
+    c.regs[#c.regs + 1] = { addr = r.addr, reset = r.reset, wmask = r.wmask or 0 }
+  end
   for _, b in ipairs(pack.memory.flash) do c.banks[#c.banks + 1] = { start = b.start, size = b.size } end
   for _, r in ipairs(pack.memory.ram) do c.ram[#c.ram + 1] = { start = r.start, size = r.size } end
   for off, v in pairs(s.ob_default) do

@@ -105,6 +105,13 @@ T.case("RDP regression erases flash, keeps a PCROP area with DMEP=0", function (
   ob.program(p, { RDP = 0xBB })
   ob.program(p, { RDP = 0xAA })
   T.eq(p:read(0x08000000, 4), "\xff\xff\xff\xff", "user flash erased")
-  ob.program(p, { PROT_AREA_START1 = 0xFF, PROT_AREA_END1 = 0 })
-  T.eq(p:read(0x08001000, 4), "BBBB", "PCROP area kept")
+  -- the area stays: an option change cannot remove it at RDP 0 (only a regression with
+  -- DMEP1 = 1 does), and its flash stays execute-only
+  local ok, e = pcall(ob.program, p, { PROT_AREA_START1 = 0xFF, PROT_AREA_END1 = 0 })
+  assert(not ok and e.code == "TARGET" and e.msg:find("OPTCHANGEERR"), tostring(e))
+  T.eq(ob.read(p).PROT_AREA_START1, 0x10, "PCROP area kept")
+  T.eq(ob.read(p).PROT_AREA_END1, 0x10, "PCROP area kept")
+  T.eq(p:read(0x08001100, 4), "\xff\xff\xff\xff", "the flash after it erased")
+  ok, e = pcall(p.read, p, 0x08001000, 4)
+  assert(not ok and e.code == "LOCKED", tostring(e))
 end)

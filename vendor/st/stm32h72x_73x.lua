@@ -103,6 +103,10 @@ return {
   },
   sim = {
     variant = "h72x",
+    -- FLASH_ACR after reset and the peripheral registers answered with their reset values
+    -- (vendor/st/stm32h7_periph.lua: each value with its source)
+    acr_reset = require("st.stm32h7_periph").acr_reset.h72x,
+    peripherals = require("st.stm32h7_periph").peripherals.h72x,
     rev = 0x1001,
     bl = 0x90,
     ob_default = { [0x00] = 0x0006AAD0, [0x0C] = 0x000000FF, [0x14] = 0x000000FF, [0x1C] = 0xFF, [0x24] = 0x1FF00800, [0x54] = 0x00000000 },

@@ -106,6 +106,10 @@ return {
   -- copies start equal). OPTSR 0x1BC6AAF0 is a real H757's value (OpenOCD issue #45).
   sim = {
     variant = "h74x",
+    -- FLASH_ACR after reset and the peripheral registers answered with their reset values
+    -- (vendor/st/stm32h7_periph.lua: each value with its source)
+    acr_reset = require("st.stm32h7_periph").acr_reset.h74x,
+    peripherals = require("st.stm32h7_periph").peripherals.h74x,
     idcode_res = 0x6000,       -- DBGMCU_IDCODE bits 15:12 on a real H743 (0x20036450)
     rev = 0x2003,
     bl = 0x90,

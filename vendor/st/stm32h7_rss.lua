@@ -6,7 +6,9 @@ local M = {}
 
 M.codes = { ok = 0x00000000, part_ok = 0x00000080, license = 0xCC000007, header = 0xCC000001,
             hash = 0xCC000002, protocol = 0xCC000003, area = 0xCC000004, program = 0xCC000005,
-            token = 0xCC000006, state = 0xCC000008 }
+            token = 0xCC000006, state = 0xCC000008,
+            -- seen only in a user's log, never returned by the simulated RSS
+            license_h7b0 = 0x00000016 }
 
 M.meaning = {
   ok = { text = "install finished", observed = "AN5054 (a successful install's log)" },
@@ -22,6 +24,12 @@ M.meaning = {
   program = { text = "flash programming failed (flash not erased?)" },
   token = { text = "continuation token does not match this image" },
   state = { text = "chip not ready for SFI (RDP level, identity)" },
+  license_h7b0 = { text = "RSS internal system error or License is invalid ! (ST's log text after " ..
+                   "this value; its meaning is not documented)",
+                   observed = "user report forum-h7ab-sfi-license (STM32H7B0, STLINK-V3SET, part 1)" },
 }
+-- Every entry without `observed` is model: the simulator's own value for a failure whose real
+-- code is not public (0xCC000001..0xCC000006 except 0xCC000007, and 0xCC000008).
+for _, m in pairs(M.meaning) do if not m.observed then m.model = true end end
 
 return M

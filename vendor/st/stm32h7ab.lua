@@ -109,6 +109,10 @@ return {
   },
   sim = {
     variant = "h7ab",
+    -- FLASH_ACR after reset and the peripheral registers answered with their reset values
+    -- (vendor/st/stm32h7_periph.lua: each value with its source)
+    acr_reset = require("st.stm32h7_periph").acr_reset.h7ab,
+    peripherals = require("st.stm32h7_periph").peripherals.h7ab,
     rev = 0x1000,
     bl = 0x91,
     ob_default = { [0x00] = 0x1006AAD0, [0x0C] = 0x000000FF, [0x14] = 0x000000FF, [0x1C] = 0xFFFFFFFF, [0x24] = 0x1FF00800, [0x10C] = 0x000000FF, [0x114] = 0x000000FF, [0x11C] = 0xFFFFFFFF },

@@ -40,11 +40,11 @@ function M.run(argv, first)
   if verb == "read" then
     if pos[2] then errors.raise("USAGE", nil, "ob read: unexpected argument '" .. pos[2] .. "'") end
     local p <close> = open(opts)
-    local values = ob.read(p)
+    local values = ob.for_part(p, ob.read(p))
     if log.json() then
       log.event("option_bytes", values, nil)
     else
-      io.stdout:write(ob.format(values), "\n")
+      io.stdout:write(ob.format(values, p:device_pack()), "\n")
     end
     return 0
   elseif verb == "write" then

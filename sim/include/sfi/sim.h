@@ -28,6 +28,14 @@ enum sfi_sim_variant {
 #define SFI_SIM_CERT_SIZE 136
 #define SFI_SIM_PRIV_SIZE 32
 #define SFI_SIM_SECSTATE_SIZE 64
+#define SFI_SIM_MAX_REGS 64
+
+/* A peripheral register the chip answers with its reset value (the device pack's
+ * sim.peripherals table). A debugger write changes the bits in wmask and leaves the others
+ * (wmask 0: a read-only register, the write is ignored). Values are reset at power-on. */
+struct sfi_sim_reg {
+    uint32_t addr, reset, wmask;
+};
 
 struct sfi_sim_region {
     const char *name;
@@ -82,6 +90,11 @@ struct sfi_sim_cfg {
         uint32_t regression_us, reset_us, connect_us, rss_part_us, rss_per_kib_us;
     } timing;
     double time_scale;              /* 0 = 1 (real time); 0.01 = 1 % of it */
+    /* FLASH_ACR after every reset (LATENCY/WRHIGHFREQ default of the variant). */
+    uint32_t acr_reset;
+    /* Peripheral registers (RCC, DBGMCU...) answered with their reset values. */
+    unsigned nregs;
+    struct sfi_sim_reg regs[SFI_SIM_MAX_REGS];
 };
 
 /* ---- life cycle ------------------------------------------------------------------------ */

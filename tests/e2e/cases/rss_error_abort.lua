@@ -9,6 +9,7 @@ return {
       "licence consumed; chip regressed to RDP level 0 (flash erased)",
       "Diagnosis: RSS complete value 0xCC000004 (area) is the simulator's own code",
       "Diagnosis: preconditions changed since preflight: none",
-      "Diagnosis: licence: consumed (kept: a rerun on this chip reuses it)" } },
+      "Diagnosis: licence: consumed (kept: a rerun on this chip reuses it)" },
+    no_output = { "BCM4" } },
   final = { ob = { RDP = 0xAA }, flash = "erased", licences_used = 1 },
 }
