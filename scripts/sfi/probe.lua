@@ -172,13 +172,12 @@ local function simcfg(pack, part, knobs)
       if not u then bad("knob 'uid' must be 24 hex digits (96 bits)") end
       c.uid = u
     elseif k == "uid_file" then
-      local f = io.open(tostring(v), "rb")
-      if not f then
+      if not util.stat(tostring(v)) then
         errors.raise("NO_DEVICE", "probe.open", "sim: no chip in the socket (" .. tostring(v) ..
           " does not exist)")
       end
-      local hex = (f:read("a") or ""):match("^%s*(%x+)%s*$")
-      f:close()
+      -- a socket's UID file holds 24 hex digits and a newline; anything far larger is not one
+      local hex = util.read_file(tostring(v), "knob 'uid_file'", 4096):match("^%s*(%x+)%s*$")
       if not hex or #hex ~= 24 then bad("knob 'uid_file': %s must hold 24 hex digits", v) end
       c.uid = hex2bin(hex, "knob 'uid_file'")
     elseif k == "state" then

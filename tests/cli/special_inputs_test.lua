@@ -58,6 +58,9 @@ T.case("special files are refused up front, exit 2, naming the input", function 
     { "trace fifo", "is a fifo" },
     { "trace diff fifo /dev/zero", "is a fifo" },
     { "trace adir", "is a directory" },
+    -- a simulated socket's UID file
+    { "ob read --probe 'sim:stm32h753?uid_file=/dev/zero'", "is a device" },
+    { "ob read --probe 'sim:stm32h753?uid_file=fifo'", "is a fifo" },
     -- HSM provisioning inputs
     { "hsm provision --hsm 'pkcs11:token=x' --key /dev/zero --nonce nonce.bin --fwid F --max 1",
       "is a device" },
