@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 #include "sfib.h"
 
@@ -97,9 +98,7 @@ static int m_areas(lua_State *L)
         lua_setfield(L, -2, "length");
         if (a->has_hash) {
             char hex[2 * SFI_IMAGE_HASH_SIZE + 1];
-            for (int k = 0; k < SFI_IMAGE_HASH_SIZE; k++)
-                snprintf(hex + 2 * k, 3, "%02x", a->hash[k]);
-            lua_pushstring(L, hex);
+            lua_pushstring(L, sfi_hex_str(a->hash, SFI_IMAGE_HASH_SIZE, hex));
             lua_setfield(L, -2, "hash");
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink_server.h"
 
 #define DEFAULT_SERIAL "SFISIM0000000000000000001"
@@ -26,30 +27,6 @@ struct sfi_stlink_server {
 };
 
 static const uint32_t com_freqs[] = {24000, 8000, 3300, 1000, 200, 50, 5};
-
-static void wr16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static unsigned rd16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int sfi_stlink_server_new(struct sfi_ctx *ctx, const struct sfi_stlink_server_cfg *cfg,
                           const struct sfi_stlink_target_ops *ops, void *ud,
@@ -105,7 +82,7 @@ size_t sfi_stlink_server_out_len(const uint8_t cdb[16])
     case 0x0D: /* WRITEMEM_8BIT */
     case 0x48: /* WRITEMEM_16BIT */
     case 0x50: /* WRITEMEM_32BIT_NO_ADDR_INC */
-        return rd16(cdb + 6);
+        return sfi_get_le16(cdb + 6);
     default:
         return 0;
     }
@@ -122,7 +99,7 @@ static size_t put_status(uint8_t *reply, size_t n, unsigned status)
 static size_t put_status_value(uint8_t *reply, size_t n, unsigned status, uint32_t v)
 {
     put_status(reply, n, status);
-    wr32(reply + 4, v);
+    sfi_put_le32(reply + 4, v);
     return n;
 }
 
@@ -131,8 +108,8 @@ static int mem_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], int wri
                    unsigned width, int inc, const uint8_t *out, size_t out_len, uint8_t *reply,
                    size_t *rlen)
 {
-    uint32_t addr = rd32(cdb + 2);
-    size_t len = rd16(cdb + 6);
+    uint32_t addr = sfi_get_le32(cdb + 2);
+    size_t len = sfi_get_le16(cdb + 6);
     size_t max = width == 8 ? (srv->jtag >= 6 ? 512 : 64) : SFI_STLINK_BUF_SIZE;
     if (len > max)
         return sfi_seterr(srv->ctx, SFI_E_PROTOCOL, "memory command 0x%02x: length %zu > %zu",
@@ -223,16 +200,17 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
         *rlen = put_status_value(reply, 8, st, v);
         return SFI_OK;
     case 0x34: /* WRITEREG */
-        st = o->write_core_reg ? o->write_core_reg(srv->ud, cdb[2], rd32(cdb + 3))
+        st = o->write_core_reg ? o->write_core_reg(srv->ud, cdb[2], sfi_get_le32(cdb + 3))
                                : SFI_STLINK_OK;
         *rlen = put_status(reply, 2, st);
         return SFI_OK;
     case 0x35: /* WRITEDEBUGREG */
-        st = o->write_dbg ? o->write_dbg(srv->ud, rd32(cdb + 2), rd32(cdb + 6)) : SFI_STLINK_OK;
+        st = o->write_dbg ? o->write_dbg(srv->ud, sfi_get_le32(cdb + 2), sfi_get_le32(cdb + 6))
+                          : SFI_STLINK_OK;
         *rlen = put_status(reply, 2, st);
         return SFI_OK;
     case 0x36: /* READDEBUGREG */
-        st = o->read_dbg ? o->read_dbg(srv->ud, rd32(cdb + 2), &v) : SFI_STLINK_OK;
+        st = o->read_dbg ? o->read_dbg(srv->ud, sfi_get_le32(cdb + 2), &v) : SFI_STLINK_OK;
         *rlen = put_status_value(reply, 8, st, v);
         return SFI_OK;
     case 0x3A: { /* READALLREGS: status + 21 registers */
@@ -242,7 +220,7 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
             st = o->read_core_reg ? o->read_core_reg(srv->ud, i, &v) : SFI_STLINK_OK;
             if (st != SFI_STLINK_OK)
                 reply[0] = (uint8_t)st;
-            wr32(reply + 4 + 4 * i, v);
+            sfi_put_le32(reply + 4 + 4 * i, v);
         }
         *rlen = 88;
         return SFI_OK;
@@ -271,7 +249,7 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
             reply[0] = 0;
         return SFI_OK;
     case 0x45: { /* READ_DAP_REG */
-        unsigned port = rd16(cdb + 2), addr = rd16(cdb + 4);
+        unsigned port = sfi_get_le16(cdb + 2), addr = sfi_get_le16(cdb + 4);
         if (o->read_dap)
             st = o->read_dap(srv->ud, port, addr, &v);
         else if (port == SFI_STLINK_DP_PORT && addr == 0)
@@ -282,12 +260,13 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
         return SFI_OK;
     }
     case 0x46: /* WRITE_DAP_REG */
-        st = o->write_dap ? o->write_dap(srv->ud, rd16(cdb + 2), rd16(cdb + 4), rd32(cdb + 6))
+        st = o->write_dap ? o->write_dap(srv->ud, sfi_get_le16(cdb + 2), sfi_get_le16(cdb + 4),
+                                         sfi_get_le32(cdb + 6))
                           : SFI_STLINK_OK;
         *rlen = put_status(reply, 2, st);
         return SFI_OK;
     case 0x61: { /* APIV3_SET_COM_FREQ: the closest supported speed <= requested */
-        uint32_t want = rd32(cdb + 4), got = com_freqs[sizeof com_freqs / 4 - 1];
+        uint32_t want = sfi_get_le32(cdb + 4), got = com_freqs[sizeof com_freqs / 4 - 1];
         for (size_t i = 0; i < sizeof com_freqs / 4; i++) {
             if (com_freqs[i] <= want) {
                 got = com_freqs[i];
@@ -303,7 +282,7 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
         put_status(reply, 52, SFI_STLINK_OK);
         reply[8] = (uint8_t)(sizeof com_freqs / 4);
         for (size_t i = 0; i < sizeof com_freqs / 4; i++)
-            wr32(reply + 12 + 4 * i, com_freqs[i]);
+            sfi_put_le32(reply + 12 + 4 * i, com_freqs[i]);
         *rlen = 52;
         return SFI_OK;
     default:
@@ -329,16 +308,16 @@ int sfi_stlink_server_handle(struct sfi_stlink_server *srv, const uint8_t cdb[16
     case 0xF1: /* GET_VERSION: generation 3, x = y = 0 -> GET_VERSION_EX follows */
         reply[0] = 0x30;
         reply[1] = 0x00;
-        wr16(reply + 2, SFI_STLINK_VID);
-        wr16(reply + 4, srv->pid);
+        sfi_put_le16(reply + 2, SFI_STLINK_VID);
+        sfi_put_le16(reply + 4, srv->pid);
         rlen = 6;
         break;
     case 0xFB: /* APIV3_GET_VERSION_EX */
         memset(reply, 0, 12);
         reply[0] = 3;
         reply[2] = (uint8_t)srv->jtag;
-        wr16(reply + 8, SFI_STLINK_VID);
-        wr16(reply + 10, srv->pid);
+        sfi_put_le16(reply + 8, SFI_STLINK_VID);
+        sfi_put_le16(reply + 10, srv->pid);
         rlen = 12;
         break;
     case 0xF5: /* GET_CURRENT_MODE */
@@ -355,8 +334,8 @@ int sfi_stlink_server_handle(struct sfi_stlink_server *srv, const uint8_t cdb[16
     case 0xF7: /* GET_TARGET_VOLTAGE: V = 2 * adc1 * 1.2 / adc0 */
         if (srv->ops->voltage == NULL || srv->ops->voltage(srv->ud, &mv) != SFI_STLINK_OK)
             mv = 3300;
-        wr32(reply, 2400);
-        wr32(reply + 4, mv);
+        sfi_put_le32(reply, 2400);
+        sfi_put_le32(reply + 4, mv);
         rlen = 8;
         break;
     case 0xF2:

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink_server.h"
 
 #define CMD_TIMEOUT_MS 2000 /* budget for the rest of a request once its first byte arrived */
@@ -43,19 +44,6 @@ struct client {
     int opened;
     uint32_t connect_id;
 };
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int stopping(struct sfi_stlink_tcpserver *ts)
 {
@@ -189,7 +177,7 @@ static int put(struct client *cl, const uint8_t *p, size_t n)
 static int put_status(struct client *cl, uint32_t st)
 {
     uint8_t b[4];
-    wr32(b, st);
+    sfi_put_le32(b, st);
     return put(cl, b, 4);
 }
 
@@ -206,7 +194,7 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
         return 0;
     const uint8_t *cdb = h + 8;
     unsigned dir = h[24];
-    uint32_t size = rd32(h + 28);
+    uint32_t size = sfi_get_le32(h + 28);
     if (size > SFI_STLINK_BUF_SIZE + 16 || (dir != 0 && dir != 1 && dir != 3)) {
         sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: SEND_USB_CMD dir %u size %u refused",
                 dir, (unsigned)size);
@@ -220,7 +208,7 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
 
     uint32_t st = ST_OK;
     size_t rlen = 0;
-    if (!cl->opened || rd32(h + 4) != cl->connect_id) {
+    if (!cl->opened || sfi_get_le32(h + 4) != cl->connect_id) {
         st = ST_BAD_PARAM;
     } else {
         int rc = sfi_stlink_server_handle(ts->srv, cdb, dir == 0 ? ts->data : NULL,
@@ -237,7 +225,7 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
     /* the reply: status word, then exactly size bytes for IN commands (zero padded) */
     size_t n = 4;
     uint8_t *out = ts->data;
-    wr32(out, st);
+    sfi_put_le32(out, st);
     if (dir != 0) {
         if (rlen < size)
             memset(ts->reply + rlen, 0, size - rlen);
@@ -268,16 +256,16 @@ static int serve_one(struct sfi_stlink_tcpserver *ts, struct client *cl)
         if (!get(ts, cl, b + 1, 3, 0))
             return 0;
         memset(b, 0, 16);
-        wr32(b, ts->cfg.api);
-        wr32(b + 4, 2);
-        wr32(b + 8, 1);
+        sfi_put_le32(b, ts->cfg.api);
+        sfi_put_le32(b + 4, 2);
+        sfi_put_le32(b + 8, 1);
         return put(cl, b, 16);
     case 0x00: /* REFRESH_DEVICE_LIST */
         if (!get(ts, cl, b + 1, 1, 0))
             return 0;
         return put_status(cl, ST_OK);
     case 0x01: /* GET_NB_DEV */
-        wr32(b, 1);
+        sfi_put_le32(b, 1);
         return put(cl, b, 4);
     case 0x02: { /* GET_DEV_INFO */
         if (!get(ts, cl, b + 1, 7, 0))
@@ -285,39 +273,37 @@ static int serve_one(struct sfi_stlink_tcpserver *ts, struct client *cl)
         unsigned idx = b[1];
         memset(b, 0, 45);
         if (idx != 0) {
-            wr32(b, ST_BAD_PARAM);
+            sfi_put_le32(b, ST_BAD_PARAM);
             return put(cl, b, 45);
         }
-        wr32(b, ST_OK);
-        wr32(b + 4, DEVICE_ID);
+        sfi_put_le32(b, ST_OK);
+        sfi_put_le32(b + 4, DEVICE_ID);
         /* serial: 32-byte NUL-padded field (b was zeroed); at most 31 characters */
         const char *serial = sfi_stlink_server_serial(ts->srv);
         size_t sl = strnlen(serial, 31);
         memcpy(b + 8, serial, sl); /* NOLINT(bugprone-not-null-terminated-result): padded */
-        b[40] = (uint8_t)SFI_STLINK_VID;
-        b[41] = (uint8_t)(SFI_STLINK_VID >> 8);
-        b[42] = (uint8_t)sfi_stlink_server_pid(ts->srv);
-        b[43] = (uint8_t)(sfi_stlink_server_pid(ts->srv) >> 8);
+        sfi_put_le16(b + 40, SFI_STLINK_VID);
+        sfi_put_le16(b + 42, sfi_stlink_server_pid(ts->srv));
         b[44] = (uint8_t)cl->opened;
         return put(cl, b, 45);
     }
     case 0x03: /* OPEN_DEV */
         if (!get(ts, cl, b + 1, 7, 0))
             return 0;
-        if (rd32(b + 4) != DEVICE_ID) {
-            wr32(b, 0x1003); /* open error */
-            wr32(b + 4, 0);
+        if (sfi_get_le32(b + 4) != DEVICE_ID) {
+            sfi_put_le32(b, 0x1003); /* open error */
+            sfi_put_le32(b + 4, 0);
             return put(cl, b, 8);
         }
         cl->opened = 1;
         cl->connect_id = ts->next_connect_id++;
-        wr32(b, ST_OK);
-        wr32(b + 4, cl->connect_id);
+        sfi_put_le32(b, ST_OK);
+        sfi_put_le32(b + 4, cl->connect_id);
         return put(cl, b, 8);
     case 0x04: /* CLOSE_DEV */
         if (!get(ts, cl, b + 1, 7, 0))
             return 0;
-        if (!cl->opened || rd32(b + 4) != cl->connect_id)
+        if (!cl->opened || sfi_get_le32(b + 4) != cl->connect_id)
             return put_status(cl, ST_BAD_PARAM);
         cl->opened = 0;
         return put_status(cl, ST_OK);

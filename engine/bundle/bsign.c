@@ -24,16 +24,6 @@ static int ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
     return sfi_seterr(ctx, rc, "%s%s%s", what, buf[0] ? ": " : "", buf);
 }
 
-void sfi_bsign_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 int sfi_bsign_sha256(struct sfi_ctx *ctx, const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 0;
@@ -123,7 +113,7 @@ int sfi_bundle_fingerprint(struct sfi_ctx *ctx, const char *pem, size_t len, cha
     rc = sfi_bsign_sha256(ctx, der, dl, md);
     free(der);
     if (rc == SFI_OK)
-        sfi_bsign_hex(md, 32, hex);
+        sfi_hex_str(md, 32, hex);
     return rc;
 }
 
@@ -185,8 +175,8 @@ int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_le
     if (rc == SFI_OK)
         rc = sfi_bsign_sha256(ctx, spki, spkilen, smd);
     if (rc == SFI_OK) {
-        sfi_bsign_hex(md, 32, fp);
-        sfi_bsign_hex(smd, 32, sfp);
+        sfi_hex_str(md, 32, fp);
+        sfi_hex_str(smd, 32, sfp);
         if (dl != spkilen || memcmp(der, spki, dl) != 0)
             rc = sfi_seterr(ctx, SFI_E_AUTH,
                             "manifest.sig: signed by key %s, not by the trusted key %s", sfp, fp);

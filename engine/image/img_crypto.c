@@ -20,13 +20,7 @@ int sfi_img_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
 void sfi_image_area_iv(const uint8_t *nonce, uint16_t index, uint8_t iv[SFI_IMAGE_NONCE_SIZE])
 {
     memcpy(iv, nonce, SFI_IMAGE_NONCE_SIZE);
-    uint32_t c = (uint32_t)iv[8] | ((uint32_t)iv[9] << 8) | ((uint32_t)iv[10] << 16) |
-                 ((uint32_t)iv[11] << 24);
-    c += index;
-    iv[8] = (uint8_t)c;
-    iv[9] = (uint8_t)(c >> 8);
-    iv[10] = (uint8_t)(c >> 16);
-    iv[11] = (uint8_t)(c >> 24);
+    sfi_put_le32(iv + 8, sfi_get_le32(iv + 8) + index);
 }
 
 int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *key, int enc)

@@ -7,27 +7,15 @@
 #include <string.h>
 
 #include "license/lic_int.h"
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "sfi/bytes.h"
 
 void sfi_license_header(uint32_t session, uint32_t version, uint32_t min_version,
                         const uint8_t eph_pub[64], uint8_t hdr_out[SFI_LIC_HEADER_SIZE])
 {
-    put32(hdr_out, SFI_LIC_TYPE);
-    put32(hdr_out + 4, session);
-    put32(hdr_out + 8, version);
-    put32(hdr_out + 12, min_version);
+    sfi_put_le32(hdr_out, SFI_LIC_TYPE);
+    sfi_put_le32(hdr_out + 4, session);
+    sfi_put_le32(hdr_out + 8, version);
+    sfi_put_le32(hdr_out + 12, min_version);
     memset(hdr_out + 16, 0, 8);
     memcpy(hdr_out + 24, eph_pub, 64);
 }
@@ -43,14 +31,14 @@ int sfi_license_on_curve(const uint8_t pub64[64])
 int sfi_license_parse(struct sfi_ctx *ctx, const uint8_t lic[SFI_LIC_SIZE],
                       struct sfi_license_info *out)
 {
-    uint32_t type = get32(lic);
+    uint32_t type = sfi_get_le32(lic);
     if (type != SFI_LIC_TYPE && type != SFI_LIC_TYPE_ST)
         return sfi_seterr(ctx, SFI_E_FORMAT, "licence: type (bytes 0..3) is 0x%08x: neither "
                           "ST's \"SFIG\" nor sfirun's \"SFL1\"", type);
     out->type = type;
-    out->session = get32(lic + 4);
-    out->version = get32(lic + 8);
-    out->min_version = get32(lic + 12);
+    out->session = sfi_get_le32(lic + 4);
+    out->version = sfi_get_le32(lic + 8);
+    out->min_version = sfi_get_le32(lic + 12);
     memcpy(out->rfu, lic + 16, 8);
     memcpy(out->eph_pub, lic + 24, 64);
     return SFI_OK;

@@ -361,7 +361,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
         return sfi_seterr(ctx_of(p), SFI_E_INVALID, "gdb: monitor command too long");
     /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a sized packet, no NUL */
     memcpy(req, "qRcmd,", 6);
-    sfi_rsp_hex(cmd, n, req + 6);
+    sfi_hex_encode(cmd, n, req + 6);
     d->output_len = 0;
     d->output[0] = 0;
     int rc = send_packet(p, req, 6 + 2 * n);
@@ -384,7 +384,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
             size_t k = (len - 1) / 2;
             if (k > sizeof text)
                 k = sizeof text;
-            if (sfi_rsp_unhex((const char *)b + 1, k, text) == 0)
+            if (sfi_hex_decode((const char *)b + 1, k, text) == 0)
                 keep_output(d, text, k);
             continue;
         }
@@ -396,7 +396,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
         !sfi_rsp_is_error(d->dec.buf, d->dec.len, &code)) {
         char text[512];
         size_t k = d->dec.len / 2 < sizeof text ? d->dec.len / 2 : sizeof text;
-        if (sfi_rsp_unhex((const char *)d->dec.buf, k, text) == 0) {
+        if (sfi_hex_decode((const char *)d->dec.buf, k, text) == 0) {
             keep_output(d, text, k);
             d->dec.len = 2;
             memcpy(d->dec.buf, "OK", 2);
@@ -530,7 +530,7 @@ static int raw_read(struct sfi_probe *p, uint32_t addr, uint8_t *buf, size_t n)
             return rc;
         size_t got = d->dec.len / 2;
         if (d->dec.len % 2 != 0 || got == 0 || got > want ||
-            sfi_rsp_unhex((const char *)d->dec.buf, got, buf) != 0)
+            sfi_hex_decode((const char *)d->dec.buf, got, buf) != 0)
             return sfi_seterr(ctx_of(p), SFI_E_PROTOCOL, "gdb: %s: %s sent a bad reply "
                               "(%zu bytes: %.16s)", req, d->where, d->dec.len,
                               (const char *)d->dec.buf);
@@ -563,7 +563,7 @@ static int raw_write(struct sfi_probe *p, uint32_t addr, const uint8_t *buf, siz
             len = (size_t)h + part;
         } else {
             h = snprintf(req, 40, "M%x,%zx:", (unsigned)addr, part);
-            sfi_rsp_hex(buf, part, req + h);
+            sfi_hex_encode(buf, part, req + h);
             len = (size_t)h + 2 * part;
         }
         int rc = transact(p, req, len);
@@ -594,13 +594,14 @@ static int rd32(struct sfi_probe *p, uint32_t addr, uint32_t *v)
     uint8_t b[4];
     int rc = raw_read(p, addr, b, 4);
     if (rc == SFI_OK)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        *v = sfi_get_le32(b);
     return rc;
 }
 
 static int wr32(struct sfi_probe *p, uint32_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     return raw_write(p, addr, b, 4);
 }
 

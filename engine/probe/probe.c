@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "probe/driver.h"
+#include "sfi/bytes.h"
 
 #define DHCSR 0xE000EDF0u
 #define DBGKEY 0xA05F0000u
@@ -170,13 +171,14 @@ int sfi_probe_read32(struct sfi_probe *p, uint64_t addr, uint32_t *v)
     int rc = sfi_probe_read_mem(p, addr, b, 4);
     if (rc)
         return rc;
-    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *v = sfi_get_le32(b);
     return SFI_OK;
 }
 
 int sfi_probe_write32(struct sfi_probe *p, uint64_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     if (addr & 3)
         return sfi_seterr(p->ctx, SFI_E_INVALID, "write32: address 0x%llx not aligned",
                           (unsigned long long)addr);

@@ -3,6 +3,7 @@
  * probe sends (and OpenOCD 0.12 asks for). Data only, plus lookups. */
 #include <stdio.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink_proto.h"
 
 #define TOP(c, nm, ph, in, a, r, o) {c, 0, 0, nm, ph, in, a, r, o, 0, 0}
@@ -99,16 +100,6 @@ static const struct sfi_stlink_srv_req reqs[] = {
     {SFI_STLINK_SRV_GET_SERVER_VERSION, "GET_SERVER_VERSION", 4, 16, 0},
 };
 
-static unsigned rd16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 const struct sfi_stlink_cmd *sfi_stlink_cmd_table(size_t *n)
 {
     *n = sizeof cmds / sizeof cmds[0];
@@ -130,11 +121,11 @@ size_t sfi_stlink_cmd_in_len(const struct sfi_stlink_cmd *c, const uint8_t cdb[1
     if (c == NULL || c->phase != SFI_STLINK_PHASE_IN)
         return 0;
     if (c->args == SFI_STLINK_ARGS_MEM) {
-        size_t n = rd16(cdb + 6);
+        size_t n = sfi_get_le16(cdb + 6);
         return (c->width == 8 && n == 1) ? 2 : n;
     }
     if (c->args == SFI_STLINK_ARGS_ITEMS)
-        return 8u * (rd32(cdb + 2) & 0xFFFFu);
+        return 8u * (sfi_get_le32(cdb + 2) & 0xFFFFu);
     return c->in_len;
 }
 
@@ -143,9 +134,9 @@ size_t sfi_stlink_cmd_out_len(const struct sfi_stlink_cmd *c, const uint8_t cdb[
     if (c == NULL || c->phase != SFI_STLINK_PHASE_OUT)
         return 0;
     if (c->args == SFI_STLINK_ARGS_MEM)
-        return rd16(cdb + 6);
+        return sfi_get_le16(cdb + 6);
     if (c->args == SFI_STLINK_ARGS_ITEMS)
-        return 12u * (rd32(cdb + 2) & 0xFFFFu);
+        return 12u * (sfi_get_le32(cdb + 2) & 0xFFFFu);
     return 0;
 }
 
@@ -185,12 +176,12 @@ size_t sfi_stlink_srv_req_size(const uint8_t *p, size_t have)
         return (size_t)-1;
     if (have < r->req_len)
         return 0;
-    if (r->code == SFI_STLINK_SRV_GET_DEV_INFO && rd32(p + 4) > 1024)
+    if (r->code == SFI_STLINK_SRV_GET_DEV_INFO && sfi_get_le32(p + 4) > 1024)
         return (size_t)-1;
     if (r->code != SFI_STLINK_SRV_SEND_USB_CMD)
         return r->req_len;
     unsigned dir = p[24];
-    uint32_t size = rd32(p + 28);
+    uint32_t size = sfi_get_le32(p + 28);
     if ((dir != 0 && dir != 1 && dir != 3) || size > 0x10000u)
         return (size_t)-1;
     return SFI_STLINK_SRV_HDR_LEN + (dir == 0 ? size : 0);
@@ -202,8 +193,8 @@ size_t sfi_stlink_srv_rep_size(const uint8_t *req)
     if (r == NULL)
         return 0;
     if (r->code == SFI_STLINK_SRV_GET_DEV_INFO)
-        return 4u + rd32(req + 4);
+        return 4u + sfi_get_le32(req + 4);
     if (r->code == SFI_STLINK_SRV_SEND_USB_CMD && req[24] != 0)
-        return 4u + rd32(req + 28);
+        return 4u + sfi_get_le32(req + 28);
     return r->rep_len;
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 
 static const uint8_t KEY[16] = "0123456789abcdef";
@@ -93,8 +94,8 @@ static void test_split_and_wrong_key(void **state)
     assert_int_equal(img->version, 7);
     assert_int_equal(img->hdr.hashed, 0);
     assert_int_equal(img->hdr.protocol, 2);
-    assert_int_equal(buf[8] | buf[9] << 8, 2);                  /* u16 protocol */
-    assert_int_equal(buf[10] | buf[11] << 8, (int)img->n);      /* u16 area count */
+    assert_int_equal(sfi_get_le16(buf + 8), 2);            /* u16 protocol */
+    assert_int_equal(sfi_get_le16(buf + 10), (int)img->n); /* u16 area count */
     for (size_t i = 0; i < img->n; i++)
         assert_int_equal(img->area[i].ver, 7); /* the image version in every descriptor */
     assert_true(img->n > 3);

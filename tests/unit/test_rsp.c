@@ -108,12 +108,12 @@ static void test_hex_and_errors(void **state)
     (void)state;
     char h[8];
     uint8_t b[4] = {0xDE, 0xAD, 0x01, 0x0F};
-    sfi_rsp_hex(b, 4, h);
+    sfi_hex_encode(b, 4, h);
     assert_memory_equal(h, "dead010f", 8);
     uint8_t back[4];
-    assert_int_equal(sfi_rsp_unhex("DEAD010F", 4, back), 0);
+    assert_int_equal(sfi_hex_decode("DEAD010F", 4, back), 0);
     assert_memory_equal(back, b, 4);
-    assert_int_equal(sfi_rsp_unhex("DEAg", 2, back), -1);
+    assert_int_equal(sfi_hex_decode("DEAg", 2, back), -1);
     size_t used;
     assert_int_equal(sfi_rsp_hexnum("1a2b,", 5, &used), 0x1a2b);
     assert_int_equal(used, 4);
@@ -176,7 +176,7 @@ static void collect(void *ud, const uint8_t *pkt, size_t n)
     struct srv *s = ud;
     size_t k = strlen(s->out);
     if (n > 1 && (n - 1) / 2 + k < sizeof s->out) {
-        sfi_rsp_unhex((const char *)pkt + 1, (n - 1) / 2, s->out + k);
+        sfi_hex_decode((const char *)pkt + 1, (n - 1) / 2, s->out + k);
         s->out[k + (n - 1) / 2] = 0;
     }
 }
@@ -409,7 +409,7 @@ static void answer(struct fake *fk, int fd, const char *req, size_t n)
         /* runs of equal bytes go out run-length encoded, as gdbserver does */
         size_t o = 0;
         char hex[64];
-        sfi_rsp_hex(fk->mem + off, len, hex);
+        sfi_hex_encode(fk->mem + off, len, hex);
         for (size_t i = 0; i < 2 * len;) {
             size_t j = i;
             while (j < 2 * len && hex[j] == hex[i] && j - i < 40)
@@ -441,7 +441,7 @@ static void answer(struct fake *fk, int fd, const char *req, size_t n)
         const char *hex = strchr(req, ':');
         if (hex && addr >= 0x20000000u && addr + len <= 0x20000000u + sizeof fk->mem &&
             (size_t)(req + n - hex - 1) == 2 * len)
-            sfi_rsp_unhex(hex + 1, len, fk->mem + (addr - 0x20000000u));
+            sfi_hex_decode(hex + 1, len, fk->mem + (addr - 0x20000000u));
         fsend(fd, "OK", 1);
         return;
     }

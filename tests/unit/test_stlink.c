@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 #include "stlink_ramtarget.h"
 
@@ -389,7 +390,7 @@ static void test_server_decoder(void **state)
     uint8_t cdb[16] = {0xF1};
     assert_int_equal(sfi_stlink_server_handle(srv, cdb, NULL, 0, rep, sizeof rep, &n), SFI_OK);
     assert_int_equal(n, 6);
-    assert_int_equal(rep[4] | rep[5] << 8, 0x3754);
+    assert_int_equal(sfi_get_le16(rep + 4), 0x3754);
     /* a 1-byte 8-bit read answers 2 bytes */
     uint8_t rd8[16] = {0xF2, 0x0C, 0x00, 0x00, 0x00, 0x20, 1, 0};
     assert_int_equal(sfi_stlink_server_handle(srv, rd8, NULL, 0, rep, sizeof rep, &n), SFI_OK);
