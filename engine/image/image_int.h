@@ -5,10 +5,10 @@
 
 #include <openssl/evp.h>
 
+#include "license/ossl_err.h"
 #include "sfi/bytes.h"
 #include "sfi/image.h"
 
-int sfi_img_ossl_err(struct sfi_ctx *ctx, int rc, const char *what);
 int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *key, int enc);
 int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *iv,
                 const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,

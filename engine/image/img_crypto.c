@@ -1,21 +1,12 @@
 /* img_crypto.c: the image's cryptography, the one place where image code meets OpenSSL:
  * AES-128-GCM for the header tag and the areas, SHA-256 for protocol-2 area hashes.
- * OpenSSL's error queue is drained into the context's detail text here. */
+ * OpenSSL's error queue is drained into the context's detail text by sfi_ossl_err. */
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <string.h>
 
 #include "image_int.h"
-
-int sfi_img_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
-{
-    char detail[256] = "";
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0)
-        ERR_error_string_n(e, detail, sizeof detail);
-    return sfi_seterr(ctx, rc, "%s%s%s", what, detail[0] ? ": " : "", detail);
-}
 
 void sfi_image_area_iv(const uint8_t *nonce, uint16_t index, uint8_t iv[SFI_IMAGE_NONCE_SIZE])
 {
@@ -28,11 +19,11 @@ int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *k
     /* fetched once per context: the areas only change the IV */
     EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     if (!gcm)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM fetch");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM fetch");
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (!c) {
         EVP_CIPHER_free(gcm);
-        return sfi_img_ossl_err(ctx, SFI_E_NOMEM, "EVP_CIPHER_CTX_new");
+        return sfi_ossl_err(ctx, SFI_E_NOMEM, "EVP_CIPHER_CTX_new");
     }
     int ok = EVP_CipherInit_ex(c, gcm, NULL, NULL, NULL, enc) == 1 &&
              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SFI_IMAGE_NONCE_SIZE, NULL) == 1 &&
@@ -40,7 +31,7 @@ int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *k
     EVP_CIPHER_free(gcm); /* the context keeps its own reference */
     if (!ok) {
         EVP_CIPHER_CTX_free(c);
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM init");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM init");
     }
     *out = c;
     return SFI_OK;
@@ -54,27 +45,27 @@ int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *
 {
     int n;
     if (EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, enc) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM IV");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM IV");
     if (aad1_len && EVP_CipherUpdate(c, NULL, &n, aad1, (int)aad1_len) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
     if (aad2_len && EVP_CipherUpdate(c, NULL, &n, aad2, (int)aad2_len) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done > (1u << 30) ? (1u << 30) : len - done;
         if (EVP_CipherUpdate(c, out + done, &n, in + done, (int)chunk) != 1)
-            return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM update");
+            return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM update");
         done += chunk;
     }
     uint8_t *tail = len ? out + done : out; /* out is NULL for a tag-only message */
     if (enc) {
         if (EVP_CipherFinal_ex(c, tail, &n) != 1 ||
             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
-            return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM final");
+            return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM final");
         return SFI_OK;
     }
     if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM tag");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM tag");
     if (EVP_CipherFinal_ex(c, tail, &n) != 1) {
         ERR_clear_error();
         return SFI_E_CRYPTO;
@@ -88,7 +79,7 @@ int sfi_img_sha_init(struct sfi_ctx *ctx, struct sfi_img_sha *sha)
     sha->c = sha->md ? EVP_MD_CTX_new() : NULL;
     if (!sha->c) {
         sfi_img_sha_free(sha);
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256 fetch");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256 fetch");
     }
     return SFI_OK;
 }
@@ -111,7 +102,7 @@ int sfi_img_sha(struct sfi_ctx *ctx, struct sfi_img_sha *sha, const uint8_t *dat
     if (EVP_DigestInit_ex2(sha->c, sha->md, NULL) != 1 ||
         EVP_DigestUpdate(sha->c, data, len) != 1 ||
         EVP_DigestFinal_ex(sha->c, md, &mdlen) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
     memcpy(out, md, SFI_IMAGE_HASH_SIZE);
     OPENSSL_cleanse(md, sizeof md);
     return SFI_OK;

@@ -103,25 +103,25 @@ int sfi_license_open(struct sfi_ctx *ctx, const uint8_t chip_priv[32],
             return sfi_seterr(ctx, SFI_E_AUTH, "licence: bytes 128..135 are not zero");
     EVP_PKEY *eph = sfi_lic_pubkey(info.eph_pub);
     if (!eph)
-        return sfi_lic_osslerr(ctx, SFI_E_CRYPTO,
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO,
                                "licence: ephemeral key (bytes 24..87) is not on P-256");
     EVP_PKEY *chip = sfi_lic_privkey(chip_priv);
     if (!chip) {
         EVP_PKEY_free(eph);
-        return sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "chip private key is not a P-256 scalar");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "chip private key is not a P-256 scalar");
     }
     uint8_t chip_pub[64], z[32], d[16], kek[16], pt[32];
     if (sfi_lic_rawkey(chip, NULL, chip_pub) != 0 || sfi_lic_ecdh(chip, eph, z) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: ECDH failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: ECDH failed");
         goto out;
     }
     sfi_license_kdf_input(lic, chip_pub, d);
     if (kek_of(z, d, kek) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: key derivation failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: key derivation failed");
         goto out;
     }
     if (kw(0, kek, lic + SFI_LIC_HEADER_SIZE, 40, pt) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_AUTH,
+        rc = sfi_ossl_err(ctx, SFI_E_AUTH,
                              "licence: key unwrap failed (forged, altered or for another chip)");
         goto out;
     }
@@ -142,13 +142,13 @@ int sfi_license_make_soft(struct sfi_ctx *ctx, const uint8_t chip_pub[64],
 {
     EVP_PKEY *chip = sfi_lic_pubkey(chip_pub);
     if (!chip)
-        return sfi_lic_osslerr(ctx, SFI_E_INVALID, "chip public key is not on P-256");
+        return sfi_ossl_err(ctx, SFI_E_INVALID, "chip public key is not on P-256");
     EVP_PKEY *eph = EVP_EC_gen("P-256");
     int rc = SFI_OK;
     uint8_t lic[SFI_LIC_SIZE], eph_pub[64], z[32], d[16], kek[16], pt[32];
     memset(lic, 0, sizeof lic);
     if (!eph || sfi_lic_rawkey(eph, NULL, eph_pub) != 0 || sfi_lic_ecdh(eph, chip, z) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: ephemeral ECDH failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: ephemeral ECDH failed");
         goto out;
     }
     sfi_license_header(0, 1, 0, eph_pub, lic);
@@ -156,7 +156,7 @@ int sfi_license_make_soft(struct sfi_ctx *ctx, const uint8_t chip_pub[64],
     memcpy(pt, fwiv16, 16);
     memcpy(pt + 16, fwkey16, 16);
     if (kek_of(z, d, kek) != 0 || kw(1, kek, pt, 32, lic + SFI_LIC_HEADER_SIZE) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: key wrap failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: key wrap failed");
         goto out;
     }
     memcpy(lic_out, lic, SFI_LIC_SIZE);
