@@ -207,8 +207,20 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...}}
- * -> sfi.probe */
+/* rdp={reg=, shift=, bits=, open=, flash_lo=, flash_hi=}: the pack's read-out protection (the
+ * engine checks the values). */
+static void rdpcfg(lua_State *L, int idx, struct sfi_probe_rdp *r)
+{
+    r->reg = (uint32_t)sfib_optfield_int(L, idx, "reg", 0);
+    r->shift = (unsigned)sfib_optfield_int(L, idx, "shift", 0);
+    r->bits = (unsigned)sfib_optfield_int(L, idx, "bits", 0);
+    r->open = (uint32_t)sfib_optfield_int(L, idx, "open", 0);
+    r->flash_lo = (uint32_t)sfib_optfield_int(L, idx, "flash_lo", 0);
+    r->flash_hi = (uint32_t)sfib_optfield_int(L, idx, "flash_hi", 0);
+}
+
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...},
+ * rdp={...}} -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
@@ -239,6 +251,9 @@ static int l_open(lua_State *L)
         gdbcfg(L, -1, &gc);
         cfg.gdb = &gc;
     }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "rdp") == LUA_TTABLE)
+        rdpcfg(L, lua_gettop(L), &cfg.rdp);
     lua_pop(L, 1);
     struct lprobe *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->p = NULL;

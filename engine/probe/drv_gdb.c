@@ -19,13 +19,9 @@
 #include <unistd.h>
 
 #include "probe/driver.h"
+#include "sfi/armv7m.h"
 #include "sfi/rsp.h"
 
-#define DHCSR 0xE000EDF0u
-#define AIRCR 0xE000ED0Cu
-#define CPUID 0xE000ED00u
-#define DBGKEY 0xA05F0000u
-#define VECTKEY 0x05FA0000u
 #define MIN_PACKET 64u
 #define DEFAULT_PACKET 256u   /* assumed when qSupported names no PacketSize */
 #define MAX_NOISE 65536u      /* non-packet bytes tolerated while waiting for one reply */
@@ -720,10 +716,10 @@ static int g_connect(struct sfi_probe *p, enum sfi_connect mode, unsigned khz)
     if (rc == SFI_OK && d->cfg.reattach)
         rc = attach(p);
     if (rc == SFI_OK && cmd == NULL && mode == SFI_CONNECT_NORMAL)
-        rc = wr32(p, DHCSR, DBGKEY | 0x3); /* halt */
+        rc = wr32(p, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT); /* halt */
     uint32_t id = 0;
     if (rc == SFI_OK || rc == SFI_E_TARGET)
-        rc = rd32(p, CPUID, &id);
+        rc = rd32(p, SFI_ARMV7M_CPUID, &id);
     if (rc == SFI_E_TARGET || (rc == SFI_OK && (id == 0 || id == 0xFFFFFFFFu)))
         rc = sfi_seterr(ctx_of(p), SFI_E_NO_DEVICE, "gdb: %s answers but the target does not "
                         "(%s); check wiring and target power", d->where,
@@ -742,9 +738,9 @@ static int g_reset(struct sfi_probe *p, enum sfi_reset kind)
         return monitor(p, cmd);
     switch (kind) {
     case SFI_RESET_SW:
-        return wr32(p, AIRCR, VECTKEY | 0x4);
+        return wr32(p, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_SYSRESET);
     case SFI_RESET_CORE:
-        return wr32(p, AIRCR, VECTKEY | 0x1);
+        return wr32(p, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_CORERESET);
     default:
         return sfi_seterr(ctx_of(p), SFI_E_UNSUPPORTED, "gdb: dialect %s has no hardware reset "
                           "(choose ?dialect= for your server)", d->cfg.dialect);

@@ -1,20 +1,14 @@
 /* drv_stlink.c: the "stlink" (USB, under SFI_WITH_USB) and "stlink-tcp" (stlink-server
  * protocol) probe drivers on the ST-LINK session (engine/stlink). Connect modes, resets
- * through AIRCR and NRST, memory through the AHB-AP, and a bus fault on STM32H7 flash with
- * RDP not at level 0 reported as SFI_E_LOCKED. */
+ * through AIRCR and NRST, memory through the AHB-AP, and a bus fault on flash under read-out
+ * protection (as the device pack describes it: cfg.rdp) reported as SFI_E_LOCKED. */
 #include <stdio.h>
 #include <string.h>
 
 #include "probe/driver.h"
+#include "sfi/armv7m.h"
 #include "sfi/stlink.h"
 #include "sfi/trace.h"
-
-#define DHCSR 0xE000EDF0u
-#define DEMCR 0xE000EDFCu
-#define AIRCR 0xE000ED0Cu
-#define DBGKEY 0xA05F0000u
-#define VECTKEY 0x05FA0000u
-#define S_HALT (1u << 17)
 
 struct stdrv {
     struct sfi_stlink *s;
@@ -180,8 +174,8 @@ static int wait_halt(struct sfi_probe *p, unsigned ms)
     uint64_t end = sfi_now_ms() + ms;
     uint32_t v = 0;
     for (;;) {
-        int rc = sfi_stlink_read_dbg(d->s, DHCSR, &v);
-        if (rc == SFI_OK && (v & S_HALT))
+        int rc = sfi_stlink_read_dbg(d->s, SFI_ARMV7M_DHCSR, &v);
+        if (rc == SFI_OK && (v & SFI_ARMV7M_DHCSR_S_HALT))
             return SFI_OK;
         if (sfi_now_ms() >= end)
             return rc ? rc
@@ -220,18 +214,19 @@ static int st_connect(struct sfi_probe *p, enum sfi_connect mode, unsigned khz)
             actual);
     switch (mode) {
     case SFI_CONNECT_NORMAL:
-        return sfi_stlink_write_dbg(d->s, DHCSR, DBGKEY | 0x3);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT);
     case SFI_CONNECT_UNDER_RESET: {
         /* halt on the reset vector, then release NRST */
-        rc = sfi_stlink_write_dbg(d->s, DHCSR, DBGKEY | 0x3);
+        rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT);
         if (rc == SFI_OK)
-            rc = sfi_stlink_write_dbg(d->s, DEMCR, 0x01000001u);
+            rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DEMCR,
+                                      SFI_ARMV7M_DEMCR_TRCENA | SFI_ARMV7M_DEMCR_VC_CORERESET);
         if (rc == SFI_OK)
             rc = sfi_stlink_drive_nrst(d->s, 1);
         if (rc == SFI_OK)
             rc = wait_halt(p, 500);
         if (rc == SFI_OK)
-            rc = sfi_stlink_write_dbg(d->s, DEMCR, 0x01000000u);
+            rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DEMCR, SFI_ARMV7M_DEMCR_TRCENA);
         return rc;
     }
     default:
@@ -252,9 +247,9 @@ static int st_reset(struct sfi_probe *p, enum sfi_reset kind)
         return rc;
     }
     case SFI_RESET_CORE:
-        return sfi_stlink_write_dbg(d->s, AIRCR, VECTKEY | 0x1);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_CORERESET);
     default:
-        return sfi_stlink_write_dbg(d->s, AIRCR, VECTKEY | 0x4);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_SYSRESET);
     }
 }
 
