@@ -1,6 +1,7 @@
 /* lprobe.c: sfi.core.probe: the sfi.probe userdata over the engine's probe layer. The chip
  * description for the "sim" driver arrives as a table built by scripts/sfi/probe.lua from the
  * device packs; this file only copies it into struct sfi_sim_cfg. */
+#include <limits.h>
 #include <string.h>
 
 #include "sfi/probe.h"
@@ -232,10 +233,9 @@ static int l_open(lua_State *L)
     cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
     cfg.record = sfib_optfield_str(L, 1, "record", NULL);
     cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
+    /* the engine range-checks the port (sfi_stlink_tcp_addr: INVALID naming it) */
     lua_Integer port = sfib_optfield_int(L, 1, "port", 0);
-    if (port < 0 || port > 65535)
-        return luaL_error(L, "probe port %d out of range", (int)port);
-    cfg.tcp_port = (unsigned)port;
+    cfg.tcp_port = port < 0 || port > (lua_Integer)UINT_MAX ? UINT_MAX : (unsigned)port;
     lua_getfield(L, 1, "connect");
     cfg.connect = checkconnect(L, lua_gettop(L));
     lua_pop(L, 1);

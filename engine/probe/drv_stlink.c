@@ -13,7 +13,7 @@
 struct stdrv {
     struct sfi_stlink *s;
     int tcp;
-    unsigned port;
+    char where[64]; /* stlink-tcp: the server's host:port */
     char serial[33];
     char version[32];
     struct sfi_trace_writer *rec; /* record=FILE: the session's capture */
@@ -28,20 +28,28 @@ static struct stdrv *drv_of(struct sfi_probe *p)
 
 struct scanctx {
     struct sfi_ctx *ctx;
-    int tcp;
+    const struct sfi_stlink_tcp_cfg *tcp; /* NULL: USB */
+    char where[24];                       /* stlink-tcp: the server's IPv4 host:port */
     sfi_probe_found_fn found;
     void *ud;
 };
 
 /* Opens the probe briefly for its target voltage; "" when that fails. */
-static void voltage_str(struct sfi_ctx *ctx, int tcp, const char *serial, char *buf, size_t n)
+static void voltage_str(const struct scanctx *sc, const char *serial, char *buf, size_t n)
 {
     struct sfi_stlink_transport *t = NULL;
-    struct sfi_stlink_tcp_cfg tc = {.serial = serial, .timeout_ms = 500};
     struct sfi_stlink *s = NULL;
     unsigned mv;
     buf[0] = 0;
-    int rc = tcp ? sfi_stlink_tcp_open(ctx, &tc, &t) : sfi_stlink_usb_open(ctx, serial, &t);
+    int rc;
+    if (sc->tcp != NULL) {
+        struct sfi_stlink_tcp_cfg tc = *sc->tcp;
+        tc.serial = serial;
+        rc = sfi_stlink_tcp_open(sc->ctx, &tc, &t);
+    } else {
+        rc = sfi_stlink_usb_open(sc->ctx, serial, &t);
+    }
+    struct sfi_ctx *ctx = sc->ctx;
     if (rc == SFI_OK)
         rc = sfi_stlink_open(ctx, t, &s);
     if (rc == SFI_OK && sfi_stlink_voltage(s, &mv) == SFI_OK)
@@ -55,11 +63,11 @@ static void found_stlink(void *ud, const struct sfi_stlink_info *info)
     struct sfi_probe_info pi = {.driver = sc->tcp ? "stlink-tcp" : "stlink"};
     char volt[40] = "";
     if (!info->in_use)
-        voltage_str(sc->ctx, sc->tcp, info->serial, volt, sizeof volt);
+        voltage_str(sc, info->serial, volt, sizeof volt);
     snprintf(pi.serial, sizeof pi.serial, "%s", info->serial);
-    snprintf(pi.desc, sizeof pi.desc, "ST-LINK %s (%04X:%04X)%s%s%s",
+    snprintf(pi.desc, sizeof pi.desc, "ST-LINK %s (%04X:%04X)%s%s%s%s",
              info->version[0] ? info->version : "?", info->vid, info->pid,
-             sc->tcp ? " via stlink-server 127.0.0.1:7184" : "", volt,
+             sc->tcp ? " via stlink-server " : "", sc->where, volt,
              info->in_use ? ", in use" : "");
     sc->found(sc->ud, &pi);
 }
@@ -67,15 +75,21 @@ static void found_stlink(void *ud, const struct sfi_stlink_info *info)
 #if SFI_WITH_USB
 static int usb_scan(struct sfi_ctx *ctx, sfi_probe_found_fn found, void *ud)
 {
-    struct scanctx sc = {ctx, 0, found, ud};
+    struct scanctx sc = {.ctx = ctx, .found = found, .ud = ud};
     return sfi_stlink_usb_list(ctx, found_stlink, &sc);
 }
 #endif
 
 static int tcp_scan(struct sfi_ctx *ctx, sfi_probe_found_fn found, void *ud)
 {
-    struct scanctx sc = {ctx, 1, found, ud};
-    struct sfi_stlink_tcp_cfg tc = {.timeout_ms = 500};
+    struct sfi_stlink_tcp_cfg tc = {.timeout_ms = 500}; /* the default server */
+    struct scanctx sc = {.ctx = ctx, .tcp = &tc, .found = found, .ud = ud};
+    const char *host;
+    unsigned port;
+    int rc = sfi_stlink_tcp_addr(ctx, &tc, &host, &port);
+    if (rc != SFI_OK)
+        return rc;
+    snprintf(sc.where, sizeof sc.where, "%s:%u", host, port);
     return sfi_stlink_tcp_list(ctx, &tc, found_stlink, &sc);
 }
 
@@ -147,8 +161,13 @@ static int tcp_open(struct sfi_probe *p, const struct sfi_probe_cfg *cfg)
     struct sfi_stlink_tcp_cfg tc = {.port = cfg->tcp_port, .serial = cfg->serial,
                                     .timeout_ms = 2000, .record = d->rec};
     d->tcp = 1;
-    d->port = cfg->tcp_port ? cfg->tcp_port : SFI_STLINK_TCP_PORT;
-    rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
+    const char *host;
+    unsigned port;
+    rc = sfi_stlink_tcp_addr(sfi_probe_ctx(p), &tc, &host, &port);
+    if (rc == SFI_OK) {
+        snprintf(d->where, sizeof d->where, "%s:%u", host, port);
+        rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
+    }
     if (rc == SFI_OK)
         rc = open_common(p, t);
     return rc ? open_failed(p, rc) : SFI_OK;
@@ -297,8 +316,8 @@ static void st_describe(struct sfi_probe *p, struct sfi_probe_info *info)
     struct stdrv *d = drv_of(p);
     snprintf(info->serial, sizeof info->serial, "%s", d->serial);
     if (d->tcp)
-        snprintf(info->desc, sizeof info->desc, "ST-LINK %s via stlink-server 127.0.0.1:%u",
-                 d->version, d->port);
+        snprintf(info->desc, sizeof info->desc, "ST-LINK %s via stlink-server %s", d->version,
+                 d->where);
     else
         snprintf(info->desc, sizeof info->desc, "ST-LINK %s (USB)", d->version);
 }

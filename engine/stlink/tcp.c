@@ -188,19 +188,32 @@ static const struct sfi_stlink_transport_ops tcp_ops = {
     .xfer_pair = tcp_xfer_pair,
 };
 
+int sfi_stlink_tcp_addr(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                        const char **host, unsigned *port)
+{
+    *host = cfg != NULL && cfg->host != NULL ? cfg->host : SFI_STLINK_TCP_HOST;
+    *port = cfg != NULL && cfg->port != 0 ? cfg->port : SFI_STLINK_TCP_PORT;
+    struct in_addr a;
+    if (*port > 65535 || inet_pton(AF_INET, *host, &a) != 1)
+        return sfi_seterr(ctx, SFI_E_INVALID, "stlink-server address %s:%u (IPv4 address and "
+                          "port 1..65535 expected)", *host, *port);
+    return SFI_OK;
+}
+
 static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
                        struct tcp **out)
 {
-    const char *host = cfg != NULL && cfg->host != NULL ? cfg->host : "127.0.0.1";
-    unsigned port = cfg != NULL && cfg->port != 0 ? cfg->port : SFI_STLINK_TCP_PORT;
+    const char *host;
+    unsigned port;
+    int rc = sfi_stlink_tcp_addr(ctx, cfg, &host, &port);
+    if (rc != SFI_OK)
+        return rc;
     unsigned tmo = cfg != NULL && cfg->timeout_ms != 0 ? cfg->timeout_ms : 1000;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return sfi_seterr(ctx, SFI_E_INVALID, "stlink-server address %s:%u (IPv4 address and "
-                          "port expected)", host, port);
+    (void)inet_pton(AF_INET, host, &sa.sin_addr); /* checked by sfi_stlink_tcp_addr */
     struct tcp *c = calloc(1, sizeof *c);
     if (c == NULL)
         return sfi_seterr(ctx, SFI_E_NOMEM, "stlink-server client");
@@ -214,7 +227,6 @@ static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg
         free(c);
         return sfi_seterr(ctx, SFI_E_IO, "socket: %s", strerror(e));
     }
-    int rc = SFI_OK;
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         if (errno != EINPROGRESS) {
             rc = sfi_seterr(ctx, SFI_E_NO_DEVICE, "no stlink-server at %s: %s", c->where,

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "sfi/bytes.h"
+#include "sfi/stlink.h"
 #include "trace/trace_int.h"
 
 #ifndef DLT_LINUX_SLL2
@@ -105,7 +106,7 @@ static int trace_alloc(struct sfi_ctx *ctx, const struct sfi_trace_opts *opts,
     if (opts != NULL)
         tr->opts = *opts;
     if (tr->opts.port == 0)
-        tr->opts.port = 7184;
+        tr->opts.port = SFI_STLINK_TCP_PORT;
     tr->st.linktype = -1;
     *out = tr;
     return SFI_OK;
