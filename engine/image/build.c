@@ -259,6 +259,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         sfi_image_area_iv(cfg->nonce, index, iv);
         rc = sfi_img_gcm(ctx, c, 1, iv, d, SFI_IMAGE_DESC_SIZE, d + SFI_IMAGE_DESC_SIZE, hl,
                          plain, data, size, d + SFI_IMAGE_DESC_SIZE + hl);
+        sfi_wipe(iv, sizeof iv);
         if (rc)
             goto done;
         off += wrap + size;
@@ -275,4 +276,34 @@ done:
     *out = buf;
     *out_len = (size_t)total;
     return SFI_OK;
+}
+
+int sfi_image_build_file(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
+                         const struct sfi_image_input *in, size_t nin, const char *path,
+                         size_t *len, unsigned *areas)
+{
+    if (cfg == NULL || path == NULL || (nin > 0 && in == NULL))
+        return sfi_seterr(ctx, SFI_E_INVALID, "image build: configuration, inputs and output "
+                          "path are required");
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    int rc = SFI_OK;
+    for (size_t i = 0; rc == SFI_OK && i < nin; i++)
+        rc = sfi_fw_load_auto(ctx, &fw, in[i].name, in[i].data, in[i].len, in[i].has_addr,
+                              in[i].addr);
+    if (rc == SFI_OK)
+        rc = sfi_fw_merge(ctx, &fw);
+    uint8_t *img = NULL;
+    size_t n = 0;
+    if (rc == SFI_OK)
+        rc = sfi_image_build(ctx, cfg, &fw, &img, &n);
+    sfi_fw_free(&fw);
+    if (rc == SFI_OK)
+        rc = sfi_file_write_atomic(ctx, path, img, n, 0);
+    if (rc == SFI_OK && len != NULL)
+        *len = n;
+    if (rc == SFI_OK && areas != NULL)
+        *areas = sfi_get_le16(img + 10);
+    free(img);
+    return rc;
 }

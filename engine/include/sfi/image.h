@@ -169,6 +169,27 @@ struct sfi_image_build_cfg {
 int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
                     const struct sfi_fw *fw, uint8_t **out, size_t *out_len);
 
+/* One firmware input of sfi_image_build_file: a file's bytes (borrowed), its name for errors
+ * and the load address of a raw binary (has_addr). */
+struct sfi_image_input {
+    const char *name;
+    const uint8_t *data;
+    size_t len;
+    int has_addr;
+    uint32_t addr;
+};
+
+/* The whole build of `sfirun image build`: loads every input (sfi_fw_load_auto), merges them,
+ * builds the image (sfi_image_build) and writes it to path atomically (never a partial file).
+ * *len gets the image size and *areas its area count (both may be NULL). The key and nonce
+ * stay the caller's (borrowed, never copied here: OpenSSL's cipher context holds the key and
+ * cleanses it when freed); every IV derived from the nonce is wiped after use, and a failed
+ * build wipes its partly encrypted buffer, on every exit. Errors: those of the loaders, sfi_fw_merge,
+ * sfi_image_build and sfi_file_write_atomic (INVALID for nin 0 or NULL inputs). */
+int sfi_image_build_file(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
+                         const struct sfi_image_input *in, size_t nin, const char *path,
+                         size_t *len, unsigned *areas);
+
 /* Writes buf to path through a temporary file in the same directory and rename(2); never
  * leaves a partial file. exclusive: fail with IO if path exists. */
 int sfi_file_write_atomic(struct sfi_ctx *ctx, const char *path, const uint8_t *buf, size_t len,
