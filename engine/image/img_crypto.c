@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image_int.h"
@@ -169,4 +170,51 @@ int sfi_image_decrypt_area(struct sfi_ctx *ctx, const struct sfi_image_area *are
             OPENSSL_cleanse(plain_out, area->size);
     }
     return rc;
+}
+
+int sfi_sha256_hex(struct sfi_ctx *ctx, const void *data, size_t len, char hex[65])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
+    sfi_hex_str(md, sizeof md, hex);
+    return SFI_OK;
+}
+
+int sfi_image_gcm_floor_ms(struct sfi_ctx *ctx, size_t n, double *ms)
+{
+    if (n < 16 || n > (size_t)64 << 20)
+        return sfi_seterr(ctx, SFI_E_INVALID, "crypto floor: %zu bytes (16 .. 64 MiB)", n);
+    unsigned char *buf = malloc(n);
+    if (buf == NULL)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "crypto floor: %zu bytes", n);
+    memset(buf, 0x5A, n);
+    static const unsigned char key[16] = {1}, iv[12] = {2}; /* a fixed test key, no secret */
+    unsigned char tag[16];
+    double best = 1e30;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    int ok = c != NULL && aes != NULL;
+    for (int round = 0; ok && round < 5; round++) {
+        uint64_t t0 = sfi_now_ns();
+        int len = 0;
+        ok = EVP_EncryptInit_ex2(c, aes, key, iv, NULL) &&
+             EVP_EncryptUpdate(c, buf, &len, buf, (int)n) && EVP_EncryptFinal_ex(c, buf, &len) &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, tag) &&
+             EVP_DecryptInit_ex2(c, aes, key, iv, NULL) &&
+             EVP_DecryptUpdate(c, buf, &len, buf, (int)n) &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag) &&
+             EVP_DecryptFinal_ex(c, buf, &len) > 0;
+        double t = (double)(sfi_now_ns() - t0) / 1e6;
+        if (t < best)
+            best = t;
+    }
+    EVP_CIPHER_free(aes);
+    EVP_CIPHER_CTX_free(c);
+    free(buf);
+    if (!ok)
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "crypto floor: AES-128-GCM");
+    *ms = best;
+    return SFI_OK;
 }

@@ -1,6 +1,7 @@
 /* cert.c: the 136-byte chip certificate: product ID (8 ASCII) | chip public key X||Y (64) |
  * ECDSA P-256 signature r||s (64) by a CA over SHA-256 of the first 72 bytes. */
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "license/lic_int.h"
@@ -106,5 +107,25 @@ out:
     ECDSA_SIG_free(sig);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(ca);
+    return rc;
+}
+
+int sfi_chip_identity_cert(struct sfi_ctx *ctx, const char *ca_pem, size_t pemlen,
+                           const char *product_id, const uint8_t *uid, size_t uidlen,
+                           uint8_t priv_out[32], uint8_t cert_out[SFI_CERT_SIZE])
+{
+    static const char label[] = "sfirun simulated chip identity v1"; /* model */
+    uint8_t seed[32], ca[32], capub[64], pub[64];
+    unsigned slen = 0;
+    if (EVP_Digest(label, sizeof label - 1, seed, &slen, EVP_sha256(), NULL) != 1)
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "chip identity seed");
+    int rc = sfi_ec_from_pem(ctx, ca_pem, pemlen, ca, capub);
+    if (rc == SFI_OK)
+        rc = sfi_chip_identity(ctx, uid, uidlen, seed, priv_out, pub);
+    if (rc == SFI_OK)
+        rc = sfi_cert_make(ctx, ca, product_id, pub, cert_out);
+    sfi_wipe(ca, sizeof ca);
+    if (rc != SFI_OK)
+        sfi_wipe(priv_out, 32);
     return rc;
 }

@@ -377,6 +377,22 @@ static void test_build_file(void **state)
     sfi_ctx_free(ctx);
 }
 
+/* The digest and the benchmark reference the sfi.core module hands to Lua. */
+static void test_sha256_and_floor(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    char hex[65];
+    assert_int_equal(sfi_sha256_hex(ctx, "abc", 3, hex), SFI_OK); /* FIPS 180-2 example */
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    double ms = -1;
+    assert_int_equal(sfi_image_gcm_floor_ms(ctx, 8, &ms), SFI_E_INVALID);
+    assert_int_equal(sfi_image_gcm_floor_ms(ctx, 1u << 16, &ms), SFI_OK);
+    assert_true(ms >= 0 && ms < 1000);
+    sfi_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_join_raw_and_hex),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_build_file),
+        cmocka_unit_test(test_sha256_and_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

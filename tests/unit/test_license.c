@@ -218,6 +218,35 @@ static void test_ossl_err_drain(void **state)
     assert_int_equal(ERR_peek_error(), 0);
 }
 
+/* The simulated chip's identity as sfi.core.rss gives it: a certificate the CA key verifies,
+ * the same for the same UID; a CA key that is no key is FORMAT, and no private scalar is left. */
+static void test_chip_identity_cert(void **state)
+{
+    (void)state;
+    size_t n;
+    char *pem = slurp("vendor/sim/ca-key.pem", &n);
+    uint8_t priv[32], priv2[32], cert[SFI_CERT_SIZE], cert2[SFI_CERT_SIZE];
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_a, sizeof uid_a, priv,
+                                            cert), SFI_OK);
+    assert_int_equal(sfi_cert_verify(ctx, cert, ca_pub), SFI_OK);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_a, sizeof uid_a, priv2,
+                                            cert2), SFI_OK);
+    assert_memory_equal(priv, priv2, 32);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_b, sizeof uid_b, priv2,
+                                            cert2), SFI_OK);
+    assert_memory_not_equal(priv, priv2, 32);
+    static const uint8_t zero[32];
+    memset(priv, 0xA5, sizeof priv);
+    assert_int_equal(sfi_chip_identity_cert(ctx, "nope", 4, "45002001", uid_a, sizeof uid_a,
+                                            priv, cert), SFI_E_FORMAT);
+    assert_memory_equal(priv, zero, 32);
+    memset(priv, 0xA5, sizeof priv);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "bad", uid_a, sizeof uid_a, priv, cert),
+                     SFI_E_INVALID);
+    assert_memory_equal(priv, zero, 32);
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_license_roundtrip),
         cmocka_unit_test(test_kdf_input),
         cmocka_unit_test(test_ossl_err_drain),
+        cmocka_unit_test(test_chip_identity_cert),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -169,6 +169,15 @@ struct sfi_image_build_cfg {
 int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
                     const struct sfi_fw *fw, uint8_t **out, size_t *out_len);
 
+/* SHA-256 of data as 64 lowercase hex digits and a NUL (sfi.core.sha256). Errors:
+ * SFI_E_CRYPTO (OpenSSL, detail drained). */
+int sfi_sha256_hex(struct sfi_ctx *ctx, const void *data, size_t len, char hex[65]);
+
+/* The reference the benchmarks compare against (bench/flow_bench.lua): the best of 5 rounds of
+ * one AES-128-GCM encryption and one decryption of n bytes (16 .. 64 MiB) with OpenSSL, in
+ * milliseconds. Errors: SFI_E_INVALID (n out of range), SFI_E_NOMEM, SFI_E_CRYPTO. */
+int sfi_image_gcm_floor_ms(struct sfi_ctx *ctx, size_t n, double *ms);
+
 /* One firmware input of sfi_image_build_file: a file's bytes (borrowed), its name for errors
  * and the load address of a raw binary (has_addr). */
 struct sfi_image_input {
