@@ -89,12 +89,12 @@ static int load_key(struct sfi_ctx *ctx, const char *pem, size_t len, int privat
 
 int sfi_bundle_fingerprint(struct sfi_ctx *ctx, const char *pem, size_t len, char hex[65])
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, pem, len, 0, &k);
     if (rc != SFI_OK)
         return rc;
-    unsigned char *der;
-    size_t dl;
+    unsigned char *der = NULL;
+    size_t dl = 0;
     rc = spki_der(ctx, k, &der, &dl);
     EVP_PKEY_free(k);
     if (rc != SFI_OK)
@@ -111,7 +111,7 @@ int sfi_bsign_sign(struct sfi_ctx *ctx, const char *key_pem, size_t key_len, con
                    size_t len, unsigned char **sig, size_t *siglen, unsigned char **spki,
                    size_t *spkilen)
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, key_pem, key_len, 1, &k);
     if (rc != SFI_OK)
         return rc;
@@ -148,7 +148,7 @@ int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_le
                      const unsigned char *spki, size_t spkilen, const void *msg, size_t len,
                      const unsigned char *sig, size_t siglen, char fp[65])
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, trust_pem, trust_len, 0, &k);
     if (rc != SFI_OK) {
         char why[256];

@@ -7,7 +7,7 @@
 
 #include "license/ossl_err.h"
 
-int sfi_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
+void sfi_ossl_err_set(struct sfi_ctx *ctx, int rc, const char *what)
 {
     char queue[384] = "";
     size_t used = 0;
@@ -26,8 +26,9 @@ int sfi_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
         }
     }
     if (used == 0)
-        return sfi_seterr(ctx, rc, "%s", what);
-    if (more)
-        return sfi_seterr(ctx, rc, "%s: %s (+%u more)", what, queue, more);
-    return sfi_seterr(ctx, rc, "%s: %s", what, queue);
+        sfi_seterr(ctx, rc, "%s", what);
+    else if (more)
+        sfi_seterr(ctx, rc, "%s: %s (+%u more)", what, queue, more);
+    else
+        sfi_seterr(ctx, rc, "%s: %s", what, queue);
 }

@@ -11,6 +11,12 @@
  * errors of the calls that passed it up. Errors that do not fit the detail are counted
  * ("(+N more)"). The caller chooses rc, because OpenSSL's reason codes do not tell a forged
  * input from an internal failure. */
-int sfi_ossl_err(struct sfi_ctx *ctx, int rc, const char *what);
+void sfi_ossl_err_set(struct sfi_ctx *ctx, int rc, const char *what);
+/* Inline, so that callers (and their static analysis) see that rc comes back unchanged. */
+static inline int sfi_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
+{
+    sfi_ossl_err_set(ctx, rc, what);
+    return rc;
+}
 
 #endif
