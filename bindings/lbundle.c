@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sfi/bundle.h"
+#include "sfi/bytes.h"
 #include "sfib.h"
 
 #define BUNDLE_MT "sfi.bundle"
@@ -258,13 +259,8 @@ static int m_manifest(lua_State *L)
     lua_setfield(L, -2, "permits");
     lua_createtable(L, (int)m->nfiles, 0);
     for (size_t i = 0; i < m->nfiles; i++) {
-        static const char digits[] = "0123456789abcdef";
         char hex[65];
-        for (int k = 0; k < 32; k++) {
-            hex[2 * k] = digits[m->files[i].sha256[k] >> 4];
-            hex[2 * k + 1] = digits[m->files[i].sha256[k] & 15];
-        }
-        hex[64] = 0;
+        sfi_hex_str(m->files[i].sha256, 32, hex);
         lua_createtable(L, 0, 3);
         lua_pushstring(L, m->files[i].path);
         lua_setfield(L, -2, "path");

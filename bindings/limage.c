@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 #include "sfib.h"
 
@@ -97,9 +98,7 @@ static int m_areas(lua_State *L)
         lua_setfield(L, -2, "length");
         if (a->has_hash) {
             char hex[2 * SFI_IMAGE_HASH_SIZE + 1];
-            for (int k = 0; k < SFI_IMAGE_HASH_SIZE; k++)
-                snprintf(hex + 2 * k, 3, "%02x", a->hash[k]);
-            lua_pushstring(L, hex);
+            lua_pushstring(L, sfi_hex_str(a->hash, SFI_IMAGE_HASH_SIZE, hex));
             lua_setfield(L, -2, "hash");
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -245,43 +244,27 @@ static int l_obcsv(lua_State *L)
     return 1;
 }
 
-struct fwin {
-    const char *name;
-    const uint8_t *data;
-    size_t len;
-    int has_addr;
-    uint32_t addr;
-};
-
-/* image.build{protocol, version, hash, ram_size, token, key, nonce, ob, flash = {{start,size}},
- *             extra = {{type, addr, data}...}, firmware = {{name, data, addr?}...}, out}
- * -> size, areas. Raises FORMAT, USAGE,
- * IO, CRYPTO; writes out through a temporary file. */
+/* image.build{protocol (required: 1 or 2), version, hash, ram_size, token, key, nonce, ob,
+ *             flash = {{start,size}}, extra = {{type, addr, data}...},
+ *             firmware = {{name, data, addr?}...}, out}
+ * -> size, areas (sfi_image_build_file). Raises FORMAT, USAGE, IO, CRYPTO. */
 static int l_build(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     struct sfi_image_build_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
-    uint8_t key[16], nonce[12];
-    cfg.protocol = (uint8_t)sfib_optfield_int(L, 1, "protocol", 1);
-    lua_Integer ver = sfib_optfield_int(L, 1, "version", 0);
-    if (ver < 0 || ver > 255)
-        return luaL_error(L, "version must be 0..255");
-    cfg.version = (uint8_t)ver;
-    cfg.hash = sfib_optfield_bool(L, 1, "hash", 0);
-    lua_Integer rs = sfib_optfield_int(L, 1, "ram_size", 0);
-    if (rs < 0 || rs > 0xFFFFFFFF)
-        return luaL_error(L, "ram_size out of range");
-    cfg.ram_size = (uint32_t)rs;
-    lua_getfield(L, 1, "token");
-    if (!lua_isnil(L, -1)) {
-        lua_Integer t = luaL_checkinteger(L, -1);
-        if (t < 0 || t > 0xFFFFFFFF)
-            return luaL_error(L, "token out of range");
-        cfg.token = (uint32_t)t;
-        cfg.has_token = 1;
-    }
+    lua_getfield(L, 1, "protocol");
+    if (lua_isnil(L, -1))
+        return sfib_raisef(L, SFI_E_USAGE, "image.build", "'protocol' is required (1 or 2)");
     lua_pop(L, 1);
+    cfg.protocol = (uint8_t)sfib_optfield_range(L, 1, "protocol", 0, 0, 255);
+    cfg.version = (uint8_t)sfib_optfield_range(L, 1, "version", 0, 0, 255);
+    cfg.hash = sfib_optfield_bool(L, 1, "hash", 0);
+    cfg.ram_size = (uint32_t)sfib_optfield_range(L, 1, "ram_size", 0, 0, 0xFFFFFFFF);
+    lua_getfield(L, 1, "token");
+    cfg.has_token = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    cfg.token = (uint32_t)sfib_optfield_range(L, 1, "token", 0, 0, 0xFFFFFFFF);
     const char *out = sfib_optfield_str(L, 1, "out", NULL);
     if (!out)
         return luaL_error(L, "build: 'out' is required");
@@ -306,7 +289,7 @@ static int l_build(lua_State *L)
         cfg.nflash = n;
     }
     lua_pop(L, 1);
-    struct fwin in[MAX_FW];
+    struct sfi_image_input in[MAX_FW];
     lua_getfield(L, 1, "firmware");
     luaL_checktype(L, -1, LUA_TTABLE);
     int fwt = lua_gettop(L);
@@ -352,39 +335,18 @@ static int l_build(lua_State *L)
         cfg.extra = extra;
         cfg.nextra = nx;
     }
-    /* Key material last, so that no argument error leaves a copy behind. */
+    /* The key and nonce are the Lua strings themselves (kept on the stack): the binding makes
+     * no copy that could be left behind. */
     lua_getfield(L, 1, "key");
     lua_getfield(L, 1, "nonce");
     size_t kl = 0, nl = 0;
-    const char *ks = lua_tolstring(L, -2, &kl), *ns = lua_tolstring(L, -1, &nl);
-    if (!ks || kl != 16 || !ns || nl != 12)
+    cfg.key = (const uint8_t *)lua_tolstring(L, -2, &kl);
+    cfg.nonce = (const uint8_t *)lua_tolstring(L, -1, &nl);
+    if (!cfg.key || kl != 16 || !cfg.nonce || nl != 12)
         return luaL_error(L, "build: key must be 16 bytes and nonce 12 bytes");
-    memcpy(key, ks, 16);
-    memcpy(nonce, ns, 12);
-    lua_pop(L, 2);
-    cfg.key = key;
-    cfg.nonce = nonce;
-    /* From here to the end: no Lua call until everything is freed. */
-    struct sfi_ctx *ctx = sfib_ctx(L);
-    struct sfi_fw fw;
-    sfi_fw_init(&fw);
-    int rc = SFI_OK;
-    for (size_t i = 0; rc == SFI_OK && i < nfw; i++)
-        rc = sfi_fw_load_auto(ctx, &fw, in[i].name, in[i].data, in[i].len, in[i].has_addr,
-                              in[i].addr);
-    if (rc == SFI_OK)
-        rc = sfi_fw_merge(ctx, &fw);
-    uint8_t *img = NULL;
     size_t len = 0;
-    if (rc == SFI_OK)
-        rc = sfi_image_build(ctx, &cfg, &fw, &img, &len);
-    sfi_fw_free(&fw);
-    sfi_wipe(key, sizeof key);
-    sfi_wipe(nonce, sizeof nonce);
-    if (rc == SFI_OK)
-        rc = sfi_file_write_atomic(ctx, out, img, len, 0);
-    uint16_t areas = img ? (uint16_t)(img[10] | img[11] << 8) : 0;
-    free(img);
+    unsigned areas = 0;
+    int rc = sfi_image_build_file(sfib_ctx(L), &cfg, in, nfw, out, &len, &areas);
     if (rc)
         return sfib_raise(L, rc, "image.build");
     lua_pushinteger(L, (lua_Integer)len);

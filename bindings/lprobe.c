@@ -1,6 +1,7 @@
 /* lprobe.c: sfi.core.probe: the sfi.probe userdata over the engine's probe layer. The chip
  * description for the "sim" driver arrives as a table built by scripts/sfi/probe.lua from the
  * device packs; this file only copies it into struct sfi_sim_cfg. */
+#include <limits.h>
 #include <string.h>
 
 #include "sfi/probe.h"
@@ -224,8 +225,20 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...}}
- * -> sfi.probe */
+/* rdp={reg=, shift=, bits=, open=, flash_lo=, flash_hi=}: the pack's read-out protection (the
+ * engine checks the values). */
+static void rdpcfg(lua_State *L, int idx, struct sfi_probe_rdp *r)
+{
+    r->reg = (uint32_t)sfib_optfield_int(L, idx, "reg", 0);
+    r->shift = (unsigned)sfib_optfield_int(L, idx, "shift", 0);
+    r->bits = (unsigned)sfib_optfield_int(L, idx, "bits", 0);
+    r->open = (uint32_t)sfib_optfield_int(L, idx, "open", 0);
+    r->flash_lo = (uint32_t)sfib_optfield_int(L, idx, "flash_lo", 0);
+    r->flash_hi = (uint32_t)sfib_optfield_int(L, idx, "flash_hi", 0);
+}
+
+/* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...},
+ * rdp={...}} -> sfi.probe */
 static int l_open(lua_State *L)
 {
     struct sfi_probe_cfg cfg;
@@ -237,10 +250,9 @@ static int l_open(lua_State *L)
     cfg.serial = sfib_optfield_str(L, 1, "serial", NULL);
     cfg.record = sfib_optfield_str(L, 1, "record", NULL);
     cfg.speed_khz = (unsigned)sfib_optfield_int(L, 1, "speed_khz", 0);
+    /* the engine range-checks the port (sfi_stlink_tcp_addr: INVALID naming it) */
     lua_Integer port = sfib_optfield_int(L, 1, "port", 0);
-    if (port < 0 || port > 65535)
-        return luaL_error(L, "probe port %d out of range", (int)port);
-    cfg.tcp_port = (unsigned)port;
+    cfg.tcp_port = port < 0 || port > (lua_Integer)UINT_MAX ? UINT_MAX : (unsigned)port;
     lua_getfield(L, 1, "connect");
     cfg.connect = checkconnect(L, lua_gettop(L));
     lua_pop(L, 1);
@@ -256,6 +268,9 @@ static int l_open(lua_State *L)
         gdbcfg(L, -1, &gc);
         cfg.gdb = &gc;
     }
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "rdp") == LUA_TTABLE)
+        rdpcfg(L, lua_gettop(L), &cfg.rdp);
     lua_pop(L, 1);
     struct lprobe *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->p = NULL;

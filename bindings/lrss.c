@@ -1,7 +1,6 @@
 /* lrss.c: sfi.core.rss: attaches the simulated RSS (sim/rss.c) to the chip behind a "sim"
  * probe, and gives the chip its identity (key pair and certificate signed by the simulator
  * CA) when it has none. Only scripts/sfi/probe.lua calls it. */
-#include <openssl/evp.h>
 #include <string.h>
 
 #include "sfi/license.h"
@@ -30,29 +29,20 @@ static uint32_t u32(lua_State *L, int idx, const char *k)
 /* Sets the chip identity from its UID unless the chip already has one (state file). */
 static void identity(lua_State *L, struct sfi_sim *sim, int idx)
 {
-    uint8_t priv[32], pub[64], cert[SFI_SIM_CERT_SIZE];
+    uint8_t priv[32], cert[SFI_SIM_CERT_SIZE];
     if (sfi_sim_get_identity(sim, priv, cert) == SFI_OK) {
         sfi_wipe(priv, sizeof priv);
         return;
     }
-    struct sfi_ctx *ctx = sfib_ctx(L);
     size_t pemlen;
     lua_getfield(L, idx, "ca_key_pem");
     const char *pem = luaL_checklstring(L, -1, &pemlen);
     const char *product = sfib_optfield_str(L, idx, "product_id", "45002001");
-    uint8_t ca[32], capub[64], seed[32];
-    unsigned slen = 0;
-    static const char label[] = "sfirun simulated chip identity v1"; /* model */
-    EVP_Digest(label, sizeof label - 1, seed, &slen, EVP_sha256(), NULL);
     const struct sfi_sim_cfg *c = sfi_sim_config(sim);
-    int rc = sfi_ec_from_pem(ctx, pem, pemlen, ca, capub);
-    if (rc == SFI_OK)
-        rc = sfi_chip_identity(ctx, c->uid, sizeof c->uid, seed, priv, pub);
-    if (rc == SFI_OK)
-        rc = sfi_cert_make(ctx, ca, product, pub, cert);
+    int rc = sfi_chip_identity_cert(sfib_ctx(L), pem, pemlen, product, c->uid, sizeof c->uid,
+                                    priv, cert);
     if (rc == SFI_OK)
         sfi_sim_set_identity(sim, priv, cert);
-    sfi_wipe(ca, sizeof ca);
     sfi_wipe(priv, sizeof priv);
     lua_pop(L, 1);
     if (rc != SFI_OK)

@@ -1,40 +1,34 @@
 /* lsfi.c: the sfi.core module: versions, the event log, error objects, time and sleep.
  * Only scripts/sfi/ may require it (recipes use sfi.log, sfi.error, sfi.flow). */
-#include <archive.h>
-#include <libusb.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <sqlite3.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sfi/image.h"
+#include "sfi/versions.h"
 #include "sfib.h"
-
-#ifndef SFI_LIBP11_VERSION
-#define SFI_LIBP11_VERSION "unknown"
-#endif
 
 /* core.versions() -> {sfirun=, lua=, openssl=, libusb=, libp11=, libarchive=, sqlite=} */
 static int l_versions(lua_State *L)
 {
-    const struct libusb_version *uv = libusb_get_version();
+    struct sfi_versions v;
+    sfi_versions(&v);
     lua_createtable(L, 0, 7);
-    lua_pushstring(L, sfi_version());
+    lua_pushstring(L, v.sfirun);
     lua_setfield(L, -2, "sfirun");
     lua_pushstring(L, LUA_RELEASE);
     lua_setfield(L, -2, "lua");
-    lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+    lua_pushstring(L, v.openssl);
     lua_setfield(L, -2, "openssl");
-    lua_pushfstring(L, "%d.%d.%d", (int)uv->major, (int)uv->minor, (int)uv->micro);
+    lua_pushstring(L, v.libusb);
     lua_setfield(L, -2, "libusb");
-    lua_pushstring(L, SFI_LIBP11_VERSION);
+    lua_pushstring(L, v.libp11);
     lua_setfield(L, -2, "libp11");
-    lua_pushstring(L, archive_version_string());
+    lua_pushstring(L, v.libarchive);
     lua_setfield(L, -2, "libarchive");
-    lua_pushstring(L, sqlite3_libversion());
+    lua_pushstring(L, v.sqlite);
     lua_setfield(L, -2, "sqlite");
     return 1;
 }
@@ -210,49 +204,24 @@ static int l_sha256(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    unsigned char md[32];
-    unsigned mdlen = 0;
-    if (!EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL))
-        return sfib_raisef(L, SFI_E_CRYPTO, "sha256", "digest failed");
     char hex[65];
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    int rc = sfi_sha256_hex(sfib_ctx(L), s, n, hex);
+    if (rc)
+        return sfib_raise(L, rc, "sha256");
     lua_pushlstring(L, hex, 64);
     return 1;
 }
 
-/* core.crypto_floor_ms(nbytes) -> ms: the reference the benchmarks compare against: one
- * AES-128-GCM encryption and one decryption of nbytes with OpenSSL (best of 5). */
+/* core.crypto_floor_ms(nbytes) -> ms: the reference the benchmarks compare against
+ * (sfi_image_gcm_floor_ms). */
 static int l_crypto_floor_ms(lua_State *L)
 {
     lua_Integer n = sfib_checkrange(L, 1, 16, 64 << 20);
-    unsigned char *buf = lua_newuserdatauv(L, (size_t)n, 0);
-    memset(buf, 0x5A, (size_t)n);
-    static const unsigned char key[16] = {1}, iv[12] = {2};
-    unsigned char tag[16];
-    double best = 1e30;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-    int ok = c != NULL && aes != NULL;
-    for (int round = 0; ok && round < 5; round++) {
-        uint64_t t0 = sfi_now_ns();
-        int len = 0;
-        ok = EVP_EncryptInit_ex2(c, aes, key, iv, NULL) &&
-             EVP_EncryptUpdate(c, buf, &len, buf, (int)n) && EVP_EncryptFinal_ex(c, buf, &len) &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, tag) &&
-             EVP_DecryptInit_ex2(c, aes, key, iv, NULL) &&
-             EVP_DecryptUpdate(c, buf, &len, buf, (int)n) &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag) &&
-             EVP_DecryptFinal_ex(c, buf, &len) > 0;
-        double ms = (double)(sfi_now_ns() - t0) / 1e6;
-        if (ms < best)
-            best = ms;
-    }
-    EVP_CIPHER_free(aes);
-    EVP_CIPHER_CTX_free(c);
-    if (!ok)
-        return sfib_raisef(L, SFI_E_CRYPTO, "crypto_floor", "AES-128-GCM failed");
-    lua_pushnumber(L, best);
+    double ms = 0;
+    int rc = sfi_image_gcm_floor_ms(sfib_ctx(L), (size_t)n, &ms);
+    if (rc)
+        return sfib_raise(L, rc, "crypto_floor");
+    lua_pushnumber(L, ms);
     return 1;
 }
 

@@ -146,6 +146,15 @@ lua_Integer sfib_optfield_int(lua_State *L, int idx, const char *k, lua_Integer 
     return v;
 }
 
+lua_Integer sfib_optfield_range(lua_State *L, int idx, const char *k, lua_Integer def,
+                                lua_Integer lo, lua_Integer hi)
+{
+    lua_Integer v = sfib_optfield_int(L, idx, k, def);
+    if (v < lo || v > hi)
+        luaL_error(L, "field '%s' must be %I..%I, got %I", k, lo, hi, v);
+    return v;
+}
+
 int sfib_optfield_bool(lua_State *L, int idx, const char *k, int def)
 {
     idx = lua_absindex(L, idx);

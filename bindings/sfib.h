@@ -36,6 +36,9 @@ lua_Integer sfib_checkrange(lua_State *L, int arg, lua_Integer lo, lua_Integer h
 /* Optional field of the table at idx: string/integer/boolean with a default. */
 const char *sfib_optfield_str(lua_State *L, int idx, const char *k, const char *def);
 lua_Integer sfib_optfield_int(lua_State *L, int idx, const char *k, lua_Integer def);
+/* As sfib_optfield_int, and in [lo, hi] (else a Lua error naming the field). */
+lua_Integer sfib_optfield_range(lua_State *L, int idx, const char *k, lua_Integer def,
+                                lua_Integer lo, lua_Integer hi);
 int sfib_optfield_bool(lua_State *L, int idx, const char *k, int def);
 
 /* The engine probe behind an sfi.probe userdata at idx; raises on a closed probe. */

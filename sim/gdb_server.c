@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "sfi/bytes.h"
 #include "sfi/gdb_server.h"
 #include "sfi/rsp.h"
 #include "sfi/sim.h"
@@ -110,7 +111,8 @@ static int mem_write(struct sfi_gdb_server *gs, uint32_t addr, const void *buf, 
 
 static int write32(struct sfi_gdb_server *gs, uint32_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     return mem_write(gs, addr, b, 4);
 }
 
@@ -119,7 +121,7 @@ static int read32(struct sfi_gdb_server *gs, uint32_t addr, uint32_t *v)
     uint8_t b[4];
     int rc = mem_read(gs, addr, b, 4);
     if (rc == SFI_OK)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        *v = sfi_get_le32(b);
     return rc;
 }
 
@@ -166,18 +168,20 @@ static void reply_err(struct out *o, int rc)
     reply_str(o, rc == SFI_E_NO_DEVICE ? "E02" : rc == SFI_E_IO ? "E03" : "E01");
 }
 
+/* A register as GDB sends it: the target's (little-endian) bytes in hex. */
 static void put_le32_hex(char *dst, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    sfi_rsp_hex(b, 4, dst);
+    uint8_t b[4];
+    sfi_put_le32(b, v);
+    sfi_hex_encode(b, 4, dst);
 }
 
 static int get_le32_hex(const char *src, uint32_t *v)
 {
     uint8_t b[4];
-    if (sfi_rsp_unhex(src, 4, b) != 0)
+    if (sfi_hex_decode(src, 4, b) != 0)
         return -1;
-    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *v = sfi_get_le32(b);
     return 0;
 }
 
@@ -214,7 +218,7 @@ static void output(sfi_gdb_out_fn fn, void *ud, const char *text)
         char pkt[1 + 512];
         size_t k = n - off < 256 ? n - off : 256;
         pkt[0] = 'O';
-        sfi_rsp_hex(text + off, k, pkt + 1);
+        sfi_hex_encode(text + off, k, pkt + 1);
         fn(ud, (const uint8_t *)pkt, 1 + 2 * k);
     }
 }
@@ -426,7 +430,7 @@ void sfi_gdb_server_handle(struct sfi_gdb_server *gs, const uint8_t *req, size_t
             reply_err(&o, rc);
             break;
         }
-        sfi_rsp_hex(bin, (size_t)len, (char *)reply);
+        sfi_hex_encode(bin, (size_t)len, (char *)reply);
         o.len = (size_t)len * 2;
         break;
     }
@@ -437,7 +441,7 @@ void sfi_gdb_server_handle(struct sfi_gdb_server *gs, const uint8_t *req, size_t
             break;
         }
         uint8_t *bin = reply; /* decoded in place into the reply buffer, then overwritten */
-        if (len > cap || sfi_rsp_unhex(s + 1 + i, (size_t)len, bin) != 0) {
+        if (len > cap || sfi_hex_decode(s + 1 + i, (size_t)len, bin) != 0) {
             reply_str(&o, "E00");
             break;
         }
@@ -495,7 +499,7 @@ void sfi_gdb_server_handle(struct sfi_gdb_server *gs, const uint8_t *req, size_t
         } else if (prefix(s, n, "qRcmd,")) {
             size_t hl = n - 6;
             char cmd[128];
-            if (hl % 2 != 0 || hl / 2 >= sizeof cmd || sfi_rsp_unhex(s + 6, hl / 2, cmd) != 0) {
+            if (hl % 2 != 0 || hl / 2 >= sizeof cmd || sfi_hex_decode(s + 6, hl / 2, cmd) != 0) {
                 reply_str(&o, "E01");
                 break;
             }

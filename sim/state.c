@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sfi/bytes.h"
 #include "sim_int.h"
 
 #define MAGIC "SFISIM01"
@@ -36,19 +37,6 @@ uint32_t sim_crc32(const uint8_t *p, size_t n)
     return c ^ 0xFFFFFFFFu;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static size_t state_size(const struct sfi_sim *sim)
 {
     return FIXED + sim->nwords + sim->flash_bytes + 4;
@@ -63,15 +51,15 @@ int sfi_sim_load_state(struct sfi_sim *sim, const uint8_t *buf, size_t n)
 {
     if (n < HDR || memcmp(buf, MAGIC, 8) != 0)
         return bad(sim, "not a simulator state file (bad magic)");
-    if (get32(buf + 8) != 1)
+    if (sfi_get_le32(buf + 8) != 1)
         return bad(sim, "unsupported version");
-    if (get32(buf + 12) != sim->cfg.dev_id)
+    if (sfi_get_le32(buf + 12) != sim->cfg.dev_id)
         return bad(sim, "saved for another DEV_ID");
-    if (get32(buf + 16) != sim->flash_bytes || get32(buf + 20) != sim->cfg.flash_word)
+    if (sfi_get_le32(buf + 16) != sim->flash_bytes || sfi_get_le32(buf + 20) != sim->cfg.flash_word)
         return bad(sim, "flash size or flash word differs from this part");
     if (n != state_size(sim))
         return bad(sim, "wrong size (truncated or trailing data)");
-    if (sim_crc32(buf, n - 4) != get32(buf + n - 4))
+    if (sim_crc32(buf, n - 4) != sfi_get_le32(buf + n - 4))
         return bad(sim, "CRC mismatch");
     const uint8_t *p = buf + HDR + 4 * SFI_SIM_OB_WORDS;
     if (p[0] > 1)
@@ -81,7 +69,7 @@ int sfi_sim_load_state(struct sfi_sim *sim, const uint8_t *buf, size_t n)
         if (prog[i] > 2)
             return bad(sim, "programmed-word map entry is not 0, 1 or 2");
     for (unsigned i = 0; i < SFI_SIM_OB_WORDS; i++)
-        sim->ob[i] = get32(buf + HDR + 4 * i);
+        sim->ob[i] = sfi_get_le32(buf + HDR + 4 * i);
     sim->has_id = p[0];
     memcpy(sim->priv, p + 1, SFI_SIM_PRIV_SIZE);
     memcpy(sim->cert, p + 1 + SFI_SIM_PRIV_SIZE, SFI_SIM_CERT_SIZE);
@@ -143,12 +131,12 @@ int sfi_sim_save(struct sfi_sim *sim)
     if (!buf)
         return SFI_E_NOMEM;
     memcpy(buf, MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): bytes, no NUL */
-    put32(buf + 8, 1);
-    put32(buf + 12, sim->cfg.dev_id);
-    put32(buf + 16, sim->flash_bytes);
-    put32(buf + 20, sim->cfg.flash_word);
+    sfi_put_le32(buf + 8, 1);
+    sfi_put_le32(buf + 12, sim->cfg.dev_id);
+    sfi_put_le32(buf + 16, sim->flash_bytes);
+    sfi_put_le32(buf + 20, sim->cfg.flash_word);
     for (unsigned i = 0; i < SFI_SIM_OB_WORDS; i++)
-        put32(buf + HDR + 4 * i, sim->ob[i]);
+        sfi_put_le32(buf + HDR + 4 * i, sim->ob[i]);
     uint8_t *p = buf + HDR + 4 * SFI_SIM_OB_WORDS;
     p[0] = (uint8_t)sim->has_id;
     memcpy(p + 1, sim->priv, SFI_SIM_PRIV_SIZE);
@@ -156,7 +144,7 @@ int sfi_sim_save(struct sfi_sim *sim)
     memcpy(p + 1 + SFI_SIM_PRIV_SIZE + SFI_SIM_CERT_SIZE, sim->secstate, SFI_SIM_SECSTATE_SIZE);
     memcpy(buf + FIXED, sim->prog, sim->nwords);
     memcpy(buf + FIXED + sim->nwords, sim->flash, sim->flash_bytes);
-    put32(buf + n - 4, sim_crc32(buf, n - 4));
+    sfi_put_le32(buf + n - 4, sim_crc32(buf, n - 4));
     size_t tl = strlen(sim->state_file) + 32;
     char *tmp = malloc(tl);
     int rc = SFI_OK;

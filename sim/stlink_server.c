@@ -1,11 +1,14 @@
 /* stlink_server.c: the command decoder of a simulated ST-LINK/V3 (V3J7, API v3). Given one 16-byte
  * CDB and its OUT data it produces the exact IN reply a probe would send, dispatching memory,
  * register and reset operations to a target vtable. Memory commands report their outcome
- * through GETLASTRWSTATUS2, as the real probe does. */
+ * through GETLASTRWSTATUS2, as the real probe does. Command bytes, reply sizes and memory
+ * widths come from the protocol table the client uses (sfi/stlink_proto.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
+#include "sfi/stlink_proto.h"
 #include "sfi/stlink_server.h"
 
 #define DEFAULT_SERIAL "SFISIM0000000000000000001"
@@ -26,30 +29,6 @@ struct sfi_stlink_server {
 };
 
 static const uint32_t com_freqs[] = {24000, 8000, 3300, 1000, 200, 50, 5};
-
-static void wr16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static unsigned rd16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int sfi_stlink_server_new(struct sfi_ctx *ctx, const struct sfi_stlink_server_cfg *cfg,
                           const struct sfi_stlink_target_ops *ops, void *ud,
@@ -98,17 +77,7 @@ void sfi_stlink_server_reset(struct sfi_stlink_server *srv)
 
 size_t sfi_stlink_server_out_len(const uint8_t cdb[16])
 {
-    if (cdb[0] != 0xF2)
-        return 0;
-    switch (cdb[1]) {
-    case 0x08: /* WRITEMEM_32BIT */
-    case 0x0D: /* WRITEMEM_8BIT */
-    case 0x48: /* WRITEMEM_16BIT */
-    case 0x50: /* WRITEMEM_32BIT_NO_ADDR_INC */
-        return rd16(cdb + 6);
-    default:
-        return 0;
-    }
+    return sfi_stlink_cmd_out_len(sfi_stlink_cmd_find(cdb), cdb);
 }
 
 /* Status-only reply of n bytes. */
@@ -122,7 +91,7 @@ static size_t put_status(uint8_t *reply, size_t n, unsigned status)
 static size_t put_status_value(uint8_t *reply, size_t n, unsigned status, uint32_t v)
 {
     put_status(reply, n, status);
-    wr32(reply + 4, v);
+    sfi_put_le32(reply + 4, v);
     return n;
 }
 
@@ -131,8 +100,8 @@ static int mem_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], int wri
                    unsigned width, int inc, const uint8_t *out, size_t out_len, uint8_t *reply,
                    size_t *rlen)
 {
-    uint32_t addr = rd32(cdb + 2);
-    size_t len = rd16(cdb + 6);
+    uint32_t addr = sfi_get_le32(cdb + 2);
+    size_t len = sfi_get_le16(cdb + 6);
     size_t max = width == 8 ? (srv->jtag >= 6 ? 512 : 64) : SFI_STLINK_BUF_SIZE;
     if (len > max)
         return sfi_seterr(srv->ctx, SFI_E_PROTOCOL, "memory command 0x%02x: length %zu > %zu",
@@ -175,119 +144,108 @@ static int mem_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], int wri
     return SFI_OK;
 }
 
-static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const uint8_t *out,
-                     size_t out_len, uint8_t *reply, size_t *rlen)
+static int debug_cmd(struct sfi_stlink_server *srv, const struct sfi_stlink_cmd *c,
+                     const uint8_t cdb[16], const uint8_t *out, size_t out_len, uint8_t *reply,
+                     size_t *rlen)
 {
     const struct sfi_stlink_target_ops *o = srv->ops;
+    const size_t n = c->in_len; /* the fixed reply size of the table */
     uint32_t v = 0;
     unsigned st;
+    if (c->op == SFI_STLINK_OP_READ_MEM || c->op == SFI_STLINK_OP_WRITE_MEM)
+        return mem_cmd(srv, cdb, c->op == SFI_STLINK_OP_WRITE_MEM, c->width, c->addr_inc, out,
+                       out_len, reply, rlen);
     switch (cdb[1]) {
-    case 0x07:
-        return mem_cmd(srv, cdb, 0, 32, 1, out, out_len, reply, rlen);
-    case 0x08:
-        return mem_cmd(srv, cdb, 1, 32, 1, out, out_len, reply, rlen);
-    case 0x0C:
-        return mem_cmd(srv, cdb, 0, 8, 1, out, out_len, reply, rlen);
-    case 0x0D:
-        return mem_cmd(srv, cdb, 1, 8, 1, out, out_len, reply, rlen);
-    case 0x47:
-        return mem_cmd(srv, cdb, 0, 16, 1, out, out_len, reply, rlen);
-    case 0x48:
-        return mem_cmd(srv, cdb, 1, 16, 1, out, out_len, reply, rlen);
-    case 0x50:
-        return mem_cmd(srv, cdb, 1, 32, 0, out, out_len, reply, rlen);
-    case 0x54:
-        return mem_cmd(srv, cdb, 0, 32, 0, out, out_len, reply, rlen);
-    case 0x21: /* EXIT */
+    case SFI_STLINK_DBG_EXIT:
         srv->mode = SFI_STLINK_MODE_MASS;
         *rlen = 0;
         return SFI_OK;
-    case 0x30: /* APIV2_ENTER */
-        if (cdb[2] != 0xA3) {
-            *rlen = put_status(reply, 2, SFI_STLINK_FAULT); /* SWD only */
+    case SFI_STLINK_DBG_APIV2_ENTER:
+        if (cdb[2] != SFI_STLINK_ENTER_SWD_NO_RESET) {
+            *rlen = put_status(reply, n, SFI_STLINK_FAULT); /* SWD only */
             return SFI_OK;
         }
         srv->mode = SFI_STLINK_MODE_DEBUG;
-        *rlen = put_status(reply, 2, SFI_STLINK_OK);
+        *rlen = put_status(reply, n, SFI_STLINK_OK);
         return SFI_OK;
-    case 0x31: /* READ_IDCODES */
+    case SFI_STLINK_DBG_APIV2_READ_IDCODES:
         st = o->idcode ? o->idcode(srv->ud, &v) : SFI_STLINK_SWD_DP_ERROR;
-        *rlen = put_status_value(reply, 12, st, v);
+        *rlen = put_status_value(reply, n, st, v);
         return SFI_OK;
-    case 0x32: /* RESETSYS */
+    case SFI_STLINK_DBG_APIV2_RESETSYS:
         st = o->reset_sys ? o->reset_sys(srv->ud) : SFI_STLINK_OK;
-        *rlen = put_status(reply, 2, st);
+        *rlen = put_status(reply, n, st);
         return SFI_OK;
-    case 0x33: /* READREG */
+    case SFI_STLINK_DBG_APIV2_READREG:
         st = o->read_core_reg ? o->read_core_reg(srv->ud, cdb[2], &v) : SFI_STLINK_OK;
-        *rlen = put_status_value(reply, 8, st, v);
+        *rlen = put_status_value(reply, n, st, v);
         return SFI_OK;
-    case 0x34: /* WRITEREG */
-        st = o->write_core_reg ? o->write_core_reg(srv->ud, cdb[2], rd32(cdb + 3))
+    case SFI_STLINK_DBG_APIV2_WRITEREG:
+        st = o->write_core_reg ? o->write_core_reg(srv->ud, cdb[2], sfi_get_le32(cdb + 3))
                                : SFI_STLINK_OK;
-        *rlen = put_status(reply, 2, st);
+        *rlen = put_status(reply, n, st);
         return SFI_OK;
-    case 0x35: /* WRITEDEBUGREG */
-        st = o->write_dbg ? o->write_dbg(srv->ud, rd32(cdb + 2), rd32(cdb + 6)) : SFI_STLINK_OK;
-        *rlen = put_status(reply, 2, st);
+    case SFI_STLINK_DBG_APIV2_WRITEDEBUGREG:
+        st = o->write_dbg ? o->write_dbg(srv->ud, sfi_get_le32(cdb + 2), sfi_get_le32(cdb + 6))
+                          : SFI_STLINK_OK;
+        *rlen = put_status(reply, n, st);
         return SFI_OK;
-    case 0x36: /* READDEBUGREG */
-        st = o->read_dbg ? o->read_dbg(srv->ud, rd32(cdb + 2), &v) : SFI_STLINK_OK;
-        *rlen = put_status_value(reply, 8, st, v);
+    case SFI_STLINK_DBG_APIV2_READDEBUGREG:
+        st = o->read_dbg ? o->read_dbg(srv->ud, sfi_get_le32(cdb + 2), &v) : SFI_STLINK_OK;
+        *rlen = put_status_value(reply, n, st, v);
         return SFI_OK;
-    case 0x3A: { /* READALLREGS: status + 21 registers */
-        put_status(reply, 88, SFI_STLINK_OK);
-        for (unsigned i = 0; i < 21; i++) {
+    case SFI_STLINK_DBG_APIV2_READALLREGS: { /* status word, then the registers */
+        put_status(reply, n, SFI_STLINK_OK);
+        for (unsigned i = 0; i < (n - 4) / 4; i++) {
             v = 0;
             st = o->read_core_reg ? o->read_core_reg(srv->ud, i, &v) : SFI_STLINK_OK;
             if (st != SFI_STLINK_OK)
                 reply[0] = (uint8_t)st;
-            wr32(reply + 4 + 4 * i, v);
+            sfi_put_le32(reply + 4 + 4 * i, v);
         }
-        *rlen = 88;
+        *rlen = n;
         return SFI_OK;
     }
-    case 0x3B: /* GETLASTRWSTATUS */
-        *rlen = put_status(reply, 2, srv->last_rw);
+    case SFI_STLINK_DBG_GETLASTRWSTATUS:
+    case SFI_STLINK_DBG_GETLASTRWSTATUS2:
+        *rlen = put_status(reply, n, srv->last_rw);
         return SFI_OK;
-    case 0x3E: /* GETLASTRWSTATUS2 */
-        *rlen = put_status(reply, 12, srv->last_rw);
-        return SFI_OK;
-    case 0x3C: /* DRIVE_NRST */
+    case SFI_STLINK_DBG_DRIVE_NRST:
         st = cdb[2] > 2 ? SFI_STLINK_FAULT
              : o->drive_nrst ? o->drive_nrst(srv->ud, cdb[2])
                              : SFI_STLINK_OK;
-        *rlen = put_status(reply, 2, st);
+        *rlen = put_status(reply, n, st);
         return SFI_OK;
-    case 0x40: /* START_TRACE_RX */
-    case 0x41: /* STOP_TRACE_RX */
-    case 0x42: /* GET_TRACE_NB: no trace data */
-    case 0x43: /* SWD_SET_FREQ */
-    case 0x44: /* JTAG_SET_FREQ */
-    case 0x4B: /* INIT_AP */
-    case 0x4C: /* CLOSE_AP_DBG */
-        *rlen = put_status(reply, 2, SFI_STLINK_OK);
-        if (cdb[1] == 0x42)
+    case SFI_STLINK_DBG_START_TRACE_RX:
+    case SFI_STLINK_DBG_STOP_TRACE_RX:
+    case SFI_STLINK_DBG_GET_TRACE_NB: /* no trace data */
+    case SFI_STLINK_DBG_SWD_SET_FREQ:
+    case SFI_STLINK_DBG_JTAG_SET_FREQ:
+    case SFI_STLINK_DBG_INIT_AP:
+    case SFI_STLINK_DBG_CLOSE_AP_DBG:
+        *rlen = put_status(reply, n, SFI_STLINK_OK);
+        if (cdb[1] == SFI_STLINK_DBG_GET_TRACE_NB)
             reply[0] = 0;
         return SFI_OK;
-    case 0x45: { /* READ_DAP_REG */
-        unsigned port = rd16(cdb + 2), addr = rd16(cdb + 4);
+    case SFI_STLINK_DBG_READ_DAP_REG: {
+        unsigned port = sfi_get_le16(cdb + 2), addr = sfi_get_le16(cdb + 4);
         if (o->read_dap)
             st = o->read_dap(srv->ud, port, addr, &v);
         else if (port == SFI_STLINK_DP_PORT && addr == 0)
             st = o->idcode ? o->idcode(srv->ud, &v) : SFI_STLINK_SWD_DP_ERROR;
         else
             st = SFI_STLINK_OK;
-        *rlen = put_status_value(reply, 8, st, v);
+        *rlen = put_status_value(reply, n, st, v);
         return SFI_OK;
     }
-    case 0x46: /* WRITE_DAP_REG */
-        st = o->write_dap ? o->write_dap(srv->ud, rd16(cdb + 2), rd16(cdb + 4), rd32(cdb + 6))
+    case SFI_STLINK_DBG_WRITE_DAP_REG:
+        st = o->write_dap ? o->write_dap(srv->ud, sfi_get_le16(cdb + 2), sfi_get_le16(cdb + 4),
+                                         sfi_get_le32(cdb + 6))
                           : SFI_STLINK_OK;
-        *rlen = put_status(reply, 2, st);
+        *rlen = put_status(reply, n, st);
         return SFI_OK;
-    case 0x61: { /* APIV3_SET_COM_FREQ: the closest supported speed <= requested */
-        uint32_t want = rd32(cdb + 4), got = com_freqs[sizeof com_freqs / 4 - 1];
+    case SFI_STLINK_DBG_APIV3_SET_COM_FREQ: { /* the closest supported speed <= requested */
+        uint32_t want = sfi_get_le32(cdb + 4), got = com_freqs[sizeof com_freqs / 4 - 1];
         for (size_t i = 0; i < sizeof com_freqs / 4; i++) {
             if (com_freqs[i] <= want) {
                 got = com_freqs[i];
@@ -296,19 +254,19 @@ static int debug_cmd(struct sfi_stlink_server *srv, const uint8_t cdb[16], const
         }
         if (cdb[2] == 0)
             srv->khz = got;
-        *rlen = put_status_value(reply, 8, SFI_STLINK_OK, got);
+        *rlen = put_status_value(reply, n, SFI_STLINK_OK, got);
         return SFI_OK;
     }
-    case 0x62: /* APIV3_GET_COM_FREQ */
-        put_status(reply, 52, SFI_STLINK_OK);
+    case SFI_STLINK_DBG_APIV3_GET_COM_FREQ:
+        put_status(reply, n, SFI_STLINK_OK);
         reply[8] = (uint8_t)(sizeof com_freqs / 4);
         for (size_t i = 0; i < sizeof com_freqs / 4; i++)
-            wr32(reply + 12 + 4 * i, com_freqs[i]);
-        *rlen = 52;
+            sfi_put_le32(reply + 12 + 4 * i, com_freqs[i]);
+        *rlen = n;
         return SFI_OK;
     default:
         return sfi_seterr(srv->ctx, SFI_E_UNSUPPORTED,
-                          "simulated ST-LINK: unknown debug command F2 %02X", cdb[1]);
+                          "simulated ST-LINK: %s (F2 %02X) is not simulated", c->name, cdb[1]);
     }
 }
 
@@ -318,53 +276,51 @@ int sfi_stlink_server_handle(struct sfi_stlink_server *srv, const uint8_t cdb[16
 {
     if (cap < SFI_STLINK_BUF_SIZE + 16)
         return sfi_seterr(srv->ctx, SFI_E_INVALID, "reply buffer of %zu bytes too small", cap);
-    size_t need = sfi_stlink_server_out_len(cdb);
+    const struct sfi_stlink_cmd *c = sfi_stlink_cmd_find(cdb);
+    if (c == NULL) {
+        char name[16];
+        return sfi_seterr(srv->ctx, SFI_E_UNSUPPORTED, "simulated ST-LINK: unknown command %s",
+                          sfi_stlink_cmd_label(cdb, name, sizeof name));
+    }
+    size_t need = sfi_stlink_cmd_out_len(c, cdb);
     if (out_len != need)
         return sfi_seterr(srv->ctx, SFI_E_PROTOCOL, "command %02X %02X: %zu OUT bytes, %zu "
                           "expected", cdb[0], cdb[1], out_len, need);
-    size_t rlen = 0;
+    size_t rlen = c->in_len;
     int rc = SFI_OK;
     unsigned mv = 0;
     switch (cdb[0]) {
-    case 0xF1: /* GET_VERSION: generation 3, x = y = 0 -> GET_VERSION_EX follows */
-        reply[0] = 0x30;
-        reply[1] = 0x00;
-        wr16(reply + 2, SFI_STLINK_VID);
-        wr16(reply + 4, srv->pid);
-        rlen = 6;
+    case SFI_STLINK_CMD_GET_VERSION: /* generation 3, x = y = 0: GET_VERSION_EX follows */
+        sfi_put_be16(reply, 3u << 12);
+        sfi_put_le16(reply + 2, SFI_STLINK_VID);
+        sfi_put_le16(reply + 4, srv->pid);
         break;
-    case 0xFB: /* APIV3_GET_VERSION_EX */
-        memset(reply, 0, 12);
+    case SFI_STLINK_CMD_APIV3_GET_VERSION_EX:
+        memset(reply, 0, rlen);
         reply[0] = 3;
         reply[2] = (uint8_t)srv->jtag;
-        wr16(reply + 8, SFI_STLINK_VID);
-        wr16(reply + 10, srv->pid);
-        rlen = 12;
+        sfi_put_le16(reply + 8, SFI_STLINK_VID);
+        sfi_put_le16(reply + 10, srv->pid);
         break;
-    case 0xF5: /* GET_CURRENT_MODE */
+    case SFI_STLINK_CMD_GET_CURRENT_MODE:
         reply[0] = (uint8_t)srv->mode;
         reply[1] = 0;
-        rlen = 2;
         break;
-    case 0xF3: /* DFU */
-        if (cdb[1] != 0x07)
-            return sfi_seterr(srv->ctx, SFI_E_UNSUPPORTED,
-                              "simulated ST-LINK: unknown DFU command F3 %02X", cdb[1]);
+    case SFI_STLINK_CMD_DFU: /* the table knows DFU_EXIT only */
         srv->mode = SFI_STLINK_MODE_MASS;
         break;
-    case 0xF7: /* GET_TARGET_VOLTAGE: V = 2 * adc1 * 1.2 / adc0 */
+    case SFI_STLINK_CMD_GET_TARGET_VOLTAGE: /* V = 2 * adc1 * 1.2 / adc0 */
         if (srv->ops->voltage == NULL || srv->ops->voltage(srv->ud, &mv) != SFI_STLINK_OK)
             mv = 3300;
-        wr32(reply, 2400);
-        wr32(reply + 4, mv);
-        rlen = 8;
+        sfi_put_le32(reply, 2400);
+        sfi_put_le32(reply + 4, mv);
         break;
-    case 0xF2:
-        rc = debug_cmd(srv, cdb, out, out_len, reply, &rlen);
+    case SFI_STLINK_CMD_DEBUG:
+        rc = debug_cmd(srv, c, cdb, out, out_len, reply, &rlen);
         break;
     default:
-        return sfi_seterr(srv->ctx, SFI_E_UNSUPPORTED, "simulated ST-LINK: unknown command "
-                          "%02X", cdb[0]);
+        return sfi_seterr(srv->ctx, SFI_E_UNSUPPORTED, "simulated ST-LINK: %s is not simulated",
+                          c->name);
     }
     if (rc == SFI_OK)
         *reply_len = rlen;

@@ -4,6 +4,7 @@
  * way a real probe reports them (bus fault, DP error, WAIT). */
 #include <stdlib.h>
 
+#include "sfi/bytes.h"
 #include "sfi/sim.h"
 #include "sfi/stlink_server.h"
 
@@ -77,13 +78,14 @@ static unsigned st_read_dbg(void *ud, uint32_t addr, uint32_t *v)
         return SFI_STLINK_SWD_AP_FAULT;
     unsigned st = st_read_mem(ud, addr, b, 4, 32);
     if (st == SFI_STLINK_OK)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        *v = sfi_get_le32(b);
     return st;
 }
 
 static unsigned st_write_dbg(void *ud, uint32_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     if (addr & 3)
         return SFI_STLINK_SWD_AP_FAULT;
     return st_write_mem(ud, addr, b, 4, 32);

@@ -15,13 +15,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "sfi/bytes.h"
+#include "sfi/stlink_proto.h"
 #include "sfi/stlink_server.h"
 
 #define CMD_TIMEOUT_MS 2000 /* budget for the rest of a request once its first byte arrived */
 #define POLL_SLICE_MS 100
-#define ST_OK 0x0001u
-#define ST_BAD_PARAM 0x1002u
-#define ST_CMD_NOT_AVAILABLE 0x1053u
 #define DEVICE_ID 1u
 
 struct sfi_stlink_tcpserver {
@@ -43,19 +42,6 @@ struct client {
     int opened;
     uint32_t connect_id;
 };
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int stopping(struct sfi_stlink_tcpserver *ts)
 {
@@ -189,24 +175,24 @@ static int put(struct client *cl, const uint8_t *p, size_t n)
 static int put_status(struct client *cl, uint32_t st)
 {
     uint8_t b[4];
-    wr32(b, st);
+    sfi_put_le32(b, st);
     return put(cl, b, 4);
 }
 
 static uint32_t status_of(int rc)
 {
-    return rc == SFI_E_UNSUPPORTED ? ST_CMD_NOT_AVAILABLE : ST_BAD_PARAM;
+    return rc == SFI_E_UNSUPPORTED ? SFI_STLINK_SRV_CMD_NOT_AVAILABLE : SFI_STLINK_SRV_BAD_PARAM;
 }
 
 /* SEND_USB_CMD; the 1-byte command code was already read. 1 keep the client, 0 drop. */
 static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
 {
-    uint8_t h[32];
-    if (!get(ts, cl, h + 1, 31, 0))
+    uint8_t h[SFI_STLINK_SRV_HDR_LEN];
+    if (!get(ts, cl, h + 1, sizeof h - 1, 0))
         return 0;
     const uint8_t *cdb = h + 8;
     unsigned dir = h[24];
-    uint32_t size = rd32(h + 28);
+    uint32_t size = sfi_get_le32(h + 28);
     if (size > SFI_STLINK_BUF_SIZE + 16 || (dir != 0 && dir != 1 && dir != 3)) {
         sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: SEND_USB_CMD dir %u size %u refused",
                 dir, (unsigned)size);
@@ -218,10 +204,10 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
     enum sfi_stlink_tcp_fault fault =
         ts->cfg.fault_at != 0 && nth == ts->cfg.fault_at ? ts->cfg.fault : SFI_STLINK_TCP_FAULT_NONE;
 
-    uint32_t st = ST_OK;
+    uint32_t st = SFI_STLINK_SRV_OK;
     size_t rlen = 0;
-    if (!cl->opened || rd32(h + 4) != cl->connect_id) {
-        st = ST_BAD_PARAM;
+    if (!cl->opened || sfi_get_le32(h + 4) != cl->connect_id) {
+        st = SFI_STLINK_SRV_BAD_PARAM;
     } else {
         int rc = sfi_stlink_server_handle(ts->srv, cdb, dir == 0 ? ts->data : NULL,
                                           dir == 0 ? size : 0, ts->reply, sizeof ts->reply,
@@ -237,7 +223,7 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
     /* the reply: status word, then exactly size bytes for IN commands (zero padded) */
     size_t n = 4;
     uint8_t *out = ts->data;
-    wr32(out, st);
+    sfi_put_le32(out, st);
     if (dir != 0) {
         if (rlen < size)
             memset(ts->reply + rlen, 0, size - rlen);
@@ -257,76 +243,70 @@ static int usb_cmd(struct sfi_stlink_tcpserver *ts, struct client *cl)
     }
 }
 
-/* One request. 1 keep the client, 0 drop it. */
+/* One request; its size and its reply's come from the request table (sfi/stlink_proto.h).
+ * 1 keep the client, 0 drop it. */
 static int serve_one(struct sfi_stlink_tcpserver *ts, struct client *cl)
 {
     uint8_t b[48];
     if (!get(ts, cl, b, 1, 1))
         return 0;
-    switch (b[0]) {
-    case 0x06: /* GET_SERVER_VERSION: api, major, minor, build */
-        if (!get(ts, cl, b + 1, 3, 0))
-            return 0;
-        memset(b, 0, 16);
-        wr32(b, ts->cfg.api);
-        wr32(b + 4, 2);
-        wr32(b + 8, 1);
-        return put(cl, b, 16);
-    case 0x00: /* REFRESH_DEVICE_LIST */
-        if (!get(ts, cl, b + 1, 1, 0))
-            return 0;
-        return put_status(cl, ST_OK);
-    case 0x01: /* GET_NB_DEV */
-        wr32(b, 1);
-        return put(cl, b, 4);
-    case 0x02: { /* GET_DEV_INFO */
-        if (!get(ts, cl, b + 1, 7, 0))
-            return 0;
+    const struct sfi_stlink_srv_req *r = sfi_stlink_srv_find(b[0]);
+    if (r == NULL) {
+        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: unknown request 0x%02x, dropping client",
+                b[0]);
+        return 0;
+    }
+    if (r->code == SFI_STLINK_SRV_SEND_USB_CMD)
+        return usb_cmd(ts, cl);
+    if (r->req_len > 1 && !get(ts, cl, b + 1, r->req_len - 1u, 0))
+        return 0;
+    switch (r->code) {
+    case SFI_STLINK_SRV_GET_SERVER_VERSION: /* api, major, minor, build */
+        memset(b, 0, r->rep_len);
+        sfi_put_le32(b, ts->cfg.api);
+        sfi_put_le32(b + 4, 2);
+        sfi_put_le32(b + 8, 1);
+        return put(cl, b, r->rep_len);
+    case SFI_STLINK_SRV_REFRESH_DEVICE_LIST:
+        return put_status(cl, SFI_STLINK_SRV_OK);
+    case SFI_STLINK_SRV_GET_NB_DEV:
+        sfi_put_le32(b, 1);
+        return put(cl, b, r->rep_len);
+    case SFI_STLINK_SRV_GET_DEV_INFO: {
+        const size_t n = r->rep_len + SFI_STLINK_SRV_DEV_INFO_LEN;
         unsigned idx = b[1];
-        memset(b, 0, 45);
+        memset(b, 0, n);
         if (idx != 0) {
-            wr32(b, ST_BAD_PARAM);
-            return put(cl, b, 45);
+            sfi_put_le32(b, SFI_STLINK_SRV_BAD_PARAM);
+            return put(cl, b, n);
         }
-        wr32(b, ST_OK);
-        wr32(b + 4, DEVICE_ID);
+        sfi_put_le32(b, SFI_STLINK_SRV_OK);
+        sfi_put_le32(b + 4, DEVICE_ID);
         /* serial: 32-byte NUL-padded field (b was zeroed); at most 31 characters */
         const char *serial = sfi_stlink_server_serial(ts->srv);
         size_t sl = strnlen(serial, 31);
         memcpy(b + 8, serial, sl); /* NOLINT(bugprone-not-null-terminated-result): padded */
-        b[40] = (uint8_t)SFI_STLINK_VID;
-        b[41] = (uint8_t)(SFI_STLINK_VID >> 8);
-        b[42] = (uint8_t)sfi_stlink_server_pid(ts->srv);
-        b[43] = (uint8_t)(sfi_stlink_server_pid(ts->srv) >> 8);
+        sfi_put_le16(b + 40, SFI_STLINK_VID);
+        sfi_put_le16(b + 42, sfi_stlink_server_pid(ts->srv));
         b[44] = (uint8_t)cl->opened;
-        return put(cl, b, 45);
+        return put(cl, b, n);
     }
-    case 0x03: /* OPEN_DEV */
-        if (!get(ts, cl, b + 1, 7, 0))
-            return 0;
-        if (rd32(b + 4) != DEVICE_ID) {
-            wr32(b, 0x1003); /* open error */
-            wr32(b + 4, 0);
-            return put(cl, b, 8);
+    case SFI_STLINK_SRV_OPEN_DEV:
+        if (sfi_get_le32(b + 4) != DEVICE_ID) {
+            sfi_put_le32(b, SFI_STLINK_SRV_OPEN_ERROR);
+            sfi_put_le32(b + 4, 0);
+            return put(cl, b, r->rep_len);
         }
         cl->opened = 1;
         cl->connect_id = ts->next_connect_id++;
-        wr32(b, ST_OK);
-        wr32(b + 4, cl->connect_id);
-        return put(cl, b, 8);
-    case 0x04: /* CLOSE_DEV */
-        if (!get(ts, cl, b + 1, 7, 0))
-            return 0;
-        if (!cl->opened || rd32(b + 4) != cl->connect_id)
-            return put_status(cl, ST_BAD_PARAM);
+        sfi_put_le32(b, SFI_STLINK_SRV_OK);
+        sfi_put_le32(b + 4, cl->connect_id);
+        return put(cl, b, r->rep_len);
+    default: /* SFI_STLINK_SRV_CLOSE_DEV */
+        if (!cl->opened || sfi_get_le32(b + 4) != cl->connect_id)
+            return put_status(cl, SFI_STLINK_SRV_BAD_PARAM);
         cl->opened = 0;
-        return put_status(cl, ST_OK);
-    case 0x05:
-        return usb_cmd(ts, cl);
-    default:
-        sfi_log(ts->ctx, SFI_LOG_DEBUG, "stlink-server: unknown request 0x%02x, dropping client",
-                b[0]);
-        return 0;
+        return put_status(cl, SFI_STLINK_SRV_OK);
     }
 }
 

@@ -1,6 +1,6 @@
 /* bsign.c: the OpenSSL side of bundles: SHA-256, Ed25519 / ECDSA P-256 signatures over the
  * manifest, and key fingerprints (SHA-256 of the DER SubjectPublicKeyInfo). OpenSSL errors
- * are mapped here only; the drained error queue goes to the detail buffer. */
+ * are mapped by sfi_ossl_err (license/ossl_err.h): the drained queue goes to the detail. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,33 +12,13 @@
 #include <openssl/x509.h>
 
 #include "bundle/bundle_int.h"
-
-/* Sets rc with "what: <openssl queue>" as detail. */
-static int ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
-{
-    char buf[256] = "";
-    unsigned long e = ERR_get_error();
-    if (e)
-        ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return sfi_seterr(ctx, rc, "%s%s%s", what, buf[0] ? ": " : "", buf);
-}
-
-void sfi_bsign_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
+#include "license/ossl_err.h"
 
 int sfi_bsign_sha256(struct sfi_ctx *ctx, const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 0;
     if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL))
-        return ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
     return SFI_OK;
 }
 
@@ -66,7 +46,7 @@ static int spki_der(struct sfi_ctx *ctx, EVP_PKEY *k, unsigned char **out, size_
     unsigned char *der = NULL;
     int n = i2d_PUBKEY(k, &der);
     if (n <= 0)
-        return ossl_err(ctx, SFI_E_CRYPTO, "encoding the public key");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "encoding the public key");
     unsigned char *copy = malloc((size_t)n);
     if (!copy) {
         OPENSSL_free(der);
@@ -86,7 +66,7 @@ static int load_key(struct sfi_ctx *ctx, const char *pem, size_t len, int privat
         return sfi_seterr(ctx, SFI_E_FORMAT, "key file too large");
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio)
-        return ossl_err(ctx, SFI_E_NOMEM, "key");
+        return sfi_ossl_err(ctx, SFI_E_NOMEM, "key");
     EVP_PKEY *k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
                           : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (!k && !private) {
@@ -97,7 +77,7 @@ static int load_key(struct sfi_ctx *ctx, const char *pem, size_t len, int privat
     }
     BIO_free(bio);
     if (!k)
-        return ossl_err(ctx, SFI_E_FORMAT,
+        return sfi_ossl_err(ctx, SFI_E_FORMAT,
                         private ? "not a PEM private key" : "not a PEM public key");
     if (!key_kind_ok(k)) {
         EVP_PKEY_free(k);
@@ -109,12 +89,12 @@ static int load_key(struct sfi_ctx *ctx, const char *pem, size_t len, int privat
 
 int sfi_bundle_fingerprint(struct sfi_ctx *ctx, const char *pem, size_t len, char hex[65])
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, pem, len, 0, &k);
     if (rc != SFI_OK)
         return rc;
-    unsigned char *der;
-    size_t dl;
+    unsigned char *der = NULL;
+    size_t dl = 0;
     rc = spki_der(ctx, k, &der, &dl);
     EVP_PKEY_free(k);
     if (rc != SFI_OK)
@@ -123,7 +103,7 @@ int sfi_bundle_fingerprint(struct sfi_ctx *ctx, const char *pem, size_t len, cha
     rc = sfi_bsign_sha256(ctx, der, dl, md);
     free(der);
     if (rc == SFI_OK)
-        sfi_bsign_hex(md, 32, hex);
+        sfi_hex_str(md, 32, hex);
     return rc;
 }
 
@@ -131,7 +111,7 @@ int sfi_bsign_sign(struct sfi_ctx *ctx, const char *key_pem, size_t key_len, con
                    size_t len, unsigned char **sig, size_t *siglen, unsigned char **spki,
                    size_t *spkilen)
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, key_pem, key_len, 1, &k);
     if (rc != SFI_OK)
         return rc;
@@ -139,15 +119,15 @@ int sfi_bsign_sign(struct sfi_ctx *ctx, const char *key_pem, size_t key_len, con
     unsigned char *s = NULL, *der = NULL;
     size_t sl = 0, dl = 0;
     if (!md) {
-        rc = ossl_err(ctx, SFI_E_NOMEM, "signing");
+        rc = sfi_ossl_err(ctx, SFI_E_NOMEM, "signing");
     } else if (EVP_DigestSignInit(md, NULL, key_md(k), NULL, k) != 1 ||
                EVP_DigestSign(md, NULL, &sl, msg, len) != 1) { /* NOLINT(bugprone-branch-clone):
                                                                   same error, two steps */
-        rc = ossl_err(ctx, SFI_E_CRYPTO, "signing the manifest");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "signing the manifest");
     } else if (!(s = malloc(sl))) {
         rc = sfi_seterr(ctx, SFI_E_NOMEM, "signature");
     } else if (EVP_DigestSign(md, s, &sl, msg, len) != 1) {
-        rc = ossl_err(ctx, SFI_E_CRYPTO, "signing the manifest");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "signing the manifest");
     } else {
         rc = spki_der(ctx, k, &der, &dl);
     }
@@ -168,7 +148,7 @@ int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_le
                      const unsigned char *spki, size_t spkilen, const void *msg, size_t len,
                      const unsigned char *sig, size_t siglen, char fp[65])
 {
-    EVP_PKEY *k;
+    EVP_PKEY *k = NULL;
     int rc = load_key(ctx, trust_pem, trust_len, 0, &k);
     if (rc != SFI_OK) {
         char why[256];
@@ -185,8 +165,8 @@ int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_le
     if (rc == SFI_OK)
         rc = sfi_bsign_sha256(ctx, spki, spkilen, smd);
     if (rc == SFI_OK) {
-        sfi_bsign_hex(md, 32, fp);
-        sfi_bsign_hex(smd, 32, sfp);
+        sfi_hex_str(md, 32, fp);
+        sfi_hex_str(smd, 32, sfp);
         if (dl != spkilen || memcmp(der, spki, dl) != 0)
             rc = sfi_seterr(ctx, SFI_E_AUTH,
                             "manifest.sig: signed by key %s, not by the trusted key %s", sfp, fp);
@@ -195,11 +175,11 @@ int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_le
     if (rc == SFI_OK) {
         EVP_MD_CTX *mdc = EVP_MD_CTX_new();
         if (!mdc)
-            rc = ossl_err(ctx, SFI_E_NOMEM, "verifying");
+            rc = sfi_ossl_err(ctx, SFI_E_NOMEM, "verifying");
         else if (EVP_DigestVerifyInit(mdc, NULL, key_md(k), NULL, k) != 1)
-            rc = ossl_err(ctx, SFI_E_CRYPTO, "verifying");
+            rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "verifying");
         else if (EVP_DigestVerify(mdc, sig, siglen, msg, len) != 1)
-            rc = ossl_err(ctx, SFI_E_AUTH, "manifest.sig: bad signature over the manifest");
+            rc = sfi_ossl_err(ctx, SFI_E_AUTH, "manifest.sig: bad signature over the manifest");
         EVP_MD_CTX_free(mdc);
     }
     EVP_PKEY_free(k);

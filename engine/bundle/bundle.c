@@ -59,10 +59,10 @@ static int sig_text(struct tbuf *b, const unsigned char *spki, size_t sl,
     if (!hex)
         return SFI_E_NOMEM;
     tputs(b, "sfirun-signature 1\nkey ");
-    sfi_bsign_hex(spki, sl, hex);
+    sfi_hex_str(spki, sl, hex);
     tputs(b, hex);
     tputs(b, "\nsig ");
-    sfi_bsign_hex(sig, gl, hex);
+    sfi_hex_str(sig, gl, hex);
     tputs(b, hex);
     tputs(b, "\n");
     free(hex);
@@ -153,7 +153,7 @@ static int manifest_text(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s,
         int rc = sfi_bsign_sha256(ctx, sorted[i]->data, sorted[i]->size, md);
         if (rc != SFI_OK)
             return rc;
-        sfi_bsign_hex(md, 32, hex);
+        sfi_hex_str(md, 32, hex);
         tputs(b, "file ");
         tputs(b, hex);
         snprintf(line, sizeof line, " %zu ", sorted[i]->size);
@@ -221,7 +221,7 @@ int sfi_bundle_create(struct sfi_ctx *ctx, const struct sfi_bundle_spec *s, unsi
         rc = sfi_bsign_sha256(ctx, spki, spkilen, md);
         if (rc != SFI_OK)
             goto done;
-        sfi_bsign_hex(md, 32, s->signer_out);
+        sfi_hex_str(md, 32, s->signer_out);
     }
     if (sig_text(&sig, spki, spkilen, raw, rawlen) != SFI_OK) {
         rc = sfi_seterr(ctx, SFI_E_NOMEM, "signature");

@@ -4,6 +4,7 @@
 #define SFI_BUNDLE_INT_H
 
 #include "sfi/bundle.h"
+#include "sfi/bytes.h"
 
 /* SHA-256 of data into out[32]. Errors: SFI_E_CRYPTO. */
 int sfi_bsign_sha256(struct sfi_ctx *ctx, const void *data, size_t len, unsigned char out[32]);
@@ -25,8 +26,6 @@ int sfi_bsign_sign_p11(struct sfi_ctx *ctx, const char *uri, const void *msg, si
 int sfi_bsign_verify(struct sfi_ctx *ctx, const char *trust_pem, size_t trust_len,
                      const unsigned char *spki, size_t spkilen, const void *msg, size_t len,
                      const unsigned char *sig, size_t siglen, char fp[65]);
-/* Hex of n bytes into out (2n+1 bytes). */
-void sfi_bsign_hex(const unsigned char *in, size_t n, char *out);
 
 /* One member read from an archive. */
 struct sfi_member {

@@ -103,15 +103,6 @@ static char *dupn(const char *s, size_t n)
     return d;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 struct mp {
     struct sfi_ctx *ctx;
     struct sfi_bundle_manifest *m;
@@ -145,12 +136,11 @@ static int parse_file(struct mp *s, const char *v, size_t vn)
     if (vn < 68 || v[64] != ' ')
         return bad(s, "expected 'file <sha256> <size> <path>'");
     struct sfi_bundle_file f = {0};
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+    for (int i = 0; i < 64; i++)
+        if (v[i] >= 'A' && v[i] <= 'F')
             return bad(s, "sha256 must be 64 lowercase hex digits");
-        f.sha256[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (sfi_hex_decode(v, 32, f.sha256) != 0)
+        return bad(s, "sha256 must be 64 lowercase hex digits");
     const char *p = v + 65, *end = v + vn;
     const char *sp = memchr(p, ' ', (size_t)(end - p));
     if (!sp || sp == p || sp - p > 20 || (p[0] == '0' && sp - p > 1))

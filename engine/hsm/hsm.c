@@ -16,6 +16,7 @@
 
 #include "hsm/p11_int.h"
 #include "license/lic_int.h"
+#include "sfi/bytes.h"
 
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define L_KEY "sfi-fwkey"
@@ -86,8 +87,7 @@ static int guard_path(struct sfi_ctx *ctx, const char *module, const char *token
     if (!ok)
         return sfi_seterr(ctx, SFI_E_CRYPTO, "lock name: SHA-256 failed");
     char hex[25];
-    for (int i = 0; i < 12; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    sfi_hex_str(md, 12, hex);
     int n = snprintf(out, cap, "%s/sfirun-hsm-%s.lock", dir, hex);
     if (n < 0 || (size_t)n >= cap)
         return sfi_seterr(ctx, SFI_E_INVALID, "lock directory path too long");
@@ -477,8 +477,7 @@ static int read_counter_once(struct sfi_hsm *h, struct counter *c, int *unsettle
             continue;
         }
         c->objs[kept] = c->objs[i];
-        c->vals[kept] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                        (uint32_t)b[3] << 24;
+        c->vals[kept] = sfi_get_le32(b);
         if (c->vals[kept] < c->min)
             c->min = c->vals[kept];
         kept++;
@@ -642,8 +641,8 @@ static int provision_unguarded(struct sfi_hsm *h, const struct sfi_hsm_prov *p)
     if (rv != CKR_OK)
         return sfi_p11_err(h->ctx, rv, "C_CreateObject(firmware key)");
     /* 2. firmware ID, CA, counter; 3. the marker last: a crash leaves a PARTIAL token */
-    uint8_t cb[4] = {(uint8_t)p->max, (uint8_t)(p->max >> 8), (uint8_t)(p->max >> 16),
-                     (uint8_t)(p->max >> 24)};
+    uint8_t cb[4];
+    sfi_put_le32(cb, p->max);
     if ((rc = create_data(h, L_FWID, p->fwid, fl, NULL)) != SFI_OK ||
         (rc = create_data(h, L_CA, p->ca_pub64, 64, NULL)) != SFI_OK ||
         (rc = create_data(h, L_CTR, cb, 4, NULL)) != SFI_OK ||
@@ -730,7 +729,8 @@ static int derive_kek(struct sfi_hsm *h, CK_OBJECT_HANDLE eph, const uint8_t chi
 /* Creates counter value v (durable before the old ones go), then removes the others. */
 static int counter_store(struct sfi_hsm *h, struct counter *old, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     int rc = create_data(h, L_CTR, b, 4, NULL);
     if (rc != SFI_OK)
         return rc;

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "hsm/p11_int.h"
-
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "sfi/bytes.h"
 
 /* Percent-decodes s[0..n) into out (cap bytes); *len = bytes written. NUL bytes are allowed
  * (an id is binary). -1 on a bad escape or overflow. */
@@ -28,7 +18,7 @@ static int pdecode_bin(const char *s, size_t n, unsigned char *out, size_t cap, 
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexv(s[i + 1]), lo = hexv(s[i + 2]);
+            int hi = sfi_hexval(s[i + 1]), lo = sfi_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;
@@ -42,26 +32,15 @@ static int pdecode_bin(const char *s, size_t n, unsigned char *out, size_t cap, 
     return 0;
 }
 
-/* Percent-decodes s[0..n) into out (cap bytes incl. NUL); -1 on a bad escape or overflow. */
+/* Percent-decodes s[0..n) into out (cap bytes incl. NUL): a string, so a NUL byte (%00) is
+ * refused too; -1 on a bad escape or overflow. */
 static int pdecode(const char *s, size_t n, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = hexv(s[i + 1]), lo = hexv(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c == 0 || o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
+    size_t len;
+    if (cap == 0 || pdecode_bin(s, n, (unsigned char *)out, cap - 1, &len) != 0 ||
+        memchr(out, 0, len) != NULL)
+        return -1;
+    out[len] = '\0';
     return 0;
 }
 

@@ -219,8 +219,8 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
     if (rc)
         goto done;
     memcpy(buf, SFI_IMAGE_MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): bytes */
-    sfi_wr16(buf + 8, cfg->protocol);
-    sfi_wr16(buf + 10, (uint16_t)p.n);
+    sfi_put_le16(buf + 8, cfg->protocol);
+    sfi_put_le16(buf + 10, (uint16_t)p.n);
     rc = sfi_img_gcm(ctx, c, 1, cfg->nonce, buf, SFI_IMAGE_AAD_SIZE, NULL, 0, NULL, NULL, 0,
                      buf + SFI_IMAGE_AAD_SIZE);
     if (rc)
@@ -239,16 +239,16 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         }
         d[0] = (uint8_t)a->type;
         d[1] = cfg->version;
-        sfi_wr16(d + 2, index);
-        sfi_wr32(d + 4, size);
-        sfi_wr32(d + 8, a->addr);
-        sfi_wr16(d + 12, (uint16_t)p.n);
+        sfi_put_le16(d + 2, index);
+        sfi_put_le32(d + 4, size);
+        sfi_put_le32(d + 8, a->addr);
+        sfi_put_le16(d + 12, (uint16_t)p.n);
         if (!a->data && a->size) { /* model P/R record: token, part, parts, next index */
             memset(data, 0, a->size);
-            sfi_wr32(data, cfg->token);
-            sfi_wr16(data + 4, a->part);
-            sfi_wr16(data + 6, p.part);
-            sfi_wr16(data + 8, (uint16_t)((size_t)index + 1 <= p.n ? index + 1 : 0));
+            sfi_put_le32(data, cfg->token);
+            sfi_put_le16(data + 4, a->part);
+            sfi_put_le16(data + 6, p.part);
+            sfi_put_le16(data + 8, (uint16_t)((size_t)index + 1 <= p.n ? index + 1 : 0));
         }
         if (hl) {
             rc = sfi_img_sha(ctx, &sha, plain, size, d + SFI_IMAGE_DESC_SIZE);
@@ -259,6 +259,7 @@ int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
         sfi_image_area_iv(cfg->nonce, index, iv);
         rc = sfi_img_gcm(ctx, c, 1, iv, d, SFI_IMAGE_DESC_SIZE, d + SFI_IMAGE_DESC_SIZE, hl,
                          plain, data, size, d + SFI_IMAGE_DESC_SIZE + hl);
+        sfi_wipe(iv, sizeof iv);
         if (rc)
             goto done;
         off += wrap + size;
@@ -275,4 +276,34 @@ done:
     *out = buf;
     *out_len = (size_t)total;
     return SFI_OK;
+}
+
+int sfi_image_build_file(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
+                         const struct sfi_image_input *in, size_t nin, const char *path,
+                         size_t *len, unsigned *areas)
+{
+    if (cfg == NULL || path == NULL || (nin > 0 && in == NULL))
+        return sfi_seterr(ctx, SFI_E_INVALID, "image build: configuration, inputs and output "
+                          "path are required");
+    struct sfi_fw fw;
+    sfi_fw_init(&fw);
+    int rc = SFI_OK;
+    for (size_t i = 0; rc == SFI_OK && i < nin; i++)
+        rc = sfi_fw_load_auto(ctx, &fw, in[i].name, in[i].data, in[i].len, in[i].has_addr,
+                              in[i].addr);
+    if (rc == SFI_OK)
+        rc = sfi_fw_merge(ctx, &fw);
+    uint8_t *img = NULL;
+    size_t n = 0;
+    if (rc == SFI_OK)
+        rc = sfi_image_build(ctx, cfg, &fw, &img, &n);
+    sfi_fw_free(&fw);
+    if (rc == SFI_OK)
+        rc = sfi_file_write_atomic(ctx, path, img, n, 0);
+    if (rc == SFI_OK && len != NULL)
+        *len = n;
+    if (rc == SFI_OK && areas != NULL)
+        *areas = sfi_get_le16(img + 10);
+    free(img);
+    return rc;
 }

@@ -5,18 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
 
 int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
                            struct sfi_image_header *out)
@@ -27,7 +17,7 @@ int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
                           SFI_IMAGE_HDR_SIZE);
     if (memcmp(buf, SFI_IMAGE_MAGIC, 8) != 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "bad magic at offset 0 (not an SFI image)");
-    uint16_t proto = rd16(buf + 8);
+    uint16_t proto = sfi_get_le16(buf + 8);
     if (proto != 1 && proto != 2) {
         if ((buf[8] == 1 || buf[8] == 2) && buf[9] != 0)
             return sfi_seterr(ctx, SFI_E_FORMAT,
@@ -39,7 +29,7 @@ int sfi_image_parse_header(struct sfi_ctx *ctx, const uint8_t *buf, size_t len,
         return sfi_seterr(ctx, SFI_E_FORMAT, "unsupported SFI protocol %u at offset 8",
                           (unsigned)proto);
     }
-    uint16_t n = rd16(buf + 10);
+    uint16_t n = sfi_get_le16(buf + 10);
     if (n == 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "area count 0 at offset 10");
     out->protocol = proto;
@@ -84,10 +74,10 @@ int sfi_image_next_area(struct sfi_ctx *ctx, const uint8_t *buf, size_t len, siz
     memset(&a, 0, sizeof a);
     a.type = (char)d[0];
     a.ver = d[1];
-    a.index = rd16(d + 2);
-    a.size = rd32(d + 4);
-    a.addr = rd32(d + 8);
-    a.total = rd16(d + 12);
+    a.index = sfi_get_le16(d + 2);
+    a.size = sfi_get_le32(d + 4);
+    a.addr = sfi_get_le32(d + 8);
+    a.total = sfi_get_le16(d + 12);
     a.offset = o;
     if (a.index == 0 || a.index > hdr->areas)
         return sfi_seterr(ctx, SFI_E_FORMAT, "area at offset %zu: index %u out of 1..%u", o,

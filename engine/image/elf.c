@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "fw_int.h"
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
+#include "sfi/bytes.h"
 
 int sfi_fw_load_elf(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                     const uint8_t *buf, size_t len)
@@ -26,8 +16,8 @@ int sfi_fw_load_elf(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
     if (buf[4] != 1 || buf[5] != 1)
         return sfi_seterr(ctx, SFI_E_FORMAT, "%s: only ELF32 little-endian is supported "
                           "(class %u, data %u)", name, buf[4], buf[5]);
-    uint32_t phoff = le32(buf + 28);
-    uint16_t phentsize = le16(buf + 42), phnum = le16(buf + 44);
+    uint32_t phoff = sfi_get_le32(buf + 28);
+    uint16_t phentsize = sfi_get_le16(buf + 42), phnum = sfi_get_le16(buf + 44);
     if (phnum == 0)
         return sfi_seterr(ctx, SFI_E_FORMAT, "%s: no program headers", name);
     if (phentsize < 32 || (uint64_t)phoff + (uint64_t)phentsize * phnum > len)
@@ -37,9 +27,10 @@ int sfi_fw_load_elf(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
     int rc = SFI_OK;
     for (unsigned i = 0; i < phnum; i++) {
         const uint8_t *ph = buf + phoff + (size_t)i * phentsize;
-        if (le32(ph) != 1 /* PT_LOAD */)
+        if (sfi_get_le32(ph) != 1 /* PT_LOAD */)
             continue;
-        uint32_t off = le32(ph + 4), paddr = le32(ph + 12), filesz = le32(ph + 16);
+        uint32_t off = sfi_get_le32(ph + 4), paddr = sfi_get_le32(ph + 12);
+        uint32_t filesz = sfi_get_le32(ph + 16);
         if (filesz == 0)
             continue;
         if ((uint64_t)off + filesz > len) {

@@ -4,29 +4,7 @@
 #include <string.h>
 
 #include "fw_int.h"
-
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Decodes n hex digit pairs from s into out; -1 on a bad digit. */
-static int unhex(const uint8_t *s, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return -1;
-        out[i] = (uint8_t)(h << 4 | l);
-    }
-    return 0;
-}
+#include "sfi/bytes.h"
 
 /* Next line [*p, end): returns start and length without CR/LF, advances *p. */
 static const uint8_t *next_line(const uint8_t **p, const uint8_t *end, size_t *n)
@@ -61,14 +39,14 @@ int sfi_fw_load_ihex(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                             name, lineno);
             goto fail;
         }
-        if (s[0] != ':' || n < 11 || (n - 1) % 2 != 0 || unhex(s + 1, 1, rec) != 0 ||
-            n != 11 + 2 * (size_t)rec[0]) {
+        if (s[0] != ':' || n < 11 || (n - 1) % 2 != 0 ||
+            sfi_hex_decode((const char *)s + 1, 1, rec) != 0 || n != 11 + 2 * (size_t)rec[0]) {
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu: malformed Intel HEX record", name,
                             lineno);
             goto fail;
         }
         size_t cnt = rec[0];
-        if (unhex(s + 1, 5 + cnt, rec) != 0) {
+        if (sfi_hex_decode((const char *)s + 1, 5 + cnt, rec) != 0) {
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu: bad hex digit", name, lineno);
             goto fail;
         }
@@ -79,7 +57,7 @@ int sfi_fw_load_ihex(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu: checksum mismatch", name, lineno);
             goto fail;
         }
-        uint16_t off = (uint16_t)(rec[1] << 8 | rec[2]);
+        uint16_t off = sfi_get_be16(rec + 1);
         uint8_t type = rec[3];
         const uint8_t *d = rec + 4;
         switch (type) {
@@ -98,8 +76,7 @@ int sfi_fw_load_ihex(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                                 lineno, type);
                 goto fail;
             }
-            base = type == 0x02 ? (uint32_t)(d[0] << 8 | d[1]) << 4
-                                : (uint32_t)(d[0] << 8 | d[1]) << 16;
+            base = (uint32_t)sfi_get_be16(d) << (type == 0x02 ? 4 : 16);
             break;
         case 0x03:
         case 0x05:
@@ -139,13 +116,13 @@ int sfi_fw_load_srec(struct sfi_ctx *ctx, struct sfi_fw *fw, const char *name,
                             name, lineno);
             goto fail;
         }
-        if (n < 4 || s[0] != 'S' || unhex(s + 2, 1, rec) != 0 ||
+        if (n < 4 || s[0] != 'S' || sfi_hex_decode((const char *)s + 2, 1, rec) != 0 ||
             n != 4 + 2 * (size_t)rec[0]) {
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu: malformed S-record", name, lineno);
             goto fail;
         }
         size_t cnt = rec[0];
-        if (unhex(s + 2, 1 + cnt, rec) != 0) {
+        if (sfi_hex_decode((const char *)s + 2, 1 + cnt, rec) != 0) {
             rc = sfi_seterr(ctx, SFI_E_FORMAT, "%s:%zu: bad hex digit", name, lineno);
             goto fail;
         }

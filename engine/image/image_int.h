@@ -1,13 +1,14 @@
 /* image_int.h: helpers shared inside engine/image (not public): the GCM/SHA-256 wrappers of
- * img_crypto.c and little-endian writers. */
+ * img_crypto.c. */
 #ifndef SFI_IMAGE_INT_H
 #define SFI_IMAGE_INT_H
 
 #include <openssl/evp.h>
 
+#include "license/ossl_err.h"
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 
-int sfi_img_ossl_err(struct sfi_ctx *ctx, int rc, const char *what);
 int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *key, int enc);
 int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *iv,
                 const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2, size_t aad2_len,
@@ -24,19 +25,5 @@ int sfi_img_sha(struct sfi_ctx *ctx, struct sfi_img_sha *sha, const uint8_t *dat
 /* One-shot form of the above. */
 int sfi_img_hash(struct sfi_ctx *ctx, const uint8_t *data, size_t len,
                  uint8_t out[SFI_IMAGE_HASH_SIZE]);
-
-static inline void sfi_wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void sfi_wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 #endif

@@ -1,32 +1,18 @@
 /* img_crypto.c: the image's cryptography, the one place where image code meets OpenSSL:
  * AES-128-GCM for the header tag and the areas, SHA-256 for protocol-2 area hashes.
- * OpenSSL's error queue is drained into the context's detail text here. */
+ * OpenSSL's error queue is drained into the context's detail text by sfi_ossl_err. */
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image_int.h"
 
-int sfi_img_ossl_err(struct sfi_ctx *ctx, int rc, const char *what)
-{
-    char detail[256] = "";
-    unsigned long e;
-    while ((e = ERR_get_error()) != 0)
-        ERR_error_string_n(e, detail, sizeof detail);
-    return sfi_seterr(ctx, rc, "%s%s%s", what, detail[0] ? ": " : "", detail);
-}
-
 void sfi_image_area_iv(const uint8_t *nonce, uint16_t index, uint8_t iv[SFI_IMAGE_NONCE_SIZE])
 {
     memcpy(iv, nonce, SFI_IMAGE_NONCE_SIZE);
-    uint32_t c = (uint32_t)iv[8] | ((uint32_t)iv[9] << 8) | ((uint32_t)iv[10] << 16) |
-                 ((uint32_t)iv[11] << 24);
-    c += index;
-    iv[8] = (uint8_t)c;
-    iv[9] = (uint8_t)(c >> 8);
-    iv[10] = (uint8_t)(c >> 16);
-    iv[11] = (uint8_t)(c >> 24);
+    sfi_put_le32(iv + 8, sfi_get_le32(iv + 8) + index);
 }
 
 int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *key, int enc)
@@ -34,11 +20,11 @@ int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *k
     /* fetched once per context: the areas only change the IV */
     EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     if (!gcm)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM fetch");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM fetch");
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (!c) {
         EVP_CIPHER_free(gcm);
-        return sfi_img_ossl_err(ctx, SFI_E_NOMEM, "EVP_CIPHER_CTX_new");
+        return sfi_ossl_err(ctx, SFI_E_NOMEM, "EVP_CIPHER_CTX_new");
     }
     int ok = EVP_CipherInit_ex(c, gcm, NULL, NULL, NULL, enc) == 1 &&
              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SFI_IMAGE_NONCE_SIZE, NULL) == 1 &&
@@ -46,7 +32,7 @@ int sfi_img_gcm_init(struct sfi_ctx *ctx, EVP_CIPHER_CTX **out, const uint8_t *k
     EVP_CIPHER_free(gcm); /* the context keeps its own reference */
     if (!ok) {
         EVP_CIPHER_CTX_free(c);
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM init");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-128-GCM init");
     }
     *out = c;
     return SFI_OK;
@@ -60,27 +46,27 @@ int sfi_img_gcm(struct sfi_ctx *ctx, EVP_CIPHER_CTX *c, int enc, const uint8_t *
 {
     int n;
     if (EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, enc) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM IV");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM IV");
     if (aad1_len && EVP_CipherUpdate(c, NULL, &n, aad1, (int)aad1_len) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
     if (aad2_len && EVP_CipherUpdate(c, NULL, &n, aad2, (int)aad2_len) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM AAD");
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done > (1u << 30) ? (1u << 30) : len - done;
         if (EVP_CipherUpdate(c, out + done, &n, in + done, (int)chunk) != 1)
-            return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM update");
+            return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM update");
         done += chunk;
     }
     uint8_t *tail = len ? out + done : out; /* out is NULL for a tag-only message */
     if (enc) {
         if (EVP_CipherFinal_ex(c, tail, &n) != 1 ||
             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
-            return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM final");
+            return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM final");
         return SFI_OK;
     }
     if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SFI_IMAGE_TAG_SIZE, tag) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM tag");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "AES-GCM tag");
     if (EVP_CipherFinal_ex(c, tail, &n) != 1) {
         ERR_clear_error();
         return SFI_E_CRYPTO;
@@ -94,7 +80,7 @@ int sfi_img_sha_init(struct sfi_ctx *ctx, struct sfi_img_sha *sha)
     sha->c = sha->md ? EVP_MD_CTX_new() : NULL;
     if (!sha->c) {
         sfi_img_sha_free(sha);
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256 fetch");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256 fetch");
     }
     return SFI_OK;
 }
@@ -117,7 +103,7 @@ int sfi_img_sha(struct sfi_ctx *ctx, struct sfi_img_sha *sha, const uint8_t *dat
     if (EVP_DigestInit_ex2(sha->c, sha->md, NULL) != 1 ||
         EVP_DigestUpdate(sha->c, data, len) != 1 ||
         EVP_DigestFinal_ex(sha->c, md, &mdlen) != 1)
-        return sfi_img_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
     memcpy(out, md, SFI_IMAGE_HASH_SIZE);
     OPENSSL_cleanse(md, sizeof md);
     return SFI_OK;
@@ -184,4 +170,51 @@ int sfi_image_decrypt_area(struct sfi_ctx *ctx, const struct sfi_image_area *are
             OPENSSL_cleanse(plain_out, area->size);
     }
     return rc;
+}
+
+int sfi_sha256_hex(struct sfi_ctx *ctx, const void *data, size_t len, char hex[65])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "SHA-256");
+    sfi_hex_str(md, sizeof md, hex);
+    return SFI_OK;
+}
+
+int sfi_image_gcm_floor_ms(struct sfi_ctx *ctx, size_t n, double *ms)
+{
+    if (n < 16 || n > (size_t)64 << 20)
+        return sfi_seterr(ctx, SFI_E_INVALID, "crypto floor: %zu bytes (16 .. 64 MiB)", n);
+    unsigned char *buf = malloc(n);
+    if (buf == NULL)
+        return sfi_seterr(ctx, SFI_E_NOMEM, "crypto floor: %zu bytes", n);
+    memset(buf, 0x5A, n);
+    static const unsigned char key[16] = {1}, iv[12] = {2}; /* a fixed test key, no secret */
+    unsigned char tag[16];
+    double best = 1e30;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    int ok = c != NULL && aes != NULL;
+    for (int round = 0; ok && round < 5; round++) {
+        uint64_t t0 = sfi_now_ns();
+        int len = 0;
+        ok = EVP_EncryptInit_ex2(c, aes, key, iv, NULL) &&
+             EVP_EncryptUpdate(c, buf, &len, buf, (int)n) && EVP_EncryptFinal_ex(c, buf, &len) &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, tag) &&
+             EVP_DecryptInit_ex2(c, aes, key, iv, NULL) &&
+             EVP_DecryptUpdate(c, buf, &len, buf, (int)n) &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag) &&
+             EVP_DecryptFinal_ex(c, buf, &len) > 0;
+        double t = (double)(sfi_now_ns() - t0) / 1e6;
+        if (t < best)
+            best = t;
+    }
+    EVP_CIPHER_free(aes);
+    EVP_CIPHER_CTX_free(c);
+    free(buf);
+    if (!ok)
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "crypto floor: AES-128-GCM");
+    *ms = best;
+    return SFI_OK;
 }

@@ -111,6 +111,6 @@ int sfi_obcsv_parse(struct sfi_ctx *ctx, const char *name, const uint8_t *buf, s
         return sfi_seterr(ctx, SFI_E_FORMAT, "%s: %zu rows, expected %zu (missing row %zu, %s)",
                           name, row, nrows, row + 1, names[row]);
     for (size_t i = 0; i < nrows; i++)
-        sfi_wr32(out + 4 * i, vals[i]);
+        sfi_put_le32(out + 4 * i, vals[i]);
     return SFI_OK;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sfi/bytes.h"
 #include "sfi/journal.h"
 
 #define BUSY_MS 30000 /* how long a statement waits for another process's lock */
@@ -278,8 +279,7 @@ int sfi_journal_begin(struct sfi_journal *j, const struct sfi_journal_req *req,
         uint8_t md[32];
         unsigned int ml = 0;
         if (EVP_Digest(req->cert, req->certlen, md, &ml, EVP_sha256(), NULL) && ml == 32)
-            for (int i = 0; i < 32; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+            sfi_hex_str(md, 32, hex);
     }
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(j->db,

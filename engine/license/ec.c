@@ -117,7 +117,7 @@ int sfi_ec_pub_from_priv(struct sfi_ctx *ctx, const uint8_t priv[32], uint8_t pu
 {
     uint8_t pub[64];
     if (pub_of(priv, pub) != 0)
-        return sfi_lic_osslerr(ctx, SFI_E_INVALID, "private key is not a P-256 scalar");
+        return sfi_ossl_err(ctx, SFI_E_INVALID, "private key is not a P-256 scalar");
     memcpy(pub_out, pub, 64);
     return SFI_OK;
 }
@@ -129,19 +129,19 @@ int sfi_ec_from_pem(struct sfi_ctx *ctx, const char *pem, size_t len, uint8_t pr
         return sfi_seterr(ctx, SFI_E_FORMAT, "PEM text too large");
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio)
-        return sfi_lic_osslerr(ctx, SFI_E_NOMEM, "BIO_new_mem_buf");
+        return sfi_ossl_err(ctx, SFI_E_NOMEM, "BIO_new_mem_buf");
     EVP_PKEY *pk = priv_out ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
                             : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     BIO_free(bio);
     if (!pk)
-        return sfi_lic_osslerr(ctx, SFI_E_FORMAT,
+        return sfi_ossl_err(ctx, SFI_E_FORMAT,
                                priv_out ? "no PEM private key" : "no PEM public key");
     uint8_t priv[32], pub[64];
     int r = sfi_lic_rawkey(pk, priv_out ? priv : NULL, pub);
     EVP_PKEY_free(pk);
     if (r != 0) {
         sfi_wipe(priv, sizeof priv);
-        return sfi_lic_osslerr(ctx, SFI_E_FORMAT, "PEM key is not an EC P-256 key");
+        return sfi_ossl_err(ctx, SFI_E_FORMAT, "PEM key is not an EC P-256 key");
     }
     if (priv_out)
         memcpy(priv_out, priv, 32);
@@ -173,7 +173,7 @@ int sfi_chip_identity(struct sfi_ctx *ctx, const uint8_t *uid, size_t uidlen,
         }
     }
     sfi_wipe(d, sizeof d);
-    return sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "chip identity derivation failed");
+    return sfi_ossl_err(ctx, SFI_E_CRYPTO, "chip identity derivation failed");
 }
 
 int sfi_lic_ecdh(EVP_PKEY *local, EVP_PKEY *peer, uint8_t z[32])

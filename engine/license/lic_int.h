@@ -4,10 +4,9 @@
 
 #include <openssl/evp.h>
 
+#include "license/ossl_err.h"
 #include "sfi/license.h"
 
-/* Records what failed plus the drained OpenSSL queue; returns rc. */
-int sfi_lic_osslerr(struct sfi_ctx *ctx, int rc, const char *what);
 /* EVP_PKEY for a P-256 public key X||Y (checked on the curve); NULL on failure. */
 EVP_PKEY *sfi_lic_pubkey(const uint8_t pub[64]);
 

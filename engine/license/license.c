@@ -7,27 +7,15 @@
 #include <string.h>
 
 #include "license/lic_int.h"
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "sfi/bytes.h"
 
 void sfi_license_header(uint32_t session, uint32_t version, uint32_t min_version,
                         const uint8_t eph_pub[64], uint8_t hdr_out[SFI_LIC_HEADER_SIZE])
 {
-    put32(hdr_out, SFI_LIC_TYPE);
-    put32(hdr_out + 4, session);
-    put32(hdr_out + 8, version);
-    put32(hdr_out + 12, min_version);
+    sfi_put_le32(hdr_out, SFI_LIC_TYPE);
+    sfi_put_le32(hdr_out + 4, session);
+    sfi_put_le32(hdr_out + 8, version);
+    sfi_put_le32(hdr_out + 12, min_version);
     memset(hdr_out + 16, 0, 8);
     memcpy(hdr_out + 24, eph_pub, 64);
 }
@@ -43,14 +31,14 @@ int sfi_license_on_curve(const uint8_t pub64[64])
 int sfi_license_parse(struct sfi_ctx *ctx, const uint8_t lic[SFI_LIC_SIZE],
                       struct sfi_license_info *out)
 {
-    uint32_t type = get32(lic);
+    uint32_t type = sfi_get_le32(lic);
     if (type != SFI_LIC_TYPE && type != SFI_LIC_TYPE_ST)
         return sfi_seterr(ctx, SFI_E_FORMAT, "licence: type (bytes 0..3) is 0x%08x: neither "
                           "ST's \"SFIG\" nor sfirun's \"SFL1\"", type);
     out->type = type;
-    out->session = get32(lic + 4);
-    out->version = get32(lic + 8);
-    out->min_version = get32(lic + 12);
+    out->session = sfi_get_le32(lic + 4);
+    out->version = sfi_get_le32(lic + 8);
+    out->min_version = sfi_get_le32(lic + 12);
     memcpy(out->rfu, lic + 16, 8);
     memcpy(out->eph_pub, lic + 24, 64);
     return SFI_OK;
@@ -115,25 +103,25 @@ int sfi_license_open(struct sfi_ctx *ctx, const uint8_t chip_priv[32],
             return sfi_seterr(ctx, SFI_E_AUTH, "licence: bytes 128..135 are not zero");
     EVP_PKEY *eph = sfi_lic_pubkey(info.eph_pub);
     if (!eph)
-        return sfi_lic_osslerr(ctx, SFI_E_CRYPTO,
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO,
                                "licence: ephemeral key (bytes 24..87) is not on P-256");
     EVP_PKEY *chip = sfi_lic_privkey(chip_priv);
     if (!chip) {
         EVP_PKEY_free(eph);
-        return sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "chip private key is not a P-256 scalar");
+        return sfi_ossl_err(ctx, SFI_E_CRYPTO, "chip private key is not a P-256 scalar");
     }
     uint8_t chip_pub[64], z[32], d[16], kek[16], pt[32];
     if (sfi_lic_rawkey(chip, NULL, chip_pub) != 0 || sfi_lic_ecdh(chip, eph, z) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: ECDH failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: ECDH failed");
         goto out;
     }
     sfi_license_kdf_input(lic, chip_pub, d);
     if (kek_of(z, d, kek) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: key derivation failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: key derivation failed");
         goto out;
     }
     if (kw(0, kek, lic + SFI_LIC_HEADER_SIZE, 40, pt) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_AUTH,
+        rc = sfi_ossl_err(ctx, SFI_E_AUTH,
                              "licence: key unwrap failed (forged, altered or for another chip)");
         goto out;
     }
@@ -154,13 +142,13 @@ int sfi_license_make_soft(struct sfi_ctx *ctx, const uint8_t chip_pub[64],
 {
     EVP_PKEY *chip = sfi_lic_pubkey(chip_pub);
     if (!chip)
-        return sfi_lic_osslerr(ctx, SFI_E_INVALID, "chip public key is not on P-256");
+        return sfi_ossl_err(ctx, SFI_E_INVALID, "chip public key is not on P-256");
     EVP_PKEY *eph = EVP_EC_gen("P-256");
     int rc = SFI_OK;
     uint8_t lic[SFI_LIC_SIZE], eph_pub[64], z[32], d[16], kek[16], pt[32];
     memset(lic, 0, sizeof lic);
     if (!eph || sfi_lic_rawkey(eph, NULL, eph_pub) != 0 || sfi_lic_ecdh(eph, chip, z) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: ephemeral ECDH failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: ephemeral ECDH failed");
         goto out;
     }
     sfi_license_header(0, 1, 0, eph_pub, lic);
@@ -168,7 +156,7 @@ int sfi_license_make_soft(struct sfi_ctx *ctx, const uint8_t chip_pub[64],
     memcpy(pt, fwiv16, 16);
     memcpy(pt + 16, fwkey16, 16);
     if (kek_of(z, d, kek) != 0 || kw(1, kek, pt, 32, lic + SFI_LIC_HEADER_SIZE) != 0) {
-        rc = sfi_lic_osslerr(ctx, SFI_E_CRYPTO, "licence: key wrap failed");
+        rc = sfi_ossl_err(ctx, SFI_E_CRYPTO, "licence: key wrap failed");
         goto out;
     }
     memcpy(lic_out, lic, SFI_LIC_SIZE);

@@ -29,8 +29,9 @@ extern const struct sfi_probe_driver *const sfi_probe_drivers[];
 void *sfi_probe_priv(struct sfi_probe *p);
 
 /* A bus fault (SFI_E_TARGET) on a memory access, made precise: when the target no longer
- * answers even a read of CPUID, SFI_E_NO_DEVICE; on STM32H7 flash with RDP not at level 0,
- * SFI_E_LOCKED (read-out protection); else rc unchanged. read32 reads through the driver. */
+ * answers even a read of CPUID, SFI_E_NO_DEVICE; on flash under read-out protection as the
+ * probe's cfg.rdp (the device pack) describes it, SFI_E_LOCKED; else rc unchanged. read32
+ * reads through the driver. */
 int sfi_probe_refine_fault(struct sfi_probe *p, int rc, uint64_t addr, size_t n, const char *op,
                            int (*read32)(struct sfi_probe *, uint32_t, uint32_t *));
 

@@ -19,13 +19,9 @@
 #include <unistd.h>
 
 #include "probe/driver.h"
+#include "sfi/armv7m.h"
 #include "sfi/rsp.h"
 
-#define DHCSR 0xE000EDF0u
-#define AIRCR 0xE000ED0Cu
-#define CPUID 0xE000ED00u
-#define DBGKEY 0xA05F0000u
-#define VECTKEY 0x05FA0000u
 #define MIN_PACKET 64u
 #define DEFAULT_PACKET 256u   /* assumed when qSupported names no PacketSize */
 #define MAX_NOISE 65536u      /* non-packet bytes tolerated while waiting for one reply */
@@ -361,7 +357,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
         return sfi_seterr(ctx_of(p), SFI_E_INVALID, "gdb: monitor command too long");
     /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a sized packet, no NUL */
     memcpy(req, "qRcmd,", 6);
-    sfi_rsp_hex(cmd, n, req + 6);
+    sfi_hex_encode(cmd, n, req + 6);
     d->output_len = 0;
     d->output[0] = 0;
     int rc = send_packet(p, req, 6 + 2 * n);
@@ -384,7 +380,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
             size_t k = (len - 1) / 2;
             if (k > sizeof text)
                 k = sizeof text;
-            if (sfi_rsp_unhex((const char *)b + 1, k, text) == 0)
+            if (sfi_hex_decode((const char *)b + 1, k, text) == 0)
                 keep_output(d, text, k);
             continue;
         }
@@ -396,7 +392,7 @@ static int monitor(struct sfi_probe *p, const char *cmd)
         !sfi_rsp_is_error(d->dec.buf, d->dec.len, &code)) {
         char text[512];
         size_t k = d->dec.len / 2 < sizeof text ? d->dec.len / 2 : sizeof text;
-        if (sfi_rsp_unhex((const char *)d->dec.buf, k, text) == 0) {
+        if (sfi_hex_decode((const char *)d->dec.buf, k, text) == 0) {
             keep_output(d, text, k);
             d->dec.len = 2;
             memcpy(d->dec.buf, "OK", 2);
@@ -530,7 +526,7 @@ static int raw_read(struct sfi_probe *p, uint32_t addr, uint8_t *buf, size_t n)
             return rc;
         size_t got = d->dec.len / 2;
         if (d->dec.len % 2 != 0 || got == 0 || got > want ||
-            sfi_rsp_unhex((const char *)d->dec.buf, got, buf) != 0)
+            sfi_hex_decode((const char *)d->dec.buf, got, buf) != 0)
             return sfi_seterr(ctx_of(p), SFI_E_PROTOCOL, "gdb: %s: %s sent a bad reply "
                               "(%zu bytes: %.16s)", req, d->where, d->dec.len,
                               (const char *)d->dec.buf);
@@ -563,7 +559,7 @@ static int raw_write(struct sfi_probe *p, uint32_t addr, const uint8_t *buf, siz
             len = (size_t)h + part;
         } else {
             h = snprintf(req, 40, "M%x,%zx:", (unsigned)addr, part);
-            sfi_rsp_hex(buf, part, req + h);
+            sfi_hex_encode(buf, part, req + h);
             len = (size_t)h + 2 * part;
         }
         int rc = transact(p, req, len);
@@ -594,13 +590,14 @@ static int rd32(struct sfi_probe *p, uint32_t addr, uint32_t *v)
     uint8_t b[4];
     int rc = raw_read(p, addr, b, 4);
     if (rc == SFI_OK)
-        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        *v = sfi_get_le32(b);
     return rc;
 }
 
 static int wr32(struct sfi_probe *p, uint32_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     return raw_write(p, addr, b, 4);
 }
 
@@ -719,10 +716,10 @@ static int g_connect(struct sfi_probe *p, enum sfi_connect mode, unsigned khz)
     if (rc == SFI_OK && d->cfg.reattach)
         rc = attach(p);
     if (rc == SFI_OK && cmd == NULL && mode == SFI_CONNECT_NORMAL)
-        rc = wr32(p, DHCSR, DBGKEY | 0x3); /* halt */
+        rc = wr32(p, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT); /* halt */
     uint32_t id = 0;
     if (rc == SFI_OK || rc == SFI_E_TARGET)
-        rc = rd32(p, CPUID, &id);
+        rc = rd32(p, SFI_ARMV7M_CPUID, &id);
     if (rc == SFI_E_TARGET || (rc == SFI_OK && (id == 0 || id == 0xFFFFFFFFu)))
         rc = sfi_seterr(ctx_of(p), SFI_E_NO_DEVICE, "gdb: %s answers but the target does not "
                         "(%s); check wiring and target power", d->where,
@@ -741,9 +738,9 @@ static int g_reset(struct sfi_probe *p, enum sfi_reset kind)
         return monitor(p, cmd);
     switch (kind) {
     case SFI_RESET_SW:
-        return wr32(p, AIRCR, VECTKEY | 0x4);
+        return wr32(p, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_SYSRESET);
     case SFI_RESET_CORE:
-        return wr32(p, AIRCR, VECTKEY | 0x1);
+        return wr32(p, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_CORERESET);
     default:
         return sfi_seterr(ctx_of(p), SFI_E_UNSUPPORTED, "gdb: dialect %s has no hardware reset "
                           "(choose ?dialect= for your server)", d->cfg.dialect);

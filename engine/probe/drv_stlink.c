@@ -1,25 +1,19 @@
 /* drv_stlink.c: the "stlink" (USB, under SFI_WITH_USB) and "stlink-tcp" (stlink-server
  * protocol) probe drivers on the ST-LINK session (engine/stlink). Connect modes, resets
- * through AIRCR and NRST, memory through the AHB-AP, and a bus fault on STM32H7 flash with
- * RDP not at level 0 reported as SFI_E_LOCKED. */
+ * through AIRCR and NRST, memory through the AHB-AP, and a bus fault on flash under read-out
+ * protection (as the device pack describes it: cfg.rdp) reported as SFI_E_LOCKED. */
 #include <stdio.h>
 #include <string.h>
 
 #include "probe/driver.h"
+#include "sfi/armv7m.h"
 #include "sfi/stlink.h"
 #include "sfi/trace.h"
-
-#define DHCSR 0xE000EDF0u
-#define DEMCR 0xE000EDFCu
-#define AIRCR 0xE000ED0Cu
-#define DBGKEY 0xA05F0000u
-#define VECTKEY 0x05FA0000u
-#define S_HALT (1u << 17)
 
 struct stdrv {
     struct sfi_stlink *s;
     int tcp;
-    unsigned port;
+    char where[64]; /* stlink-tcp: the server's host:port */
     char serial[33];
     char version[32];
     struct sfi_trace_writer *rec; /* record=FILE: the session's capture */
@@ -34,20 +28,28 @@ static struct stdrv *drv_of(struct sfi_probe *p)
 
 struct scanctx {
     struct sfi_ctx *ctx;
-    int tcp;
+    const struct sfi_stlink_tcp_cfg *tcp; /* NULL: USB */
+    char where[24];                       /* stlink-tcp: the server's IPv4 host:port */
     sfi_probe_found_fn found;
     void *ud;
 };
 
 /* Opens the probe briefly for its target voltage; "" when that fails. */
-static void voltage_str(struct sfi_ctx *ctx, int tcp, const char *serial, char *buf, size_t n)
+static void voltage_str(const struct scanctx *sc, const char *serial, char *buf, size_t n)
 {
     struct sfi_stlink_transport *t = NULL;
-    struct sfi_stlink_tcp_cfg tc = {.serial = serial, .timeout_ms = 500};
     struct sfi_stlink *s = NULL;
     unsigned mv;
     buf[0] = 0;
-    int rc = tcp ? sfi_stlink_tcp_open(ctx, &tc, &t) : sfi_stlink_usb_open(ctx, serial, &t);
+    int rc;
+    if (sc->tcp != NULL) {
+        struct sfi_stlink_tcp_cfg tc = *sc->tcp;
+        tc.serial = serial;
+        rc = sfi_stlink_tcp_open(sc->ctx, &tc, &t);
+    } else {
+        rc = sfi_stlink_usb_open(sc->ctx, serial, &t);
+    }
+    struct sfi_ctx *ctx = sc->ctx;
     if (rc == SFI_OK)
         rc = sfi_stlink_open(ctx, t, &s);
     if (rc == SFI_OK && sfi_stlink_voltage(s, &mv) == SFI_OK)
@@ -61,11 +63,11 @@ static void found_stlink(void *ud, const struct sfi_stlink_info *info)
     struct sfi_probe_info pi = {.driver = sc->tcp ? "stlink-tcp" : "stlink"};
     char volt[40] = "";
     if (!info->in_use)
-        voltage_str(sc->ctx, sc->tcp, info->serial, volt, sizeof volt);
+        voltage_str(sc, info->serial, volt, sizeof volt);
     snprintf(pi.serial, sizeof pi.serial, "%s", info->serial);
-    snprintf(pi.desc, sizeof pi.desc, "ST-LINK %s (%04X:%04X)%s%s%s",
+    snprintf(pi.desc, sizeof pi.desc, "ST-LINK %s (%04X:%04X)%s%s%s%s",
              info->version[0] ? info->version : "?", info->vid, info->pid,
-             sc->tcp ? " via stlink-server 127.0.0.1:7184" : "", volt,
+             sc->tcp ? " via stlink-server " : "", sc->where, volt,
              info->in_use ? ", in use" : "");
     sc->found(sc->ud, &pi);
 }
@@ -73,15 +75,21 @@ static void found_stlink(void *ud, const struct sfi_stlink_info *info)
 #if SFI_WITH_USB
 static int usb_scan(struct sfi_ctx *ctx, sfi_probe_found_fn found, void *ud)
 {
-    struct scanctx sc = {ctx, 0, found, ud};
+    struct scanctx sc = {.ctx = ctx, .found = found, .ud = ud};
     return sfi_stlink_usb_list(ctx, found_stlink, &sc);
 }
 #endif
 
 static int tcp_scan(struct sfi_ctx *ctx, sfi_probe_found_fn found, void *ud)
 {
-    struct scanctx sc = {ctx, 1, found, ud};
-    struct sfi_stlink_tcp_cfg tc = {.timeout_ms = 500};
+    struct sfi_stlink_tcp_cfg tc = {.timeout_ms = 500}; /* the default server */
+    struct scanctx sc = {.ctx = ctx, .tcp = &tc, .found = found, .ud = ud};
+    const char *host;
+    unsigned port;
+    int rc = sfi_stlink_tcp_addr(ctx, &tc, &host, &port);
+    if (rc != SFI_OK)
+        return rc;
+    snprintf(sc.where, sizeof sc.where, "%s:%u", host, port);
     return sfi_stlink_tcp_list(ctx, &tc, found_stlink, &sc);
 }
 
@@ -153,8 +161,13 @@ static int tcp_open(struct sfi_probe *p, const struct sfi_probe_cfg *cfg)
     struct sfi_stlink_tcp_cfg tc = {.port = cfg->tcp_port, .serial = cfg->serial,
                                     .timeout_ms = 2000, .record = d->rec};
     d->tcp = 1;
-    d->port = cfg->tcp_port ? cfg->tcp_port : SFI_STLINK_TCP_PORT;
-    rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
+    const char *host;
+    unsigned port;
+    rc = sfi_stlink_tcp_addr(sfi_probe_ctx(p), &tc, &host, &port);
+    if (rc == SFI_OK) {
+        snprintf(d->where, sizeof d->where, "%s:%u", host, port);
+        rc = sfi_stlink_tcp_open(sfi_probe_ctx(p), &tc, &t);
+    }
     if (rc == SFI_OK)
         rc = open_common(p, t);
     return rc ? open_failed(p, rc) : SFI_OK;
@@ -180,8 +193,8 @@ static int wait_halt(struct sfi_probe *p, unsigned ms)
     uint64_t end = sfi_now_ms() + ms;
     uint32_t v = 0;
     for (;;) {
-        int rc = sfi_stlink_read_dbg(d->s, DHCSR, &v);
-        if (rc == SFI_OK && (v & S_HALT))
+        int rc = sfi_stlink_read_dbg(d->s, SFI_ARMV7M_DHCSR, &v);
+        if (rc == SFI_OK && (v & SFI_ARMV7M_DHCSR_S_HALT))
             return SFI_OK;
         if (sfi_now_ms() >= end)
             return rc ? rc
@@ -220,18 +233,19 @@ static int st_connect(struct sfi_probe *p, enum sfi_connect mode, unsigned khz)
             actual);
     switch (mode) {
     case SFI_CONNECT_NORMAL:
-        return sfi_stlink_write_dbg(d->s, DHCSR, DBGKEY | 0x3);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT);
     case SFI_CONNECT_UNDER_RESET: {
         /* halt on the reset vector, then release NRST */
-        rc = sfi_stlink_write_dbg(d->s, DHCSR, DBGKEY | 0x3);
+        rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT);
         if (rc == SFI_OK)
-            rc = sfi_stlink_write_dbg(d->s, DEMCR, 0x01000001u);
+            rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DEMCR,
+                                      SFI_ARMV7M_DEMCR_TRCENA | SFI_ARMV7M_DEMCR_VC_CORERESET);
         if (rc == SFI_OK)
             rc = sfi_stlink_drive_nrst(d->s, 1);
         if (rc == SFI_OK)
             rc = wait_halt(p, 500);
         if (rc == SFI_OK)
-            rc = sfi_stlink_write_dbg(d->s, DEMCR, 0x01000000u);
+            rc = sfi_stlink_write_dbg(d->s, SFI_ARMV7M_DEMCR, SFI_ARMV7M_DEMCR_TRCENA);
         return rc;
     }
     default:
@@ -252,9 +266,9 @@ static int st_reset(struct sfi_probe *p, enum sfi_reset kind)
         return rc;
     }
     case SFI_RESET_CORE:
-        return sfi_stlink_write_dbg(d->s, AIRCR, VECTKEY | 0x1);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_CORERESET);
     default:
-        return sfi_stlink_write_dbg(d->s, AIRCR, VECTKEY | 0x4);
+        return sfi_stlink_write_dbg(d->s, SFI_ARMV7M_AIRCR, SFI_ARMV7M_AIRCR_SYSRESET);
     }
 }
 
@@ -302,8 +316,8 @@ static void st_describe(struct sfi_probe *p, struct sfi_probe_info *info)
     struct stdrv *d = drv_of(p);
     snprintf(info->serial, sizeof info->serial, "%s", d->serial);
     if (d->tcp)
-        snprintf(info->desc, sizeof info->desc, "ST-LINK %s via stlink-server 127.0.0.1:%u",
-                 d->version, d->port);
+        snprintf(info->desc, sizeof info->desc, "ST-LINK %s via stlink-server %s", d->version,
+                 d->where);
     else
         snprintf(info->desc, sizeof info->desc, "ST-LINK %s (USB)", d->version);
 }

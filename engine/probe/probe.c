@@ -1,25 +1,22 @@
 /* probe.c: the probe front end: finds the driver, allocates the probe with the driver's state
  * after it, checks state (open, connected) before each call, logs, and provides the shared
- * defaults (32-bit access, halt and resume through DHCSR). */
+ * defaults (32-bit access, halt and resume through SFI_ARMV7M_DHCSR). */
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "probe/driver.h"
+#include "sfi/armv7m.h"
+#include "sfi/bytes.h"
 
-#define DHCSR 0xE000EDF0u
-#define DBGKEY 0xA05F0000u
-#define CPUID 0xE000ED00u
-#define FLASH_LO 0x08000000u
-#define FLASH_HI 0x09000000u
-#define H7_OPTSR_CUR 0x5200201Cu /* the STM32H7 flash interface's OPTSR_CUR, RDP in [15:8] */
 
 struct sfi_probe {
     struct sfi_ctx *ctx;
     const struct sfi_probe_driver *drv;
     unsigned khz;
     int connected;
+    struct sfi_probe_rdp rdp;
     alignas(max_align_t) unsigned char priv[];
 };
 
@@ -68,18 +65,38 @@ static const struct sfi_probe_driver *find_driver(const char *name)
     return NULL;
 }
 
+static int check_rdp(struct sfi_ctx *ctx, const struct sfi_probe_rdp *r)
+{
+    if (r->flash_hi == 0)
+        return SFI_OK;
+    if (r->bits < 1 || r->bits > 32 || r->shift > 32 - r->bits)
+        return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: field of %u bits at bit %u does not "
+                          "fit a 32-bit register", r->bits, r->shift);
+    if (r->flash_lo >= r->flash_hi)
+        return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: flash range 0x%08X..0x%08X is empty",
+                          (unsigned)r->flash_lo, (unsigned)r->flash_hi);
+    if (r->reg & 3)
+        return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: register 0x%08X not aligned",
+                          (unsigned)r->reg);
+    return SFI_OK;
+}
+
 int sfi_probe_open(struct sfi_ctx *ctx, const struct sfi_probe_cfg *cfg, struct sfi_probe **out)
 {
     const struct sfi_probe_driver *d = find_driver(cfg->driver);
     if (!d)
         return sfi_seterr(ctx, SFI_E_NOT_FOUND, "no probe driver '%s'", cfg->driver);
+    int rc = check_rdp(ctx, &cfg->rdp);
+    if (rc)
+        return rc;
     struct sfi_probe *p = calloc(1, sizeof *p + d->priv_size);
     if (!p)
         return SFI_E_NOMEM;
     p->ctx = ctx;
     p->drv = d;
     p->khz = cfg->speed_khz ? cfg->speed_khz : 4000;
-    int rc = d->open(p, cfg);
+    p->rdp = cfg->rdp;
+    rc = d->open(p, cfg);
     if (rc) {
         free(p);
         return rc;
@@ -170,13 +187,14 @@ int sfi_probe_read32(struct sfi_probe *p, uint64_t addr, uint32_t *v)
     int rc = sfi_probe_read_mem(p, addr, b, 4);
     if (rc)
         return rc;
-    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    *v = sfi_get_le32(b);
     return SFI_OK;
 }
 
 int sfi_probe_write32(struct sfi_probe *p, uint64_t addr, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t b[4];
+    sfi_put_le32(b, v);
     if (addr & 3)
         return sfi_seterr(p->ctx, SFI_E_INVALID, "write32: address 0x%llx not aligned",
                           (unsigned long long)addr);
@@ -185,14 +203,14 @@ int sfi_probe_write32(struct sfi_probe *p, uint64_t addr, uint32_t v)
 
 int sfi_probe_halt(struct sfi_probe *p)
 {
-    int rc = sfi_probe_write32(p, DHCSR, DBGKEY | 0x3);
+    int rc = sfi_probe_write32(p, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_HALT);
     if (rc)
         return rc;
     uint32_t v;
-    rc = sfi_probe_read32(p, DHCSR, &v);
+    rc = sfi_probe_read32(p, SFI_ARMV7M_DHCSR, &v);
     if (rc)
         return rc;
-    if (!(v & (1u << 17)))
+    if (!(v & SFI_ARMV7M_DHCSR_S_HALT))
         return sfi_seterr(p->ctx, SFI_E_TIMEOUT, "halt: core did not halt (DHCSR 0x%08X)",
                           (unsigned)v);
     return SFI_OK;
@@ -200,7 +218,7 @@ int sfi_probe_halt(struct sfi_probe *p)
 
 int sfi_probe_resume(struct sfi_probe *p)
 {
-    return sfi_probe_write32(p, DHCSR, DBGKEY | 0x1);
+    return sfi_probe_write32(p, SFI_ARMV7M_DHCSR, SFI_ARMV7M_DHCSR_RUN);
 }
 
 int sfi_probe_read_ap(struct sfi_probe *p, unsigned ap, unsigned reg, uint32_t *v)
@@ -251,14 +269,16 @@ int sfi_probe_refine_fault(struct sfi_probe *p, int rc, uint64_t addr, size_t n,
     char detail[256];
     snprintf(detail, sizeof detail, "%s", sfi_errdetail(ctx));
     uint32_t v;
-    if (read32(p, CPUID, &v) != SFI_OK)
+    if (read32(p, SFI_ARMV7M_CPUID, &v) != SFI_OK)
         return sfi_seterr(ctx, SFI_E_NO_DEVICE, "%s of 0x%08llX failed and the target does not "
                           "answer any more (%s)", op, (unsigned long long)addr, detail);
-    if (addr >= FLASH_HI || addr + n <= FLASH_LO)
+    const struct sfi_probe_rdp *r = &p->rdp;
+    if (r->flash_hi == 0 || addr >= r->flash_hi || addr + n <= r->flash_lo)
         return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
-    if (read32(p, H7_OPTSR_CUR, &v) != SFI_OK || ((v >> 8) & 0xFF) == 0xAA)
+    uint32_t mask = r->bits == 32 ? 0xFFFFFFFFu : (1u << r->bits) - 1u;
+    if (read32(p, r->reg, &v) != SFI_OK || ((v >> r->shift) & mask) == r->open)
         return sfi_seterr(ctx, SFI_E_TARGET, "%s", detail);
     return sfi_seterr(ctx, SFI_E_LOCKED, "%s of flash 0x%08llX refused: read-out protection is "
                       "active (RDP 0x%02X)", op, (unsigned long long)addr,
-                      (unsigned)((v >> 8) & 0xFF));
+                      (unsigned)((v >> r->shift) & mask));
 }

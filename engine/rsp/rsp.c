@@ -1,23 +1,11 @@
 /* rsp.c: GDB remote serial protocol framing (sfi/rsp.h): the encoder, a streaming decoder with
- * escapes and run-length expansion, and the hex helpers both sides use. */
+ * escapes and run-length expansion, hex numbers and error replies (hex bytes: sfi/bytes.h). */
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/rsp.h"
 
 enum { S_IDLE = 0, S_DATA, S_ESC, S_RLE, S_CS1, S_CS2 };
-
-static const char HEX[] = "0123456789abcdef";
-
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 size_t sfi_rsp_frame(const void *payload, size_t n, uint8_t *out, size_t cap)
 {
@@ -43,8 +31,8 @@ size_t sfi_rsp_frame(const void *payload, size_t n, uint8_t *out, size_t cap)
         }
     }
     out[o++] = '#';
-    out[o++] = (uint8_t)HEX[sum >> 4];
-    out[o++] = (uint8_t)HEX[sum & 15];
+    sfi_hex_encode(&sum, 1, (char *)out + o);
+    o += 2;
     return o;
 }
 
@@ -124,7 +112,7 @@ enum sfi_rsp_event sfi_rsp_feed(struct sfi_rsp_dec *d, uint8_t c)
         return SFI_RSP_NONE;
     }
     case S_CS1: {
-        int v = hexval(c);
+        int v = sfi_hexval(c);
         d->cs = (uint8_t)((v < 0 ? 0 : v) << 4);
         if (v < 0 && !d->err)
             d->err = SFI_RSP_BAD_CHECKSUM;
@@ -132,7 +120,7 @@ enum sfi_rsp_event sfi_rsp_feed(struct sfi_rsp_dec *d, uint8_t c)
         return SFI_RSP_NONE;
     }
     default: { /* S_CS2 */
-        int v = hexval(c);
+        int v = sfi_hexval(c);
         d->state = S_IDLE;
         d->skipped = 0;
         if (d->err)
@@ -144,33 +132,12 @@ enum sfi_rsp_event sfi_rsp_feed(struct sfi_rsp_dec *d, uint8_t c)
     }
 }
 
-void sfi_rsp_hex(const void *in, size_t n, char *out)
-{
-    const uint8_t *p = in;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = HEX[p[i] >> 4];
-        out[2 * i + 1] = HEX[p[i] & 15];
-    }
-}
-
-int sfi_rsp_unhex(const char *in, size_t n, void *out)
-{
-    uint8_t *o = out;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval((uint8_t)in[2 * i]), lo = hexval((uint8_t)in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        o[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 uint64_t sfi_rsp_hexnum(const char *s, size_t n, size_t *used)
 {
     uint64_t v = 0;
     size_t i = 0;
     for (; i < n && i < 16; i++) {
-        int h = hexval((uint8_t)s[i]);
+        int h = sfi_hexval((uint8_t)s[i]);
         if (h < 0)
             break;
         v = v << 4 | (uint64_t)h;
@@ -181,8 +148,9 @@ uint64_t sfi_rsp_hexnum(const char *s, size_t n, size_t *used)
 
 int sfi_rsp_is_error(const uint8_t *payload, size_t n, unsigned *code)
 {
-    if (n == 3 && payload[0] == 'E' && hexval(payload[1]) >= 0 && hexval(payload[2]) >= 0) {
-        *code = (unsigned)(hexval(payload[1]) << 4 | hexval(payload[2]));
+    uint8_t b;
+    if (n == 3 && payload[0] == 'E' && sfi_hex_decode((const char *)payload + 1, 1, &b) == 0) {
+        *code = b;
         return 1;
     }
     if (n >= 2 && payload[0] == 'E' && payload[1] == '.') {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 #include "sfi/stlink_proto.h"
 
@@ -18,25 +19,6 @@ struct sfi_stlink {
     unsigned timeout_ms;
     unsigned tar_window;
 };
-
-static void wr16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 void sfi_stlink_transport_close(struct sfi_stlink_transport *t)
 {
@@ -212,7 +194,7 @@ static int set_speed_v3(struct sfi_stlink *s, unsigned khz, unsigned *actual)
                           n);
     unsigned best = 0, lowest = 0;
     for (unsigned i = 0; i < n; i++) {
-        unsigned f = rd32(rep + 12 + 4 * i);
+        unsigned f = sfi_get_le32(rep + 12 + 4 * i);
         if (f == 0)
             continue;
         if (f <= khz && f > best)
@@ -226,7 +208,7 @@ static int set_speed_v3(struct sfi_stlink *s, unsigned khz, unsigned *actual)
         return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "APIV3_GET_COM_FREQ: no usable frequency");
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV3_SET_COM_FREQ);
     cdb[2] = 0;
-    wr32(cdb + 4, best);
+    sfi_put_le32(cdb + 4, best);
     rc = cmd_status(s, cdb, rep, 8, "APIV3_SET_COM_FREQ");
     if (rc == SFI_OK && actual != NULL)
         *actual = best;
@@ -245,7 +227,7 @@ int sfi_stlink_set_speed(struct sfi_stlink *s, unsigned khz, unsigned *actual_kh
     unsigned div = sfi_stlink_swd_divisor(khz, &actual);
     uint8_t cdb[16], rep[2];
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_SWD_SET_FREQ);
-    wr16(cdb + 2, div);
+    sfi_put_le16(cdb + 2, div);
     int rc = cmd_status(s, cdb, rep, 2, "SWD_SET_FREQ");
     if (rc == SFI_OK && actual_khz != NULL)
         *actual_khz = actual;
@@ -262,7 +244,7 @@ int sfi_stlink_voltage(struct sfi_stlink *s, unsigned *mv)
     int rc = xfer(s, cdb, SFI_STLINK_IN, rep, 8);
     if (rc != SFI_OK)
         return rc;
-    uint32_t adc0 = rd32(rep), adc1 = rd32(rep + 4);
+    uint32_t adc0 = sfi_get_le32(rep), adc1 = sfi_get_le32(rep + 4);
     if (adc0 == 0)
         return sfi_seterr(s->ctx, SFI_E_PROTOCOL, "GET_TARGET_VOLTAGE: reference reading is 0");
     *mv = (unsigned)((2ull * adc1 * 1200u) / adc0);
@@ -275,7 +257,7 @@ int sfi_stlink_idcode(struct sfi_stlink *s, uint32_t *idcode)
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_READ_IDCODES);
     int rc = cmd_status(s, cdb, rep, sizeof rep, "APIV2_READ_IDCODES");
     if (rc == SFI_OK)
-        *idcode = rd32(rep + 4);
+        *idcode = sfi_get_le32(rep + 4);
     return rc;
 }
 
@@ -310,8 +292,8 @@ static int mem_chunk(struct sfi_stlink *s, int write, unsigned width, uint32_t a
     char name[32];
     snprintf(op, sizeof op, "%s %u bytes at 0x%08x", sfi_stlink_cmd_label(cdb, name, sizeof name),
              (unsigned)len, (unsigned)addr);
-    wr32(cdb + 2, addr);
-    wr16(cdb + 6, (unsigned)len);
+    sfi_put_le32(cdb + 2, addr);
+    sfi_put_le16(cdb + 6, (unsigned)len);
     /* cdb[8] AP 0, cdb[9..11] CSW 0: the probe's defaults */
     for (int i = 0;; i++) {
         int rc;
@@ -423,10 +405,10 @@ int sfi_stlink_read_dbg(struct sfi_stlink *s, uint32_t addr, uint32_t *v)
     char op[40];
     snprintf(op, sizeof op, "APIV2_READDEBUGREG 0x%08x", (unsigned)addr);
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_READDEBUGREG);
-    wr32(cdb + 2, addr);
+    sfi_put_le32(cdb + 2, addr);
     int rc = cmd_status(s, cdb, rep, sizeof rep, op);
     if (rc == SFI_OK)
-        *v = rd32(rep + 4);
+        *v = sfi_get_le32(rep + 4);
     return rc;
 }
 
@@ -436,8 +418,8 @@ int sfi_stlink_write_dbg(struct sfi_stlink *s, uint32_t addr, uint32_t v)
     char op[40];
     snprintf(op, sizeof op, "APIV2_WRITEDEBUGREG 0x%08x", (unsigned)addr);
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_WRITEDEBUGREG);
-    wr32(cdb + 2, addr);
-    wr32(cdb + 6, v);
+    sfi_put_le32(cdb + 2, addr);
+    sfi_put_le32(cdb + 6, v);
     return cmd_status(s, cdb, rep, sizeof rep, op);
 }
 
@@ -450,7 +432,7 @@ int sfi_stlink_read_reg(struct sfi_stlink *s, unsigned regsel, uint32_t *v)
     cdb[2] = (uint8_t)regsel;
     int rc = cmd_status(s, cdb, rep, sizeof rep, op);
     if (rc == SFI_OK)
-        *v = rd32(rep + 4);
+        *v = sfi_get_le32(rep + 4);
     return rc;
 }
 
@@ -461,7 +443,7 @@ int sfi_stlink_write_reg(struct sfi_stlink *s, unsigned regsel, uint32_t v)
     snprintf(op, sizeof op, "APIV2_WRITEREG 0x%02x", regsel);
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_APIV2_WRITEREG);
     cdb[2] = (uint8_t)regsel;
-    wr32(cdb + 3, v);
+    sfi_put_le32(cdb + 3, v);
     return cmd_status(s, cdb, rep, sizeof rep, op);
 }
 
@@ -516,11 +498,11 @@ int sfi_stlink_read_dap(struct sfi_stlink *s, unsigned port, unsigned addr, uint
     snprintf(op, sizeof op, "READ_DAP_REG %s 0x%02x", port == SFI_STLINK_DP_PORT ? "DP" : "AP",
              addr);
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_READ_DAP_REG);
-    wr16(cdb + 2, port);
-    wr16(cdb + 4, addr);
+    sfi_put_le16(cdb + 2, port);
+    sfi_put_le16(cdb + 4, addr);
     rc = cmd_status(s, cdb, rep, sizeof rep, op);
     if (rc == SFI_OK)
-        *v = rd32(rep + 4);
+        *v = sfi_get_le32(rep + 4);
     return rc;
 }
 
@@ -534,8 +516,8 @@ int sfi_stlink_write_dap(struct sfi_stlink *s, unsigned port, unsigned addr, uin
     snprintf(op, sizeof op, "WRITE_DAP_REG %s 0x%02x",
              port == SFI_STLINK_DP_PORT ? "DP" : "AP", addr);
     cdb2(cdb, SFI_STLINK_CMD_DEBUG, SFI_STLINK_DBG_WRITE_DAP_REG);
-    wr16(cdb + 2, port);
-    wr16(cdb + 4, addr);
-    wr32(cdb + 6, v);
+    sfi_put_le16(cdb + 2, port);
+    sfi_put_le16(cdb + 4, addr);
+    sfi_put_le32(cdb + 6, v);
     return cmd_status(s, cdb, rep, sizeof rep, op);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 #include "sfi/stlink_proto.h"
 #include "sfi/trace.h"
@@ -28,19 +29,6 @@ struct tcp {
     char where[64];
     uint8_t out[2 * 32 + SFI_STLINK_BUF_SIZE + 16]; /* requests are sent with one send() */
 };
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int send_all(struct tcp *c, const uint8_t *p, size_t n, const char *op)
 {
@@ -117,10 +105,10 @@ static size_t put_cmd(struct tcp *c, uint8_t *out, const uint8_t cdb[16], enum s
 {
     memset(out, 0, 32);
     out[0] = SFI_STLINK_SRV_SEND_USB_CMD;
-    wr32(out + 4, c->connect_id);
+    sfi_put_le32(out + 4, c->connect_id);
     memcpy(out + 8, cdb, 16);
     out[24] = dir == SFI_STLINK_OUT ? 0 : 1;
-    wr32(out + 28, (uint32_t)len);
+    sfi_put_le32(out + 28, (uint32_t)len);
     if (dir == SFI_STLINK_OUT && len > 0) {
         memcpy(out + 32, data, len);
         return 32 + len;
@@ -137,7 +125,7 @@ static int get_reply(struct tcp *c, enum sfi_stlink_dir dir, uint8_t *data, size
     if (rc == SFI_OK && dir == SFI_STLINK_IN && len > 0)
         rc = recv_all(c, data, len, timeout_ms, op);
     if (rc == SFI_OK)
-        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(st), op);
+        rc = sfi_stlink_server_status_err(c->base.ctx, sfi_get_le32(st), op);
     return rc;
 }
 
@@ -182,7 +170,7 @@ static void tcp_close(struct sfi_stlink_transport *t)
     struct tcp *c = (struct tcp *)t;
     if (c->fd >= 0 && c->opened) {
         uint8_t req[8] = {SFI_STLINK_SRV_CLOSE_DEV}, rep[4];
-        wr32(req + 4, c->connect_id);
+        sfi_put_le32(req + 4, c->connect_id);
         unsigned keep = c->timeout_ms;
         c->timeout_ms = keep < 300 ? keep : 300; /* closing must not hang */
         if (request(c, req, sizeof req, rep, sizeof rep, "CLOSE_DEV") != SFI_OK)
@@ -200,19 +188,32 @@ static const struct sfi_stlink_transport_ops tcp_ops = {
     .xfer_pair = tcp_xfer_pair,
 };
 
+int sfi_stlink_tcp_addr(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                        const char **host, unsigned *port)
+{
+    *host = cfg != NULL && cfg->host != NULL ? cfg->host : SFI_STLINK_TCP_HOST;
+    *port = cfg != NULL && cfg->port != 0 ? cfg->port : SFI_STLINK_TCP_PORT;
+    struct in_addr a;
+    if (*port > 65535 || inet_pton(AF_INET, *host, &a) != 1)
+        return sfi_seterr(ctx, SFI_E_INVALID, "stlink-server address %s:%u (IPv4 address and "
+                          "port 1..65535 expected)", *host, *port);
+    return SFI_OK;
+}
+
 static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
                        struct tcp **out)
 {
-    const char *host = cfg != NULL && cfg->host != NULL ? cfg->host : "127.0.0.1";
-    unsigned port = cfg != NULL && cfg->port != 0 ? cfg->port : SFI_STLINK_TCP_PORT;
+    const char *host;
+    unsigned port;
+    int rc = sfi_stlink_tcp_addr(ctx, cfg, &host, &port);
+    if (rc != SFI_OK)
+        return rc;
     unsigned tmo = cfg != NULL && cfg->timeout_ms != 0 ? cfg->timeout_ms : 1000;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return sfi_seterr(ctx, SFI_E_INVALID, "stlink-server address %s:%u (IPv4 address and "
-                          "port expected)", host, port);
+    (void)inet_pton(AF_INET, host, &sa.sin_addr); /* checked by sfi_stlink_tcp_addr */
     struct tcp *c = calloc(1, sizeof *c);
     if (c == NULL)
         return sfi_seterr(ctx, SFI_E_NOMEM, "stlink-server client");
@@ -226,7 +227,6 @@ static int tcp_connect(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg
         free(c);
         return sfi_seterr(ctx, SFI_E_IO, "socket: %s", strerror(e));
     }
-    int rc = SFI_OK;
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         if (errno != EINPROGRESS) {
             rc = sfi_seterr(ctx, SFI_E_NO_DEVICE, "no stlink-server at %s: %s", c->where,
@@ -276,21 +276,21 @@ static int tcp_hello(struct tcp *c, unsigned *ndev)
     int rc = request(c, req, 4, rep, 16, "GET_SERVER_VERSION");
     if (rc != SFI_OK)
         return rc;
-    c->base.server_api = rd32(rep);
+    c->base.server_api = sfi_get_le32(rep);
     sfi_log(c->base.ctx, SFI_LOG_DEBUG, "stlink-server API v%u, version %u.%u.%u",
-            (unsigned)rd32(rep), (unsigned)rd32(rep + 4), (unsigned)rd32(rep + 8),
-            (unsigned)rd32(rep + 12));
+            (unsigned)sfi_get_le32(rep), (unsigned)sfi_get_le32(rep + 4),
+            (unsigned)sfi_get_le32(rep + 8), (unsigned)sfi_get_le32(rep + 12));
     memset(req, 0, sizeof req);
     req[0] = SFI_STLINK_SRV_REFRESH_DEVICE_LIST;
     rc = request(c, req, 2, rep, 4, "REFRESH_DEVICE_LIST");
     if (rc == SFI_OK)
-        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "REFRESH_DEVICE_LIST");
+        rc = sfi_stlink_server_status_err(c->base.ctx, sfi_get_le32(rep), "REFRESH_DEVICE_LIST");
     if (rc != SFI_OK)
         return rc;
     req[0] = SFI_STLINK_SRV_GET_NB_DEV;
     rc = request(c, req, 1, rep, 4, "GET_NB_DEV");
     if (rc == SFI_OK) {
-        *ndev = rd32(rep);
+        *ndev = sfi_get_le32(rep);
         if (*ndev > 256)
             rc = sfi_seterr(c->base.ctx, SFI_E_PROTOCOL, "GET_NB_DEV: %u devices", *ndev);
     }
@@ -308,17 +308,17 @@ static int tcp_devinfo(struct tcp *c, unsigned idx, struct devinfo *d)
     memset(req, 0, sizeof req);
     req[0] = SFI_STLINK_SRV_GET_DEV_INFO;
     req[1] = (uint8_t)idx;
-    wr32(req + 4, SFI_STLINK_SRV_DEV_INFO_LEN);
+    sfi_put_le32(req + 4, SFI_STLINK_SRV_DEV_INFO_LEN);
     int rc = request(c, req, sizeof req, rep, sizeof rep, "GET_DEV_INFO");
     if (rc == SFI_OK)
-        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "GET_DEV_INFO");
+        rc = sfi_stlink_server_status_err(c->base.ctx, sfi_get_le32(rep), "GET_DEV_INFO");
     if (rc != SFI_OK)
         return rc;
     memset(d, 0, sizeof *d);
-    d->device_id = rd32(rep + 4);
+    d->device_id = sfi_get_le32(rep + 4);
     memcpy(d->info.serial, rep + 8, 32); /* NUL-padded; info.serial has room for the NUL */
-    d->info.vid = (uint16_t)(rep[40] | rep[41] << 8);
-    d->info.pid = (uint16_t)(rep[42] | rep[43] << 8);
+    d->info.vid = sfi_get_le16(rep + 40);
+    d->info.pid = sfi_get_le16(rep + 42);
     d->info.in_use = rep[44] != 0;
     return SFI_OK;
 }
@@ -326,13 +326,13 @@ static int tcp_devinfo(struct tcp *c, unsigned idx, struct devinfo *d)
 static int tcp_opendev(struct tcp *c, const struct devinfo *d)
 {
     uint8_t req[8] = {SFI_STLINK_SRV_OPEN_DEV}, rep[8];
-    wr32(req + 4, d->device_id);
+    sfi_put_le32(req + 4, d->device_id);
     int rc = request(c, req, sizeof req, rep, sizeof rep, "OPEN_DEV");
     if (rc == SFI_OK)
-        rc = sfi_stlink_server_status_err(c->base.ctx, rd32(rep), "OPEN_DEV");
+        rc = sfi_stlink_server_status_err(c->base.ctx, sfi_get_le32(rep), "OPEN_DEV");
     if (rc != SFI_OK)
         return rc;
-    c->connect_id = rd32(rep + 4);
+    c->connect_id = sfi_get_le32(rep + 4);
     c->opened = 1;
     memcpy(c->base.serial, d->info.serial, sizeof c->base.serial);
     c->base.vid = d->info.vid;
@@ -398,7 +398,7 @@ static void probe_version(struct tcp *c, struct devinfo *d)
                             SFI_OK)
         sfi_stlink_version_str(&v, d->info.version, sizeof d->info.version);
     uint8_t req[8] = {SFI_STLINK_SRV_CLOSE_DEV}, st[4];
-    wr32(req + 4, c->connect_id);
+    sfi_put_le32(req + 4, c->connect_id);
     request(c, req, sizeof req, st, sizeof st, "CLOSE_DEV");
     c->opened = 0;
 }

@@ -4,19 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 
 #define PID_V2_1 0x374Bu
 #define PID_V2_1_NO_MSD 0x3752u
 
-static unsigned rd16le(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
 int sfi_stlink_needs_version_ex(const uint8_t rep6[6])
 {
-    unsigned w = (unsigned)rep6[0] << 8 | rep6[1];
+    unsigned w = sfi_get_be16(rep6);
     return (w >> 12) == 3 && ((w >> 6) & 0x3F) == 0 && (w & 0x3F) == 0;
 }
 
@@ -62,11 +58,11 @@ int sfi_stlink_decode_version(struct sfi_ctx *ctx, const uint8_t rep6[6], const 
 {
     struct sfi_stlink_version v;
     memset(&v, 0, sizeof v);
-    unsigned w = (unsigned)rep6[0] << 8 | rep6[1];
+    unsigned w = sfi_get_be16(rep6);
     unsigned x = (w >> 6) & 0x3F, y = w & 0x3F;
     v.stlink = w >> 12;
-    v.vid = (uint16_t)rd16le(rep6 + 2);
-    v.pid = (uint16_t)rd16le(rep6 + 4);
+    v.vid = sfi_get_le16(rep6 + 2);
+    v.pid = sfi_get_le16(rep6 + 4);
 
     switch (v.stlink) {
     case 1:
@@ -96,8 +92,8 @@ int sfi_stlink_decode_version(struct sfi_ctx *ctx, const uint8_t rep6[6], const 
             v.jtag = ex12[2];
             v.msd = ex12[3];
             v.bridge = ex12[4];
-            v.vid = (uint16_t)rd16le(ex12 + 8);
-            v.pid = (uint16_t)rd16le(ex12 + 10);
+            v.vid = sfi_get_le16(ex12 + 8);
+            v.pid = sfi_get_le16(ex12 + 10);
             if (v.stlink != 3)
                 return sfi_seterr(ctx, SFI_E_PROTOCOL,
                                   "GET_VERSION_EX reports generation %u, expected 3", v.stlink);

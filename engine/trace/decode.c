@@ -4,17 +4,8 @@
 #include <openssl/sha.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "trace/trace_int.h"
-
-static unsigned rd16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static uint32_t rdn(const uint8_t *p, size_t n)
 {
@@ -34,18 +25,18 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
         return;
     switch (cmd->args) {
     case SFI_STLINK_ARGS_MEM:
-        r->addr = rd32(c + 2);
-        r->len = rd16(c + 6);
+        r->addr = sfi_get_le32(c + 2);
+        r->len = sfi_get_le16(c + 6);
         r->ap = c[8];
         r->has_addr = 1;
         break;
     case SFI_STLINK_ARGS_ADDR:
-        r->addr = rd32(c + 2);
+        r->addr = sfi_get_le32(c + 2);
         r->has_addr = 1;
         break;
     case SFI_STLINK_ARGS_ADDR_VAL:
-        r->addr = rd32(c + 2);
-        r->value = rd32(c + 6);
+        r->addr = sfi_get_le32(c + 2);
+        r->value = sfi_get_le32(c + 6);
         r->has_addr = r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_REGSEL:
@@ -54,18 +45,18 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
         break;
     case SFI_STLINK_ARGS_REGSEL_VAL:
         r->addr = c[2];
-        r->value = rd32(c + 3);
+        r->value = sfi_get_le32(c + 3);
         r->has_addr = r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_DAP:
-        r->ap = rd16(c + 2);
-        r->addr = rd16(c + 4);
+        r->ap = sfi_get_le16(c + 2);
+        r->addr = sfi_get_le16(c + 4);
         r->has_addr = 1;
         break;
     case SFI_STLINK_ARGS_DAP_VAL:
-        r->ap = rd16(c + 2);
-        r->addr = rd16(c + 4);
-        r->value = rd32(c + 6);
+        r->ap = sfi_get_le16(c + 2);
+        r->addr = sfi_get_le16(c + 4);
+        r->value = sfi_get_le32(c + 6);
         r->has_addr = r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_BYTE:
@@ -73,21 +64,21 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
         r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_U16:
-        r->value = rd16(c + 2);
+        r->value = sfi_get_le16(c + 2);
         r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_COM_FREQ:
-        r->value = rd32(c + 4);
+        r->value = sfi_get_le32(c + 4);
         r->ap = c[2];
         r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_TRACE:
-        r->len = rd16(c + 2);
-        r->value = rd32(c + 4);
+        r->len = sfi_get_le16(c + 2);
+        r->value = sfi_get_le32(c + 4);
         r->has_value = 1;
         break;
     case SFI_STLINK_ARGS_ITEMS:
-        r->len = rd32(c + 2);
+        r->len = sfi_get_le32(c + 2);
         break;
     default:
         break;
@@ -118,10 +109,10 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
         if (n >= 1)
             r->status = in[0];
         if (n >= 8 && cmd->op != SFI_STLINK_OP_SPEED) {
-            r->value = rd32(in + 4);
+            r->value = sfi_get_le32(in + 4);
             r->has_value = 1;
         } else if (n >= 8) {
-            r->value = rd32(in + 4); /* SET_COM_FREQ: the speed the probe took */
+            r->value = sfi_get_le32(in + 4); /* SET_COM_FREQ: the speed the probe took */
         }
         break;
     case SFI_STLINK_RES_MODE:
@@ -143,8 +134,8 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
         }
         break;
     case SFI_STLINK_RES_VOLTAGE:
-        if (n >= 8 && rd32(in) != 0) {
-            r->value = (uint32_t)((2ull * rd32(in + 4) * 1200u) / rd32(in));
+        if (n >= 8 && sfi_get_le32(in) != 0) {
+            r->value = (uint32_t)((2ull * sfi_get_le32(in + 4) * 1200u) / sfi_get_le32(in));
             r->has_value = 1;
         }
         break;
@@ -156,11 +147,6 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
 void sfi_trace_sha256(const void *p, size_t n, char hex[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    static const char digits[] = "0123456789abcdef";
     SHA256(p, n, md);
-    for (size_t i = 0; i < sizeof md; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = 0;
+    sfi_hex_str(md, sizeof md, hex);
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sfi/bytes.h"
+#include "sfi/stlink.h"
 #include "trace/trace_int.h"
 
 #ifndef DLT_LINUX_SLL2
@@ -24,26 +26,6 @@
 #ifndef DLT_IPV6
 #define DLT_IPV6 229
 #endif
-
-static unsigned be16(const uint8_t *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static unsigned le16(const uint8_t *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* ---- record queue -------------------------------------------------------------------------- */
 
@@ -124,7 +106,7 @@ static int trace_alloc(struct sfi_ctx *ctx, const struct sfi_trace_opts *opts,
     if (opts != NULL)
         tr->opts = *opts;
     if (tr->opts.port == 0)
-        tr->opts.port = 7184;
+        tr->opts.port = SFI_STLINK_TCP_PORT;
     tr->st.linktype = -1;
     *out = tr;
     return SFI_OK;
@@ -225,7 +207,7 @@ static void tcp_layer(struct sfi_trace *tr, const uint8_t src[16], const uint8_t
         return;
     }
     tr->st.tcp_segments++;
-    unsigned sport = be16(p), dport = be16(p + 2);
+    unsigned sport = sfi_get_be16(p), dport = sfi_get_be16(p + 2);
     add_port(tr, sport < dport ? sport : dport);
     size_t have = n > off ? n - off : 0;
     if (n < off)
@@ -233,7 +215,7 @@ static void tcp_layer(struct sfi_trace *tr, const uint8_t src[16], const uint8_t
     size_t full = wire - off;
     if (have > full)
         have = full;
-    tr_tcp_segment(tr, src, sport, dst, dport, be32(p + 4), be32(p + 8), p[13],
+    tr_tcp_segment(tr, src, sport, dst, dport, sfi_get_be32(p + 4), sfi_get_be32(p + 8), p[13],
                    n >= off ? p + off : p, have, full - have);
 }
 
@@ -250,8 +232,8 @@ static void ip_layer(struct sfi_trace *tr, const uint8_t *p, size_t n)
             tr->st.other_ip++;
             return;
         }
-        unsigned ihl = (p[0] & 0xF) * 4u, total = be16(p + 2);
-        unsigned frag = be16(p + 6);
+        unsigned ihl = (p[0] & 0xF) * 4u, total = sfi_get_be16(p + 2);
+        unsigned frag = sfi_get_be16(p + 6);
         if (ihl < 20 || total < ihl || p[9] != 6 || (frag & 0x3FFF) != 0) {
             tr->st.other_ip++;
             return;
@@ -275,7 +257,7 @@ static void ip_layer(struct sfi_trace *tr, const uint8_t *p, size_t n)
             return;
         }
         unsigned next = p[6];
-        size_t plen = be16(p + 4), off = 40;
+        size_t plen = sfi_get_be16(p + 4), off = 40;
         memcpy(src, p + 8, 16);
         memcpy(dst, p + 24, 16);
         /* hop-by-hop, routing and destination options headers */
@@ -303,7 +285,7 @@ static void ip_layer(struct sfi_trace *tr, const uint8_t *p, size_t n)
 static void ethertype(struct sfi_trace *tr, unsigned type, const uint8_t *p, size_t n)
 {
     while ((type == 0x8100 || type == 0x88A8 || type == 0x9100) && n >= 4) {
-        type = be16(p + 2);
+        type = sfi_get_be16(p + 2);
         p += 4;
         n -= 4;
     }
@@ -329,14 +311,14 @@ static void usbmon(struct sfi_trace *tr, const uint8_t *p, size_t n, int mmapped
     u.xfer = p[9];
     u.ep = p[10];
     u.dev = p[11];
-    u.bus = le16(p + 12);
-    u.status = (int32_t)le32(p + 28);
+    u.bus = sfi_get_le16(p + 12);
+    u.status = (int32_t)sfi_get_le32(p + 28);
     if (p[8] == 'E' && u.status == 0)
         u.status = -1;
-    size_t cap = le32(p + 36);
+    size_t cap = sfi_get_le32(p + 36);
     size_t off = hl;
     if (mmapped && u.xfer == 0) {
-        uint32_t ndesc = le32(p + 60);
+        uint32_t ndesc = sfi_get_le32(p + 60);
         if (ndesc > 1024)
             return;
         off += 16u * ndesc;
@@ -358,7 +340,7 @@ static void usbpcap(struct sfi_trace *tr, const uint8_t *p, size_t n)
         tr->st.non_ip++;
         return;
     }
-    size_t hl = le16(p);
+    size_t hl = sfi_get_le16(p);
     if (hl < 27 || hl > n) {
         tr->st.non_ip++;
         return;
@@ -366,13 +348,13 @@ static void usbpcap(struct sfi_trace *tr, const uint8_t *p, size_t n)
     tr->st.usb_urbs++;
     struct tr_urb u;
     memset(&u, 0, sizeof u);
-    u.status = (int)le32(p + 10);
+    u.status = (int)sfi_get_le32(p + 10);
     u.submit = !(p[16] & 1);
-    u.bus = le16(p + 17);
-    u.dev = le16(p + 19);
+    u.bus = sfi_get_le16(p + 17);
+    u.dev = sfi_get_le16(p + 19);
     u.ep = p[21];
     u.xfer = p[22];
-    size_t dl = le32(p + 23);
+    size_t dl = sfi_get_le32(p + 23);
     if (dl > n - hl)
         dl = n - hl;
     u.data = p + hl;
@@ -398,19 +380,19 @@ int sfi_trace_feed_frame(struct sfi_trace *tr, int dlt, double t, const uint8_t 
         if (n < 14)
             tr->st.non_ip++;
         else
-            ethertype(tr, be16(p + 12), p + 14, n - 14);
+            ethertype(tr, sfi_get_be16(p + 12), p + 14, n - 14);
         break;
     case DLT_LINUX_SLL:
         if (n < 16)
             tr->st.non_ip++;
         else
-            ethertype(tr, be16(p + 14), p + 16, n - 16);
+            ethertype(tr, sfi_get_be16(p + 14), p + 16, n - 16);
         break;
     case DLT_LINUX_SLL2:
         if (n < 20)
             tr->st.non_ip++;
         else
-            ethertype(tr, be16(p), p + 20, n - 20);
+            ethertype(tr, sfi_get_be16(p), p + 20, n - 20);
         break;
     case DLT_NULL:
     case DLT_LOOP:

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "sfi/bytes.h"
 #include "sfi/trace.h"
 
 #define SEG_MAX 16384u
@@ -35,40 +36,6 @@ struct sfi_trace_writer {
     uint64_t urb;
     uint8_t frame[SEG_MAX + 128];
 };
-
-static void be16w(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void be32w(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void le16w(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32w(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void le64w(uint8_t *p, uint64_t v)
-{
-    le32w(p, (uint32_t)v);
-    le32w(p + 4, (uint32_t)(v >> 32));
-}
 
 int sfi_trace_writer_open(struct sfi_ctx *ctx, const char *path, enum sfi_trace_wkind kind,
                           struct sfi_trace_writer **out)
@@ -156,34 +123,34 @@ static void segment(struct sfi_trace_writer *w, int s, unsigned flags, const uin
     memset(f, 0, 54);
     f[5] = (uint8_t)(s ? 1 : 2);
     f[11] = (uint8_t)(s ? 2 : 1);
-    be16w(f + 12, 0x0800);
+    sfi_put_be16(f + 12, 0x0800);
     uint8_t *ip = f + 14, *tcp = f + 34;
     ip[0] = 0x45;
-    be16w(ip + 2, (unsigned)(40 + n));
-    be16w(ip + 4, w->ipid++);
-    be16w(ip + 6, 0x4000);
+    sfi_put_be16(ip + 2, (unsigned)(40 + n));
+    sfi_put_be16(ip + 4, w->ipid++);
+    sfi_put_be16(ip + 6, 0x4000);
     ip[8] = 64;
     ip[9] = 6;
-    be32w(ip + 12, w->ip[s]);
-    be32w(ip + 16, w->ip[1 - s]);
-    be16w(ip + 10, csum_fold(csum_add(0, ip, 20)));
-    be16w(tcp, w->port[s]);
-    be16w(tcp + 2, w->port[1 - s]);
-    be32w(tcp + 4, w->seq[s]);
-    be32w(tcp + 8, (flags & 0x10) ? w->seq[1 - s] : 0);
+    sfi_put_be32(ip + 12, w->ip[s]);
+    sfi_put_be32(ip + 16, w->ip[1 - s]);
+    sfi_put_be16(ip + 10, csum_fold(csum_add(0, ip, 20)));
+    sfi_put_be16(tcp, w->port[s]);
+    sfi_put_be16(tcp + 2, w->port[1 - s]);
+    sfi_put_be32(tcp + 4, w->seq[s]);
+    sfi_put_be32(tcp + 8, (flags & 0x10) ? w->seq[1 - s] : 0);
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
-    be16w(tcp + 14, 65535);
+    sfi_put_be16(tcp + 14, 65535);
     if (n > 0)
         memcpy(tcp + 20, p, n);
     uint8_t pseudo[12];
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;
     pseudo[9] = 6;
-    be16w(pseudo + 10, (unsigned)(20 + n));
+    sfi_put_be16(pseudo + 10, (unsigned)(20 + n));
     uint32_t sum = csum_add(0, pseudo, 12);
     sum = csum_add(sum, tcp, 20 + n);
-    be16w(tcp + 16, csum_fold(sum));
+    sfi_put_be16(tcp + 16, csum_fold(sum));
     put(w, f, 54 + n);
     w->seq[s] += (uint32_t)n + ((flags & 0x03) ? 1u : 0u); /* SYN and FIN take one */
 }
@@ -225,21 +192,21 @@ static void urb(struct sfi_trace_writer *w, char type, unsigned xfer, unsigned e
     if (n > SEG_MAX)
         n = SEG_MAX;
     memset(f, 0, 64);
-    le64w(f, w->urb);
+    sfi_put_le64(f, w->urb);
     f[8] = (uint8_t)type;
     f[9] = (uint8_t)xfer;
     f[10] = (uint8_t)ep;
     f[11] = USB_DEV;
-    le16w(f + 12, USB_BUS);
+    sfi_put_le16(f + 12, USB_BUS);
     f[14] = setup != NULL ? 0 : '-';
     f[15] = n > 0 ? 0 : (type == 'S' ? '<' : '>');
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    le64w(f + 16, (uint64_t)tv.tv_sec);
-    le32w(f + 24, (uint32_t)tv.tv_usec);
-    le32w(f + 28, (uint32_t)status);
-    le32w(f + 32, (uint32_t)length);
-    le32w(f + 36, (uint32_t)n);
+    sfi_put_le64(f + 16, (uint64_t)tv.tv_sec);
+    sfi_put_le32(f + 24, (uint32_t)tv.tv_usec);
+    sfi_put_le32(f + 28, (uint32_t)status);
+    sfi_put_le32(f + 32, (uint32_t)length);
+    sfi_put_le32(f + 36, (uint32_t)n);
     if (setup != NULL)
         memcpy(f + 40, setup, 8);
     if (n > 0)
@@ -253,8 +220,8 @@ void sfi_trace_writer_usb_device(struct sfi_trace_writer *w, uint16_t vid, uint1
         return;
     static const uint8_t setup[8] = {0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x12, 0x00};
     uint8_t d[18] = {18, 1, 0x00, 0x02, 0, 0, 0, 64, 0, 0, 0, 0, 0x00, 0x01, 1, 2, 3, 1};
-    le16w(d + 8, vid);
-    le16w(d + 10, pid);
+    sfi_put_le16(d + 8, vid);
+    sfi_put_le16(d + 10, pid);
     w->urb++;
     urb(w, 'S', 2, 0x80, -115, 18, NULL, 0, setup);
     urb(w, 'C', 2, 0x80, 0, 18, d, 18, NULL);

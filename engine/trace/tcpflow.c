@@ -7,12 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "trace/trace_int.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static int seq_lt(uint32_t a, uint32_t b)
 {
@@ -35,10 +31,10 @@ static void emit_request(struct sfi_trace *tr, struct tr_flow *f, uint8_t *req, 
         memcpy(r.cdb, req + 8, 16);
         r.out = req + SFI_STLINK_SRV_HDR_LEN;
         r.out_len = rlen - SFI_STLINK_SRV_HDR_LEN;
-        r.in_want = req[24] != 0 ? rd32(req + 28) : 0;
+        r.in_want = req[24] != 0 ? sfi_get_le32(req + 28) : 0;
         if (rep != NULL && plen >= 4) {
             r.has_server_status = 1;
-            r.server_status = rd32(rep);
+            r.server_status = sfi_get_le32(rep);
             r.in = rep + 4;
             r.in_len = plen - 4;
         }
@@ -52,7 +48,7 @@ static void emit_request(struct sfi_trace *tr, struct tr_flow *f, uint8_t *req, 
         r.rep_len = rep ? plen : 0;
         if (rep != NULL && r.req != NULL && r.req->has_status && plen >= 4) {
             r.has_server_status = 1;
-            r.server_status = rd32(rep);
+            r.server_status = sfi_get_le32(rep);
         }
     }
     tr_emit(tr, &r, req, rep);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 #include "trace/trace_int.h"
 
@@ -107,8 +108,8 @@ void tr_usb_urb(struct sfi_trace *tr, const struct tr_urb *u)
         return;
     /* the device descriptor names the device */
     if (u->xfer == 2 && !u->submit && u->n >= 18 && u->data[0] == 18 && u->data[1] == 1) {
-        d->vid = (uint16_t)(u->data[8] | u->data[9] << 8);
-        d->pid = (uint16_t)(u->data[10] | u->data[11] << 8);
+        d->vid = sfi_get_le16(u->data + 8);
+        d->pid = sfi_get_le16(u->data + 10);
         if (tr->st.nusb_ids < 8) {
             snprintf(tr->st.usb_ids[tr->st.nusb_ids++], sizeof tr->st.usb_ids[0], "%04x:%04x",
                      d->vid, d->pid);

@@ -300,6 +300,23 @@ function M.open(opts)
     end
     cfg.sim = simcfg(pack, part, spec.faults)
   end
+  do -- the pack's read-out protection (RDP level-0 value, flash banks): bus faults on protected
+    -- flash become LOCKED in C (cfg.rdp); without a pack the refinement is not done
+    local ok, rp = pcall(device.find_part, spec.part or M.DEFAULT_PART)
+    rp = pack or (ok and rp or nil)
+    local ob = rp and rp.option_bytes
+    for _, f in ipairs(ob and ob.fields or {}) do
+      if f.name == "RDP" then
+        local r = { reg = ob.window + f.reg, shift = f.shift, bits = f.bits }
+        for v, text in pairs(f.values) do if text:match("^Level 0") then r.open = v end end
+        for _, b in ipairs(rp.memory.flash) do
+          r.flash_lo = math.min(r.flash_lo or b.start, b.start)
+          r.flash_hi = math.max(r.flash_hi or 0, b.start + b.size)
+        end
+        if r.open then cfg.rdp = r end
+      end
+    end
+  end
   local u = core.open(cfg)
   local p = setmetatable({ _u = u, pack = pack, part = part and part.name, driver = spec.driver },
     P)

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)sfi_rsp_hexnum((const char *)d.buf, d.len, &used);
         uint8_t bin[2048];
         size_t hn = d.len / 2 < sizeof bin ? d.len / 2 : sizeof bin;
-        (void)sfi_rsp_unhex((const char *)d.buf, hn, bin);
+        (void)sfi_hex_decode((const char *)d.buf, hn, bin);
     }
     sfi_gdb_server_end_session(gs);
     return 0;

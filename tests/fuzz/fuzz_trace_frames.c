@@ -10,24 +10,11 @@
 
 #include <pcap/pcap.h>
 
+#include "sfi/bytes.h"
 #include "sfi/trace.h"
 
 static const int dlts[] = {DLT_EN10MB, DLT_LINUX_SLL, 276, DLT_NULL, DLT_LOOP, DLT_RAW, 228, 229,
                            DLT_USB_LINUX, DLT_USB_LINUX_MMAPPED, 249};
-
-static void be16w(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void be32w(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 static uint8_t frame[70000];
 
@@ -35,17 +22,17 @@ static size_t tcp_frame(int from_client, uint32_t seq, uint32_t ack, unsigned fl
                         const uint8_t *p, size_t n)
 {
     memset(frame, 0, 54);
-    be16w(frame + 12, 0x0800);
+    sfi_put_be16(frame + 12, 0x0800);
     uint8_t *ip = frame + 14, *tcp = frame + 34;
     ip[0] = 0x45;
-    be16w(ip + 2, (unsigned)(40 + n));
+    sfi_put_be16(ip + 2, (unsigned)(40 + n));
     ip[9] = 6;
-    be32w(ip + 12, 0x7F000001u);
-    be32w(ip + 16, 0x7F000001u);
-    be16w(tcp, from_client ? 40000 : 7184);
-    be16w(tcp + 2, from_client ? 7184 : 40000);
-    be32w(tcp + 4, seq);
-    be32w(tcp + 8, ack);
+    sfi_put_be32(ip + 12, 0x7F000001u);
+    sfi_put_be32(ip + 16, 0x7F000001u);
+    sfi_put_be16(tcp, from_client ? 40000 : 7184);
+    sfi_put_be16(tcp + 2, from_client ? 7184 : 40000);
+    sfi_put_be32(tcp + 4, seq);
+    sfi_put_be32(tcp + 8, ack);
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
     if (n > 0)
@@ -70,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = size > 0 ? 1 : 0;
     while (pos + 3 <= size) {
         unsigned sel = data[pos];
-        size_t n = (size_t)data[pos + 1] | (size_t)data[pos + 2] << 8;
+        size_t n = sfi_get_le16(data + pos + 1);
         pos += 3;
         if (n > size - pos)
             n = size - pos;
@@ -95,8 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             frame[10] = (uint8_t)((sel & 0x40) ? 0x81 : 0x01);
             frame[11] = (uint8_t)(2 + ((sel >> 7) & 1));
             frame[12] = 1;
-            frame[36] = (uint8_t)n;
-            frame[37] = (uint8_t)(n >> 8);
+            sfi_put_le16(frame + 36, (uint16_t)n);
             memcpy(frame + 64, p, n);
             rc = sfi_trace_feed_frame(tr, DLT_USB_LINUX_MMAPPED, 0, frame, 64 + n, 64 + n);
         }

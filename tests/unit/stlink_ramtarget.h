@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink_server.h"
 
 #define RT_SRAM 0x20000000u
@@ -106,7 +107,7 @@ static unsigned rt_read_dbg(void *ud, uint32_t addr, uint32_t *v)
     uint8_t *p = rt_map(t, addr, 4);
     if (p == NULL || (addr & 3))
         return SFI_STLINK_SWD_AP_FAULT;
-    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    *v = sfi_get_le32(p);
     return SFI_STLINK_OK;
 }
 
@@ -119,8 +120,7 @@ static unsigned rt_write_dbg(void *ud, uint32_t addr, uint32_t v)
     uint8_t *p = rt_map(t, addr, 4);
     if (p == NULL || (addr & 3))
         return SFI_STLINK_SWD_AP_FAULT;
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    sfi_put_le32(p, v);
     return SFI_STLINK_OK;
 }
 

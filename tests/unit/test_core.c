@@ -1,4 +1,5 @@
-/* test_core.c: the engine core: error table, detail buffer, event log formats, sleep. */
+/* test_core.c: the engine core: error table, detail buffer, event log formats, sleep, and the
+ * byte-order and hex helpers of sfi/bytes.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "sfi/bytes.h"
 #include "sfi/sfi.h"
 
 struct capture {
@@ -142,12 +144,45 @@ static void test_wipe(void **state)
     sfi_wipe(NULL, 4);
 }
 
+/* The wire orders the formats use: an SFI image header field, a pcap/IP field, an RSP reply. */
+static void test_bytes(void **state)
+{
+    (void)state;
+    uint8_t b[8];
+    sfi_put_le16(b, 0x1234);
+    assert_memory_equal(b, "\x34\x12", 2);
+    assert_int_equal(sfi_get_le16(b), 0x1234);
+    sfi_put_le32(b, 0xA1B2C3D4u);
+    assert_memory_equal(b, "\xD4\xC3\xB2\xA1", 4);
+    assert_int_equal(sfi_get_le32(b), 0xA1B2C3D4u);
+    sfi_put_le64(b, 0x0102030405060708ull);
+    assert_memory_equal(b, "\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+    assert_true(sfi_get_le64(b) == 0x0102030405060708ull);
+    sfi_put_be16(b, 0x0800);
+    assert_memory_equal(b, "\x08\x00", 2);
+    assert_int_equal(sfi_get_be16(b), 0x0800);
+    sfi_put_be32(b, 0xC0A80001u);
+    assert_memory_equal(b, "\xC0\xA8\x00\x01", 4);
+    assert_int_equal(sfi_get_be32(b), 0xC0A80001u);
+
+    char hex[9];
+    uint8_t v[4] = {0x00, 0x7F, 0xA5, 0xFF};
+    assert_string_equal(sfi_hex_str(v, 4, hex), "007fa5ff");
+    uint8_t back[4];
+    assert_int_equal(sfi_hex_decode("007FA5ff", 4, back), 0);
+    assert_memory_equal(back, v, 4);
+    assert_int_equal(sfi_hex_decode("00g0", 2, back), -1);
+    assert_int_equal(sfi_hexval('F'), 15);
+    assert_int_equal(sfi_hexval('x'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_names),     cmocka_unit_test(test_detail_buffer),
         cmocka_unit_test(test_log_human_and_level), cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_cancel_sleep),    cmocka_unit_test(test_wipe),
+        cmocka_unit_test(test_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

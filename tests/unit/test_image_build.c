@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 
 static const uint8_t KEY[16] = "0123456789abcdef";
@@ -93,8 +96,8 @@ static void test_split_and_wrong_key(void **state)
     assert_int_equal(img->version, 7);
     assert_int_equal(img->hdr.hashed, 0);
     assert_int_equal(img->hdr.protocol, 2);
-    assert_int_equal(buf[8] | buf[9] << 8, 2);                  /* u16 protocol */
-    assert_int_equal(buf[10] | buf[11] << 8, (int)img->n);      /* u16 area count */
+    assert_int_equal(sfi_get_le16(buf + 8), 2);            /* u16 protocol */
+    assert_int_equal(sfi_get_le16(buf + 10), (int)img->n); /* u16 area count */
     for (size_t i = 0; i < img->n; i++)
         assert_int_equal(img->area[i].ver, 7); /* the image version in every descriptor */
     assert_true(img->n > 3);
@@ -311,6 +314,85 @@ static void test_input_untouched(void **state)
     sfi_ctx_free(ctx);
 }
 
+/* sfi_image_build_file, the whole `image build`: every error exit names what failed and leaves
+ * no file behind; the success writes exactly the image sfi_image_build makes. */
+static void test_build_file(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    char dir[] = "/tmp/sfi-build-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/out.sfi", dir);
+    static const uint8_t fwdata[256] = {1, 2, 3};
+    struct sfi_image_input in[2] = {
+        {.name = "a.bin", .data = fwdata, .len = 128, .has_addr = 1, .addr = 0x08000000},
+        {.name = "b.bin", .data = fwdata, .len = 128, .has_addr = 1, .addr = 0x08000040},
+    };
+    struct sfi_flash_range flash = {0x08000000, 0x200000};
+    struct sfi_image_build_cfg cfg = {.protocol = 2, .key = KEY, .nonce = NONCE,
+                                      .flash = &flash, .nflash = 1};
+    size_t len = 0;
+    unsigned areas = 0;
+    struct stat st;
+    /* missing arguments */
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 1, NULL, &len, &areas), SFI_E_INVALID);
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, NULL, 1, path, &len, &areas),
+                     SFI_E_INVALID);
+    /* a loader error: a raw binary without its address */
+    struct sfi_image_input noaddr = {.name = "c.bin", .data = fwdata, .len = 16};
+    assert_int_not_equal(sfi_image_build_file(ctx, &cfg, &noaddr, 1, path, &len, &areas),
+                         SFI_OK);
+    assert_non_null(strstr(sfi_errdetail(ctx), "c.bin"));
+    assert_int_equal(stat(path, &st), -1);
+    /* a merge error: overlapping inputs */
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 2, path, &len, &areas), SFI_E_FORMAT);
+    assert_int_equal(stat(path, &st), -1);
+    /* a build error: no such protocol, no firmware */
+    cfg.protocol = 3;
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 1, path, &len, &areas), SFI_E_USAGE);
+    assert_non_null(strstr(sfi_errdetail(ctx), "protocol 3"));
+    cfg.protocol = 2;
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 0, path, &len, &areas), SFI_E_FORMAT);
+    assert_int_equal(stat(path, &st), -1);
+    /* a write error: the directory does not exist */
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/none/out.sfi", dir);
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 1, bad, &len, &areas), SFI_E_IO);
+    /* success: the file is the image, its size and area count reported */
+    assert_int_equal(sfi_image_build_file(ctx, &cfg, in, 1, path, &len, &areas), SFI_OK);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((size_t)st.st_size, len);
+    assert_int_equal(areas, 1);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *buf = malloc(len);
+    assert_int_equal(fread(buf, 1, len, f), len);
+    fclose(f);
+    assert_int_equal(check_all(ctx, buf, len), SFI_OK);
+    free(buf);
+    unlink(path);
+    rmdir(dir);
+    sfi_ctx_free(ctx);
+}
+
+/* The digest and the benchmark reference the sfi.core module hands to Lua. */
+static void test_sha256_and_floor(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    char hex[65];
+    assert_int_equal(sfi_sha256_hex(ctx, "abc", 3, hex), SFI_OK); /* FIPS 180-2 example */
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    double ms = -1;
+    assert_int_equal(sfi_image_gcm_floor_ms(ctx, 8, &ms), SFI_E_INVALID);
+    assert_int_equal(sfi_image_gcm_floor_ms(ctx, 1u << 16, &ms), SFI_OK);
+    assert_true(ms >= 0 && ms < 1000);
+    sfi_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +403,8 @@ int main(void)
         cmocka_unit_test(test_loaders),
         cmocka_unit_test(test_join_raw_and_hex),
         cmocka_unit_test(test_input_untouched),
+        cmocka_unit_test(test_build_file),
+        cmocka_unit_test(test_sha256_and_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "sfi/bytes.h"
 #include "sfi/image.h"
 
 static uint8_t *st_buf;
@@ -42,8 +43,8 @@ static void test_st_file_areas(void **state)
     assert_int_equal(img->hdr.protocol, 1);
     assert_int_equal(img->hdr.hashed, 0);
     assert_int_equal(img->version, 0x17); /* the image version, in each area's version byte */
-    assert_int_equal(st_buf[8] | st_buf[9] << 8, 1);   /* u16 protocol */
-    assert_int_equal(st_buf[10] | st_buf[11] << 8, 3); /* u16 area count */
+    assert_int_equal(sfi_get_le16(st_buf + 8), 1);  /* u16 protocol */
+    assert_int_equal(sfi_get_le16(st_buf + 10), 3); /* u16 area count */
     assert_int_equal(img->n, 3);
     const char types[] = "FFC";
     const uint32_t sizes[] = {844, 9884, 36};

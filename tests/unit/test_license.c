@@ -9,7 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
+#include "license/ossl_err.h"
 #include "sfi/license.h"
 
 static struct sfi_ctx *ctx;
@@ -180,6 +184,69 @@ static void test_kdf_input(void **state)
     assert_memory_not_equal(d1, d2, 16);
 }
 
+/* One OpenSSL drain for licences, image crypto and bundle signing: the whole queue goes into
+ * the detail, the root cause (queued first) named first, nothing left behind. */
+static void test_ossl_err_drain(void **state)
+{
+    (void)state;
+    ERR_clear_error();
+    ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);
+    ERR_raise(ERR_LIB_PEM, PEM_R_NO_START_LINE);
+    assert_int_equal(sfi_ossl_err(ctx, SFI_E_CRYPTO, "area 3"), SFI_E_CRYPTO);
+    const char *d = sfi_errdetail(ctx);
+    assert_true(strncmp(d, "area 3: ", 8) == 0);
+    const char *root = strstr(d, "bad decrypt"), *outer = strstr(d, "no start line");
+    assert_non_null(root);
+    assert_non_null(outer);
+    assert_true(root < outer);
+    assert_int_equal(ERR_peek_error(), 0);
+
+    for (int i = 0; i < 40; i++)
+        ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);
+    sfi_ossl_err(ctx, SFI_E_CRYPTO, "flood");
+    assert_non_null(strstr(sfi_errdetail(ctx), " more)"));
+    assert_int_equal(ERR_peek_error(), 0);
+
+    sfi_ossl_err(ctx, SFI_E_CRYPTO, "nothing queued");
+    assert_string_equal(sfi_errdetail(ctx), "nothing queued");
+
+    /* through a caller: a key file OpenSSL cannot read */
+    static const char bad[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    uint8_t priv[32], pub[64];
+    assert_int_not_equal(sfi_ec_from_pem(ctx, bad, sizeof bad - 1, priv, pub), SFI_OK);
+    assert_non_null(strstr(sfi_errdetail(ctx), "error:"));
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+/* The simulated chip's identity as sfi.core.rss gives it: a certificate the CA key verifies,
+ * the same for the same UID; a CA key that is no key is FORMAT, and no private scalar is left. */
+static void test_chip_identity_cert(void **state)
+{
+    (void)state;
+    size_t n;
+    char *pem = slurp("vendor/sim/ca-key.pem", &n);
+    uint8_t priv[32], priv2[32], cert[SFI_CERT_SIZE], cert2[SFI_CERT_SIZE];
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_a, sizeof uid_a, priv,
+                                            cert), SFI_OK);
+    assert_int_equal(sfi_cert_verify(ctx, cert, ca_pub), SFI_OK);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_a, sizeof uid_a, priv2,
+                                            cert2), SFI_OK);
+    assert_memory_equal(priv, priv2, 32);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "45002001", uid_b, sizeof uid_b, priv2,
+                                            cert2), SFI_OK);
+    assert_memory_not_equal(priv, priv2, 32);
+    static const uint8_t zero[32];
+    memset(priv, 0xA5, sizeof priv);
+    assert_int_equal(sfi_chip_identity_cert(ctx, "nope", 4, "45002001", uid_a, sizeof uid_a,
+                                            priv, cert), SFI_E_FORMAT);
+    assert_memory_equal(priv, zero, 32);
+    memset(priv, 0xA5, sizeof priv);
+    assert_int_equal(sfi_chip_identity_cert(ctx, pem, n, "bad", uid_a, sizeof uid_a, priv, cert),
+                     SFI_E_INVALID);
+    assert_memory_equal(priv, zero, 32);
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +255,8 @@ int main(void)
         cmocka_unit_test(test_cert),
         cmocka_unit_test(test_license_roundtrip),
         cmocka_unit_test(test_kdf_input),
+        cmocka_unit_test(test_ossl_err_drain),
+        cmocka_unit_test(test_chip_identity_cert),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -108,12 +108,12 @@ static void test_hex_and_errors(void **state)
     (void)state;
     char h[8];
     uint8_t b[4] = {0xDE, 0xAD, 0x01, 0x0F};
-    sfi_rsp_hex(b, 4, h);
+    sfi_hex_encode(b, 4, h);
     assert_memory_equal(h, "dead010f", 8);
     uint8_t back[4];
-    assert_int_equal(sfi_rsp_unhex("DEAD010F", 4, back), 0);
+    assert_int_equal(sfi_hex_decode("DEAD010F", 4, back), 0);
     assert_memory_equal(back, b, 4);
-    assert_int_equal(sfi_rsp_unhex("DEAg", 2, back), -1);
+    assert_int_equal(sfi_hex_decode("DEAg", 2, back), -1);
     size_t used;
     assert_int_equal(sfi_rsp_hexnum("1a2b,", 5, &used), 0x1a2b);
     assert_int_equal(used, 4);
@@ -176,7 +176,7 @@ static void collect(void *ud, const uint8_t *pkt, size_t n)
     struct srv *s = ud;
     size_t k = strlen(s->out);
     if (n > 1 && (n - 1) / 2 + k < sizeof s->out) {
-        sfi_rsp_unhex((const char *)pkt + 1, (n - 1) / 2, s->out + k);
+        sfi_hex_decode((const char *)pkt + 1, (n - 1) / 2, s->out + k);
         s->out[k + (n - 1) / 2] = 0;
     }
 }
@@ -323,6 +323,58 @@ static void test_driver_against_sim_server(void **state)
     srv_close(&s);
 }
 
+/* Read-out protection is the device pack's data (cfg.rdp, which probe.lua fills from the
+ * pack): with it a bus fault on protected flash is LOCKED and names the level; without it the
+ * generic engine knows no device register and reports the bus fault as it is. */
+static void test_rdp_from_cfg(void **state)
+{
+    (void)state;
+    struct sfi_sim_cfg c;
+    h753(&c);
+    c.ob_default[0] = c.ob_default[1] = 0x1BC6BBF0; /* RDP 0xBB: level 1 */
+    struct srv s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sfi_sim_new(ctx, &c, &s.sim), SFI_OK);
+    struct sfi_gdb_server_cfg gsc = {.port = 0};
+    assert_int_equal(sfi_gdb_server_new(ctx, &gsc, s.sim, &s.gs), SFI_OK);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, serve, s.gs), 0);
+    struct sfi_gdb_cfg g;
+    memset(&g, 0, sizeof g);
+    g.host = "127.0.0.1";
+    g.port = sfi_gdb_server_port(s.gs);
+    g.timeout_ms = 500;
+    g.monitor_timeout_ms = 800;
+    struct sfi_probe_cfg cfg = {.driver = "gdb", .gdb = &g, .connect = SFI_CONNECT_HOTPLUG};
+    struct sfi_probe *p = NULL;
+    uint8_t b[16];
+
+    assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_OK);
+    assert_int_equal(sfi_probe_read_mem(p, 0x08000000, b, sizeof b), SFI_E_TARGET);
+    sfi_probe_close(p);
+
+    cfg.rdp = (struct sfi_probe_rdp){.reg = 0x5200201C, .shift = 8, .bits = 8, .open = 0xAA,
+                                     .flash_lo = 0x08000000, .flash_hi = 0x08200000};
+    assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_OK);
+    assert_int_equal(sfi_probe_read_mem(p, 0x08000000, b, sizeof b), SFI_E_LOCKED);
+    assert_non_null(strstr(sfi_errdetail(ctx), "RDP 0xBB"));
+    assert_int_equal(sfi_probe_read_mem(p, 0x60000000, b, 4), SFI_E_TARGET); /* not flash */
+    sfi_probe_close(p);
+
+    /* a field that does not fit a register, an empty flash range: refused, named */
+    cfg.rdp.bits = 0;
+    assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_E_INVALID);
+    assert_non_null(strstr(sfi_errdetail(ctx), "probe rdp"));
+    cfg.rdp.bits = 8;
+    cfg.rdp.flash_lo = cfg.rdp.flash_hi;
+    assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_E_INVALID);
+    assert_non_null(strstr(sfi_errdetail(ctx), "flash range"));
+
+    sfi_gdb_server_stop(s.gs);
+    pthread_join(th, NULL);
+    srv_close(&s);
+}
+
 /* ---- scripted hostile servers --------------------------------------------------------------- */
 
 enum behaviour {
@@ -409,7 +461,7 @@ static void answer(struct fake *fk, int fd, const char *req, size_t n)
         /* runs of equal bytes go out run-length encoded, as gdbserver does */
         size_t o = 0;
         char hex[64];
-        sfi_rsp_hex(fk->mem + off, len, hex);
+        sfi_hex_encode(fk->mem + off, len, hex);
         for (size_t i = 0; i < 2 * len;) {
             size_t j = i;
             while (j < 2 * len && hex[j] == hex[i] && j - i < 40)
@@ -441,7 +493,7 @@ static void answer(struct fake *fk, int fd, const char *req, size_t n)
         const char *hex = strchr(req, ':');
         if (hex && addr >= 0x20000000u && addr + len <= 0x20000000u + sizeof fk->mem &&
             (size_t)(req + n - hex - 1) == 2 * len)
-            sfi_rsp_unhex(hex + 1, len, fk->mem + (addr - 0x20000000u));
+            sfi_hex_decode(hex + 1, len, fk->mem + (addr - 0x20000000u));
         fsend(fd, "OK", 1);
         return;
     }
@@ -657,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_hex_and_errors),
         cmocka_unit_test(test_server_requests),
         cmocka_unit_test(test_driver_against_sim_server),
+        cmocka_unit_test(test_rdp_from_cfg),
         cmocka_unit_test(test_hostile_servers),
         cmocka_unit_test(test_huge_packet_size_bounded),
         cmocka_unit_test(test_memory_quirks),

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "sfi/probe.h"
 #include "sfi/stlink.h"
 #include "stlink_ramtarget.h"
 
@@ -278,6 +279,33 @@ static void test_tcp_no_server(void **state)
     sfi_ctx_free(ctx);
 }
 
+/* The stlink-server address: the defaults (127.0.0.1:7184) and the range check live in one
+ * function, which open, list and the probe driver use. */
+static void test_tcp_addr_defaults(void **state)
+{
+    (void)state;
+    struct sfi_ctx *ctx;
+    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
+    const char *host = NULL;
+    unsigned port = 0;
+    assert_int_equal(sfi_stlink_tcp_addr(ctx, NULL, &host, &port), SFI_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 7184);
+    struct sfi_stlink_tcp_cfg cfg = {.host = "10.0.0.2", .port = 7200};
+    assert_int_equal(sfi_stlink_tcp_addr(ctx, &cfg, &host, &port), SFI_OK);
+    assert_string_equal(host, "10.0.0.2");
+    assert_int_equal(port, 7200);
+    cfg.port = 70000;
+    assert_int_equal(sfi_stlink_tcp_addr(ctx, &cfg, &host, &port), SFI_E_INVALID);
+    assert_non_null(strstr(sfi_errdetail(ctx), "10.0.0.2:70000"));
+    /* the probe driver refuses the same port the same way, before any traffic */
+    struct sfi_probe_cfg pc = {.driver = "stlink-tcp", .tcp_port = 70000};
+    struct sfi_probe *p = NULL;
+    assert_int_equal(sfi_probe_open(ctx, &pc, &p), SFI_E_INVALID);
+    assert_non_null(strstr(sfi_errdetail(ctx), "127.0.0.1:70000"));
+    sfi_ctx_free(ctx);
+}
+
 static void test_tcp_port_in_use(void **state)
 {
     (void)state;
@@ -295,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_tcp_short_reply),       cmocka_unit_test(test_tcp_silence),
         cmocka_unit_test(test_tcp_status_words),      cmocka_unit_test(test_tcp_client_vanishes),
         cmocka_unit_test(test_tcp_no_server),         cmocka_unit_test(test_tcp_port_in_use),
+        cmocka_unit_test(test_tcp_addr_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

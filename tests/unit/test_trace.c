@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <pcap/pcap.h>
 
+#include "sfi/bytes.h"
 #include "sfi/stlink.h"
 #include "sfi/stlink_proto.h"
 #include "sfi/stlink_server.h"
@@ -24,34 +25,6 @@
 
 static struct sfi_ctx *ctx;
 static char tmpdir[64];
-
-static void wr16(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void be16w(uint8_t *p, unsigned v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void be32w(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* ---- a simulated probe target: memory reads give the low address byte ----------------------- */
 
@@ -138,13 +111,13 @@ static void test_table_matches_sim(void **state)
     for (size_t i = 0; i < n; i++) {
         uint8_t cdb[16] = {t[i].cmd, t[i].sub};
         if (t[i].args == SFI_STLINK_ARGS_MEM) {
-            wr32(cdb + 2, 0x24000000u);
-            wr16(cdb + 6, t[i].width == 8 ? 1 : 8);
+            sfi_put_le32(cdb + 2, 0x24000000u);
+            sfi_put_le16(cdb + 6, t[i].width == 8 ? 1 : 8);
         }
         if (t[i].args == SFI_STLINK_ARGS_BYTE && t[i].op == SFI_STLINK_OP_ENTER)
             cdb[2] = SFI_STLINK_ENTER_SWD_NO_RESET;
         if (t[i].args == SFI_STLINK_ARGS_COM_FREQ)
-            wr32(cdb + 4, 1000);
+            sfi_put_le32(cdb + 4, 1000);
         size_t olen = sfi_stlink_cmd_out_len(&t[i], cdb);
         assert_int_equal(olen, sfi_stlink_server_out_len(cdb));
         size_t rlen = 0;
@@ -170,7 +143,7 @@ static void test_table_matches_sim(void **state)
     uint8_t req[32] = {5};
     req[8] = 0xF2;
     req[9] = 0x08;
-    wr32(req + 28, 100);
+    sfi_put_le32(req + 28, 100);
     assert_int_equal(sfi_stlink_srv_req_size(req, 32), 132); /* OUT data follows */
     req[24] = 1;
     assert_int_equal(sfi_stlink_srv_req_size(req, 32), 32);
@@ -208,10 +181,10 @@ static void usb_cmd(struct conv *v, const uint8_t cdb[16], int dir, const uint8_
     uint8_t h[32 + 64];
     memset(h, 0, sizeof h);
     h[0] = 5;
-    wr32(h + 4, 256);
+    sfi_put_le32(h + 4, 256);
     memcpy(h + 8, cdb, 16);
     h[24] = (uint8_t)dir;
-    wr32(h + 28, (uint32_t)(dir == 0 ? olen : ilen));
+    sfi_put_le32(h + 28, (uint32_t)(dir == 0 ? olen : ilen));
     if (dir == 0)
         memcpy(h + 32, out, olen);
     c_put(v, h, 32 + (dir == 0 ? olen : 0));
@@ -230,22 +203,22 @@ static void conversation(struct conv *v)
     c_put(v, gv, 4);
     s_put(v, gvr, 16);
     uint8_t cdb[16] = {0xF2, 0x07}, idc[4] = {0x50, 0x64, 0x03, 0x20}, st[12] = {0x80};
-    wr32(cdb + 2, 0x5C001000u);
-    wr16(cdb + 6, 4);
+    sfi_put_le32(cdb + 2, 0x5C001000u);
+    sfi_put_le16(cdb + 6, 4);
     usb_cmd(v, cdb, 1, NULL, 0, idc, 4);
     uint8_t s2[16] = {0xF2, 0x3E};
     usb_cmd(v, s2, 1, NULL, 0, st, 12);
     uint8_t w[16] = {0xF2, 0x08}, data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    wr32(w + 2, 0x24000000u);
-    wr16(w + 6, 8);
+    sfi_put_le32(w + 2, 0x24000000u);
+    sfi_put_le16(w + 6, 8);
     usb_cmd(v, w, 0, data, 8, NULL, 0);
     usb_cmd(v, s2, 1, NULL, 0, st, 12);
     uint8_t wd[16] = {0xF2, 0x35}, ok2[2] = {0x80};
-    wr32(wd + 2, 0xE000EDF0u);
-    wr32(wd + 6, 0xA05F0003u);
+    sfi_put_le32(wd + 2, 0xE000EDF0u);
+    sfi_put_le32(wd + 6, 0xA05F0003u);
     usb_cmd(v, wd, 1, NULL, 0, ok2, 2);
     uint8_t rd[16] = {0xF2, 0x36}, rv[8] = {0x80, 0, 0, 0, 0x03, 0x00, 0x03, 0x00};
-    wr32(rd + 2, 0xE000EDF0u);
+    sfi_put_le32(rd + 2, 0xE000EDF0u);
     usb_cmd(v, rd, 1, NULL, 0, rv, 8);
 }
 
@@ -254,18 +227,18 @@ static size_t eth_tcp(uint8_t *f, int from_client, uint32_t seq, uint32_t ack, u
                       const uint8_t *p, size_t n)
 {
     memset(f, 0, 54);
-    be16w(f + 12, 0x0800);
+    sfi_put_be16(f + 12, 0x0800);
     uint8_t *ip = f + 14, *tcp = f + 34;
     ip[0] = 0x45;
-    be16w(ip + 2, (unsigned)(40 + n));
+    sfi_put_be16(ip + 2, (unsigned)(40 + n));
     ip[8] = 64;
     ip[9] = 6;
-    be32w(ip + 12, from_client ? 0x7F000001u : 0x7F000002u);
-    be32w(ip + 16, from_client ? 0x7F000002u : 0x7F000001u);
-    be16w(tcp, from_client ? 40000 : 7184);
-    be16w(tcp + 2, from_client ? 7184 : 40000);
-    be32w(tcp + 4, seq);
-    be32w(tcp + 8, ack);
+    sfi_put_be32(ip + 12, from_client ? 0x7F000001u : 0x7F000002u);
+    sfi_put_be32(ip + 16, from_client ? 0x7F000002u : 0x7F000001u);
+    sfi_put_be16(tcp, from_client ? 40000 : 7184);
+    sfi_put_be16(tcp + 2, from_client ? 7184 : 40000);
+    sfi_put_be32(tcp + 4, seq);
+    sfi_put_be32(tcp + 8, ack);
     tcp[12] = 5 << 4;
     tcp[13] = (uint8_t)flags;
     if (n > 0)
@@ -519,7 +492,7 @@ static void test_link_types(void **state)
             memset(f, 0, 64);
             if (k == 7) { /* IPv6: the same TCP segment */
                 f[0] = 0x60;
-                be16w(f + 4, (unsigned)(ipn - 20));
+                sfi_put_be16(f + 4, (unsigned)(ipn - 20));
                 f[6] = 6;
                 f[7] = 64;
                 f[23] = sg[i].from_client ? 1 : 2;
@@ -527,11 +500,11 @@ static void test_link_types(void **state)
                 memcpy(f + 40, ip + 20, ipn - 20);
                 fn = 40 + ipn - 20;
             } else if (dlt == DLT_LINUX_SLL) {
-                be16w(f + 14, 0x0800);
+                sfi_put_be16(f + 14, 0x0800);
                 memcpy(f + 16, ip, ipn);
                 fn = 16 + ipn;
             } else if (dlt == 276) {
-                be16w(f, 0x0800);
+                sfi_put_be16(f, 0x0800);
                 memcpy(f + 20, ip, ipn);
                 fn = 20 + ipn;
             } else if (dlt == DLT_NULL || dlt == DLT_LOOP) {
@@ -540,9 +513,9 @@ static void test_link_types(void **state)
                 fn = 4 + ipn;
             } else if (dlt == DLT_EN10MB) { /* 802.1Q tag */
                 memcpy(f, e, 12);
-                be16w(f + 12, 0x8100);
-                be16w(f + 14, 42);
-                be16w(f + 16, 0x0800);
+                sfi_put_be16(f + 12, 0x8100);
+                sfi_put_be16(f + 14, 42);
+                sfi_put_be16(f + 16, 0x0800);
                 memcpy(f + 18, ip, ipn);
                 fn = 18 + ipn;
             } else {
@@ -570,9 +543,9 @@ static size_t usbmon(uint8_t *f, char type, unsigned xfer, unsigned ep, unsigned
     f[11] = (uint8_t)dev;
     f[12] = 1;
     f[15] = n ? 0 : '<';
-    wr32(f + 28, (uint32_t)status);
-    wr32(f + 32, (uint32_t)n);
-    wr32(f + 36, (uint32_t)n);
+    sfi_put_le32(f + 28, (uint32_t)status);
+    sfi_put_le32(f + 32, (uint32_t)n);
+    sfi_put_le32(f + 36, (uint32_t)n);
     if (n > 0)
         memcpy(f + 64, p, n);
     return 64 + n;
@@ -582,13 +555,13 @@ static size_t usbpcap(uint8_t *f, int completion, unsigned xfer, unsigned ep, un
                       const uint8_t *p, size_t n)
 {
     memset(f, 0, 27);
-    wr16(f, 27);
+    sfi_put_le16(f, 27);
     f[16] = (uint8_t)completion;
-    wr16(f + 17, 1);
-    wr16(f + 19, (unsigned)dev);
+    sfi_put_le16(f + 17, 1);
+    sfi_put_le16(f + 19, (unsigned)dev);
     f[21] = (uint8_t)ep;
     f[22] = (uint8_t)xfer;
-    wr32(f + 23, (uint32_t)n);
+    sfi_put_le32(f + 23, (uint32_t)n);
     if (n > 0)
         memcpy(f + 27, p, n);
     return 27 + n;
@@ -618,13 +591,13 @@ static void usb_session(struct sfi_trace *tr, int pcapng_usbpcap, int descriptor
     EV('S', 3, 0x81, 2, NULL, 0);
     EV('C', 3, 0x81, 2, gvr, 6);
     uint8_t rd[16] = {0xF2, 0x07}, idc[4] = {0x50, 0x64, 0x03, 0x20};
-    wr32(rd + 2, 0x5C001000u);
-    wr16(rd + 6, 4);
+    sfi_put_le32(rd + 2, 0x5C001000u);
+    sfi_put_le16(rd + 6, 4);
     EV('S', 3, 0x01, 2, rd, 16);
     EV('C', 3, 0x81, 2, idc, 4);
     uint8_t wr[16] = {0xF2, 0x08}, data[16] = {0xF2, 0x07}; /* data that looks like a CDB */
-    wr32(wr + 2, 0x24000000u);
-    wr16(wr + 6, 16);
+    sfi_put_le32(wr + 2, 0x24000000u);
+    sfi_put_le16(wr + 6, 16);
     EV('S', 3, 0x01, 2, wr, 16);
     EV('S', 3, 0x01, 2, data, 16);
     uint8_t ex[16] = {0xF2, 0x21};
@@ -666,7 +639,7 @@ static void test_limits(void **state)
     /* 200 connections: the table holds 64 */
     for (unsigned i = 0; i < 200; i++) {
         size_t n = eth_tcp(f, 1, 1, 0, 0x18, req, 4);
-        be16w(f + 34, 20000 + i);
+        sfi_put_be16(f + 34, 20000 + i);
         assert_int_equal(sfi_trace_feed_frame(tr, DLT_EN10MB, 0, f, n, n), SFI_OK);
     }
     const struct sfi_trace_stats *st = sfi_trace_stats(tr);

@@ -169,6 +169,36 @@ struct sfi_image_build_cfg {
 int sfi_image_build(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
                     const struct sfi_fw *fw, uint8_t **out, size_t *out_len);
 
+/* SHA-256 of data as 64 lowercase hex digits and a NUL (sfi.core.sha256). Errors:
+ * SFI_E_CRYPTO (OpenSSL, detail drained). */
+int sfi_sha256_hex(struct sfi_ctx *ctx, const void *data, size_t len, char hex[65]);
+
+/* The reference the benchmarks compare against (bench/flow_bench.lua): the best of 5 rounds of
+ * one AES-128-GCM encryption and one decryption of n bytes (16 .. 64 MiB) with OpenSSL, in
+ * milliseconds. Errors: SFI_E_INVALID (n out of range), SFI_E_NOMEM, SFI_E_CRYPTO. */
+int sfi_image_gcm_floor_ms(struct sfi_ctx *ctx, size_t n, double *ms);
+
+/* One firmware input of sfi_image_build_file: a file's bytes (borrowed), its name for errors
+ * and the load address of a raw binary (has_addr). */
+struct sfi_image_input {
+    const char *name;
+    const uint8_t *data;
+    size_t len;
+    int has_addr;
+    uint32_t addr;
+};
+
+/* The whole build of `sfirun image build`: loads every input (sfi_fw_load_auto), merges them,
+ * builds the image (sfi_image_build) and writes it to path atomically (never a partial file).
+ * *len gets the image size and *areas its area count (both may be NULL). The key and nonce
+ * stay the caller's (borrowed, never copied here: OpenSSL's cipher context holds the key and
+ * cleanses it when freed); every IV derived from the nonce is wiped after use, and a failed
+ * build wipes its partly encrypted buffer, on every exit. Errors: those of the loaders, sfi_fw_merge,
+ * sfi_image_build and sfi_file_write_atomic (INVALID for nin 0 or NULL inputs). */
+int sfi_image_build_file(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
+                         const struct sfi_image_input *in, size_t nin, const char *path,
+                         size_t *len, unsigned *areas);
+
 /* Writes buf to path through a temporary file in the same directory and rename(2); never
  * leaves a partial file. exclusive: fail with IO if path exists. */
 int sfi_file_write_atomic(struct sfi_ctx *ctx, const char *path, const uint8_t *buf, size_t len,

@@ -47,6 +47,14 @@ int sfi_cert_verify(struct sfi_ctx *ctx, const uint8_t cert[SFI_CERT_SIZE],
  * Errors: SFI_E_INVALID (empty uid), SFI_E_CRYPTO. */
 int sfi_chip_identity(struct sfi_ctx *ctx, const uint8_t *uid, size_t uidlen,
                       const uint8_t seed[32], uint8_t priv_out[32], uint8_t pub_out[64]);
+/* The simulated chip's identity (model): its key pair from uid (sfi_chip_identity, the seed
+ * being the SHA-256 of the fixed label "sfirun simulated chip identity v1") and its
+ * certificate for product_id signed by the CA private key in ca_pem. priv_out is the
+ * caller's to wipe; the CA scalar is wiped here on every exit. Errors: SFI_E_FORMAT (CA key
+ * PEM), SFI_E_INVALID (product ID, empty uid), SFI_E_CRYPTO. */
+int sfi_chip_identity_cert(struct sfi_ctx *ctx, const char *ca_pem, size_t pemlen,
+                           const char *product_id, const uint8_t *uid, size_t uidlen,
+                           uint8_t priv_out[32], uint8_t cert_out[SFI_CERT_SIZE]);
 /* Public key X||Y of a 32-byte P-256 private scalar. Errors: SFI_E_INVALID. */
 int sfi_ec_pub_from_priv(struct sfi_ctx *ctx, const uint8_t priv[32], uint8_t pub_out[64]);
 /* Reads a P-256 key from PEM text (private: "EC PRIVATE KEY"/"PRIVATE KEY", public:

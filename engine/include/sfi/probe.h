@@ -51,6 +51,17 @@ struct sfi_gdb_cfg {
     int reattach;                /* run attach again on every connect (after the mode command) */
 };
 
+/* Read-out protection as the device pack describes it (probe.lua passes the pack's RDP option
+ * byte and flash banks): a bus fault on flash [flash_lo, flash_hi) while the level field
+ * (bits shift .. shift + bits - 1 of the register at reg) is not open is reported as
+ * SFI_E_LOCKED. All zero (flash_hi == 0): bus faults stay SFI_E_TARGET. */
+struct sfi_probe_rdp {
+    uint32_t reg;
+    unsigned shift, bits;            /* bits 1..32, shift + bits <= 32 */
+    uint32_t open;                   /* the field value of "no protection" */
+    uint32_t flash_lo, flash_hi;
+};
+
 struct sfi_probe_cfg {
     const char *driver;              /* "sim", "stlink" (USB), "stlink-tcp", "gdb"; NULL = "sim" */
     const char *serial;              /* NULL = any */
@@ -64,6 +75,7 @@ struct sfi_probe_cfg {
     int no_connect;                  /* open only (a server in front of a chip that may not
                                       * answer, e.g. at RDP level 2); connect later */
     const char *record;              /* stlink, stlink-tcp: record the session to this capture */
+    struct sfi_probe_rdp rdp;        /* bus faults on protected flash: SFI_E_LOCKED */
 };
 
 struct sfi_probe_info {
@@ -90,8 +102,8 @@ int sfi_probe_connect(struct sfi_probe *p, enum sfi_connect mode);
 /* Errors: SFI_E_NO_DEVICE (link lost), SFI_E_IO, SFI_E_UNSUPPORTED. */
 int sfi_probe_reset(struct sfi_probe *p, enum sfi_reset kind);
 /* Memory access through the MEM-AP. Errors: SFI_E_NO_DEVICE (not connected / target gone),
- * SFI_E_LOCKED (RDP level 1 flash access: bus error), SFI_E_TARGET (bus fault outside the
- * memory map), SFI_E_TIMEOUT, SFI_E_IO. */
+ * SFI_E_LOCKED (a bus error on flash under read-out protection, when cfg.rdp describes it),
+ * SFI_E_TARGET (other bus faults), SFI_E_TIMEOUT, SFI_E_IO. */
 int sfi_probe_read_mem(struct sfi_probe *p, uint64_t addr, void *buf, size_t n);
 int sfi_probe_write_mem(struct sfi_probe *p, uint64_t addr, const void *buf, size_t n);
 int sfi_probe_read32(struct sfi_probe *p, uint64_t addr, uint32_t *v);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sfi/bytes.h" /* sfi_hex_encode / sfi_hex_decode: the hex data of m, M, qRcmd, O */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -48,10 +50,6 @@ void sfi_rsp_dec_init(struct sfi_rsp_dec *d, uint8_t *buf, size_t cap);
  * until the next byte is fed. */
 enum sfi_rsp_event sfi_rsp_feed(struct sfi_rsp_dec *d, uint8_t byte);
 
-/* Hex helpers. sfi_rsp_hex writes 2n lowercase digits (no NUL). sfi_rsp_unhex decodes exactly
- * 2n digits; returns 0, or -1 on a non-hex digit. */
-void sfi_rsp_hex(const void *in, size_t n, char *out);
-int sfi_rsp_unhex(const char *in, size_t n, void *out);
 /* Parses a hex number of at most 16 digits from s[0..n) up to the first non-hex character;
  * *used gets the digits consumed (0: none). */
 uint64_t sfi_rsp_hexnum(const char *s, size_t n, size_t *used);

@@ -20,6 +20,7 @@ extern "C" {
 #define SFI_STLINK_CDB_LEN 16
 #define SFI_STLINK_BUF_SIZE 6144u  /* probe data buffer: max 16/32-bit transfer */
 #define SFI_STLINK_TAR_WINDOW 1024u /* TAR auto-increment window assumed for Cortex-M7 */
+#define SFI_STLINK_TCP_HOST "127.0.0.1" /* stlink-server listens on the loopback only */
 #define SFI_STLINK_TCP_PORT 7184u
 
 /* ST-LINK status bytes (first byte of a status reply, or of the GETLASTRWSTATUS2 reply). */
@@ -168,6 +169,12 @@ int sfi_stlink_tcp_open(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cf
 /* Calls found for every ST-LINK the server knows. Errors as sfi_stlink_tcp_open. */
 int sfi_stlink_tcp_list(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
                         sfi_stlink_found_fn found, void *ud);
+/* The stlink-server address cfg (NULL: none) names, with the defaults SFI_STLINK_TCP_HOST and
+ * SFI_STLINK_TCP_PORT applied: the one place the defaults and the range check are (open,
+ * list and the probe driver's descriptions use it). Errors: SFI_E_INVALID (port above 65535,
+ * host not an IPv4 address; the detail names both). */
+int sfi_stlink_tcp_addr(struct sfi_ctx *ctx, const struct sfi_stlink_tcp_cfg *cfg,
+                        const char **host, unsigned *port);
 
 /* USB via libusb (usb.c; SFI_E_UNSUPPORTED when built without SFI_WITH_USB). serial NULL =
  * first probe. Errors: SFI_E_NOT_FOUND, SFI_E_ACCESS (detail names the udev rules file),

@@ -2,7 +2,9 @@
  * byte, and the sub-command byte for the DEBUG and DFU groups): the name ST and OpenOCD use,
  * the data phase that follows the 16-byte command block, the IN reply size, and where the
  * arguments and results sit. A second table does the same for the stlink-server TCP requests.
- * The client (engine/stlink), the capture decoder (engine/trace) and the tests share it. */
+ * The client (engine/stlink), the capture decoder (engine/trace), the simulated probe and
+ * stlink-server (sim/) and the tests share it; the tables are data in the codec library
+ * (engine/stlink/proto.c), which the simulator links. */
 #ifndef SFI_STLINK_PROTO_H
 #define SFI_STLINK_PROTO_H
 
@@ -170,7 +172,12 @@ const char *sfi_stlink_cmd_label(const uint8_t cdb[16], char *buf, size_t n);
 #define SFI_STLINK_SRV_GET_SERVER_VERSION 0x06u
 #define SFI_STLINK_SRV_HDR_LEN 32u      /* SEND_USB_CMD header: CDB @8, dir @24, size @28 */
 #define SFI_STLINK_SRV_DEV_INFO_LEN 41u /* the device-info record GET_DEV_INFO asks for */
-#define SFI_STLINK_SRV_OK 1u
+/* Status words of stlink-server replies (the ones both sides name; engine/stlink/status.c
+ * maps them all). */
+#define SFI_STLINK_SRV_OK 0x0001u
+#define SFI_STLINK_SRV_BAD_PARAM 0x1002u
+#define SFI_STLINK_SRV_OPEN_ERROR 0x1003u
+#define SFI_STLINK_SRV_CMD_NOT_AVAILABLE 0x1053u
 
 struct sfi_stlink_srv_req {
     uint8_t code;
