@@ -16,11 +16,17 @@ local function chip_flash(c)
   return device.flash_ranges(c.pack, c.info.flash_kb)
 end
 
+-- [lo, hi) is covered by the ranges, one after the other where they touch (an area may run
+-- from bank 1 into bank 2 when the banks are contiguous, as on the STM32H74x/75x).
 local function in_ranges(ranges, lo, hi)
-  for _, r in ipairs(ranges) do
-    if lo >= r.start and hi <= r.start + r.size then return true end
+  local at, moved = lo, true
+  while at < hi and moved do
+    moved = false
+    for _, r in ipairs(ranges) do
+      if at >= r.start and at < r.start + r.size then at, moved = r.start + r.size, true end
+    end
   end
-  return false
+  return at >= hi
 end
 
 -- F areas of the image: {lo, hi, index}
