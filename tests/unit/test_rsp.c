@@ -20,12 +20,13 @@
 
 #include <cmocka.h>
 
+#include "sim_h753.h"
+
 #include "sfi/gdb_server.h"
 #include "sfi/probe.h"
 #include "sfi/rsp.h"
 #include "sfi/sim.h"
 
-static struct sfi_ctx *ctx;
 
 /* ---- framing -------------------------------------------------------------------------------- */
 
@@ -134,33 +135,6 @@ static void test_hex_and_errors(void **state)
 }
 
 /* ---- the simulator's server, request by request --------------------------------------------- */
-
-static void h753(struct sfi_sim_cfg *c)
-{
-    memset(c, 0, sizeof *c);
-    c->part = "stm32h753";
-    c->dev_id = 0x450;
-    c->rev_id = 0x2003;
-    c->cpuid = 0x411FC271;
-    c->flash_kb = 2048;
-    c->nbanks = 2;
-    c->bank_start[0] = 0x08000000;
-    c->bank_start[1] = 0x08100000;
-    c->bank_size[0] = c->bank_size[1] = 0x100000;
-    c->sector_size = 0x20000;
-    c->flash_word = 32;
-    c->flash_regs = 0x52002000;
-    c->idcode_addr = 0x5C001000;
-    c->fsize_addr = 0x1FF1E880;
-    c->uid_addr = 0x1FF1E800;
-    c->bl_addr = 0x1FF1E7FE;
-    c->nram = 1;
-    c->ram[0] = (struct sfi_sim_region){"axi", 0x24000000, 0x80000};
-    c->sys_start = 0x1FF00000;
-    c->sys_size = 0x20000;
-    c->bl_version = 0x90;
-    c->ob_default[0] = c->ob_default[1] = 0x1BC6AAF0;
-}
 
 struct srv {
     struct sfi_sim *sim;
