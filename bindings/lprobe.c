@@ -21,6 +21,16 @@ static uint32_t u32field(lua_State *L, int idx, const char *k, uint32_t def)
     return (uint32_t)v;
 }
 
+/* A device fact of the simulated part: the pack gives it (scripts/sfi/probe.lua), the binding
+ * has no default of its own. */
+static uint32_t u32req(lua_State *L, int idx, const char *k)
+{
+    if (lua_getfield(L, idx, k) != LUA_TNUMBER)
+        luaL_error(L, "sim field '%s' is missing (the device pack gives it)", k);
+    lua_pop(L, 1);
+    return u32field(L, idx, k, 0);
+}
+
 /* Reads {start=, size=} entries of the list at field k into starts/sizes. Returns the count. */
 static unsigned regions(lua_State *L, int idx, const char *k, uint32_t *starts, uint32_t *sizes,
                         unsigned max)
@@ -51,17 +61,17 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
     lua_getfield(L, idx, "variant");
     c->variant = (enum sfi_sim_variant)luaL_checkoption(L, -1, "h74x", variants);
     lua_pop(L, 1);
-    c->dev_id = u32field(L, idx, "dev_id", 0);
-    c->rev_id = u32field(L, idx, "rev_id", 0x1000);
+    c->dev_id = u32req(L, idx, "dev_id");
+    c->rev_id = u32req(L, idx, "rev_id");
     c->idcode_res = u32field(L, idx, "idcode_res", 0);
-    c->cpuid = u32field(L, idx, "cpuid", 0x411FC271);
-    c->dpidr = u32field(L, idx, "dpidr", 0x6BA02477);
+    c->cpuid = u32req(L, idx, "cpuid");
+    c->dpidr = u32req(L, idx, "dpidr");
     c->flash_kb = u32field(L, idx, "flash_kb", 0);
     c->nbanks = regions(L, idx, "banks", c->bank_start, c->bank_size, 2);
     c->sector_size = u32field(L, idx, "sector_size", 0);
     c->flash_word = u32field(L, idx, "flash_word", 0);
-    c->flash_regs = u32field(L, idx, "flash_regs", 0x52002000);
-    c->idcode_addr = u32field(L, idx, "idcode_addr", 0x5C001000);
+    c->flash_regs = u32req(L, idx, "flash_regs");
+    c->idcode_addr = u32req(L, idx, "idcode_addr");
     c->fsize_addr = u32field(L, idx, "fsize_addr", 0);
     c->uid_addr = u32field(L, idx, "uid_addr", 0);
     c->bl_addr = u32field(L, idx, "bl_addr", 0);
@@ -71,9 +81,9 @@ static void simcfg(lua_State *L, int idx, struct sfi_sim_cfg *c)
         c->ram[i].start = st[i];
         c->ram[i].size = sz[i];
     }
-    c->sys_start = u32field(L, idx, "sys_start", 0x1FF00000);
-    c->sys_size = u32field(L, idx, "sys_size", 0x20000);
-    c->bl_version = (uint8_t)u32field(L, idx, "bl", 0x90);
+    c->sys_start = u32req(L, idx, "sys_start");
+    c->sys_size = u32req(L, idx, "sys_size");
+    c->bl_version = (uint8_t)u32req(L, idx, "bl");
     size_t ul = 0;
     const char *uid = sfib_optfield_str(L, idx, "uid", NULL);
     if (uid) {
