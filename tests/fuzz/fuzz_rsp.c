@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_sim.h"
 #include "sfi/gdb_server.h"
 #include "sfi/rsp.h"
 #include "sfi/sim.h"
@@ -29,20 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t buf[4096], reply[SFI_RSP_MAX_PAYLOAD + 64];
     if (!ctx) {
         struct sfi_sim_cfg c;
-        memset(&c, 0, sizeof c);
-        c.dev_id = 0x450;
-        c.flash_kb = 8;
-        c.nbanks = 1;
-        c.bank_start[0] = 0x08000000;
-        c.bank_size[0] = 0x2000;
-        c.sector_size = 0x2000;
-        c.flash_word = 32;
-        c.flash_regs = 0x52002000;
-        c.idcode_addr = 0x5C001000;
-        c.nram = 1;
-        c.ram[0] = (struct sfi_sim_region){"ram", 0x24000000, 0x1000};
-        c.sys_start = 0x1FF00000;
-        c.sys_size = 0x1000;
+        fuzz_sim_cfg(&c, 0x1000);
         struct sfi_gdb_server_cfg g = {.no_listen = 1, .packet_size = 0x400};
         if (sfi_ctx_new(&ctx) != SFI_OK)
             abort();

@@ -1,11 +1,12 @@
 /* fuzz_simstate.c: the simulator's state-file loader on arbitrary bytes: must refuse bad
  * input with FORMAT and never crash or leak. Each input is tried as is and once more with a
- * correct CRC-32 trailer, so the fields behind the CRC check are reached too. The chip is a
- * small 0x450 with 8 KiB of flash (state files of about 9 KiB keep the fuzzer fast). */
+ * correct CRC-32 trailer, so the fields behind the CRC check are reached too. The chip is
+ * fuzz_sim.h's small 0x450. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_sim.h"
 #include "sfi/sim.h"
 #include "sim_int.h"
 
@@ -24,18 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct sfi_sim *sim;
     if (!ctx) {
         struct sfi_sim_cfg c;
-        memset(&c, 0, sizeof c);
-        c.dev_id = 0x450;
-        c.flash_kb = 8;
-        c.nbanks = 1;
-        c.bank_start[0] = 0x08000000;
-        c.bank_size[0] = 0x2000;
-        c.sector_size = 0x2000;
-        c.flash_word = 32;
-        c.flash_regs = 0x52002000;
-        c.idcode_addr = 0x5C001000;
-        c.sys_start = 0x1FF00000;
-        c.sys_size = 0x1000;
+        fuzz_sim_cfg(&c, 0);
         if (sfi_ctx_new(&ctx) != SFI_OK || sfi_sim_new(ctx, &c, &sim) != SFI_OK)
             abort();
     }
