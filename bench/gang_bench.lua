@@ -19,12 +19,7 @@ local SCALE <const> = tonumber(os.getenv("SFI_BENCH_TIME_SCALE") or "") or 0.1
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function now()
-  local f = assert(io.popen("date +%s%N"))
-  local ns = math.tointeger(tonumber(f:read("l")))
-  f:close()
-  return ns / 1e9
-end
+local function now() return require("sfi.core").now_ns() / 1e9 end -- monotonic seconds
 
 local dir = T.tmpdir()
 T.writefile(dir .. "/fw.bin", require("fwgen").bytes(184320, 9))

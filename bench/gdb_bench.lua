@@ -15,18 +15,9 @@ local simserver = require "simserver"
 local SIZE <const> = 512 * 1024
 local ADDR <const> = 0x24000000
 
-local function now()
-  local f = assert(io.popen("date +%s%N"))
-  local ns = math.tointeger(tonumber(f:read("l")))
-  f:close()
-  return ns / 1e9
-end
+local function now() return require("sfi.core").now_ns() / 1e9 end -- monotonic seconds
 
-local function data()
-  local t, x = {}, 7
-  for i = 1, SIZE // 4 do x = (x * 1103515245 + 12345) & 0xFFFFFFFF; t[i] = string.pack("<I4", x) end
-  return table.concat(t)
-end
+local function data() return require("fwgen").bytes(SIZE, 7) end
 
 local function have(cmd) return (T.sh("command -v " .. cmd .. " >/dev/null")) == 0 end
 
