@@ -65,6 +65,7 @@ T.case("an area across the bank 1 / bank 2 boundary lies in flash (H753's banks 
     "-ob ob.csv -fir cross.bin 0x080F8000 -o cross.sfi", q(dir), SFIRUN))
   assert(code == 0, out)
   code, out = preflight(string.format("--probe sim:stm32h753 --set image=%s/cross.sfi", dir))
+  T.eq(code, 0, out)
   assert(out:find("PASS    flash size", 1, true), out)
   assert(not out:find("beyond the", 1, true), out)
   -- and past the end of the second bank it is still refused
