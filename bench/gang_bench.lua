@@ -22,15 +22,7 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function now() return require("sfi.core").now_ns() / 1e9 end -- monotonic seconds
 
 local dir = T.tmpdir()
-T.writefile(dir .. "/fw.bin", require("fwgen").bytes(184320, 9))
-T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
-T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
-do
-  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
-    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", SFIRUN, q(dir .. "/fw.bin"),
-    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
-  assert(code == 0, out)
-end
+require("fwgen").dev_image(dir, 184320, 9)
 
 local run_no = 0
 -- One gang of n fresh chips; returns wall seconds and the slots' chip_ms.

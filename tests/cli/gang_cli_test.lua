@@ -9,16 +9,7 @@ local dir = T.tmpdir()
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local fw = require("fwgen").bytes(40000, 5)
-T.writefile(dir .. "/fw.bin", fw)
-T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
-T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
-do
-  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
-    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", SFIRUN, q(dir .. "/fw.bin"),
-    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
-  assert(code == 0, out)
-end
+require("fwgen").dev_image(dir, 40000, 5)
 
 local function run(args)
   return T.sh(string.format("SFIRUN_STATE_DIR=%s %s %s/recipes/h753.lua --set image=%s " ..

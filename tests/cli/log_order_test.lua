@@ -68,14 +68,7 @@ local function upto(list, last)
 end
 
 local function image_files()
-  local fw = require("fwgen").bytes(150000, 11)
-  T.writefile(dir .. "/fw.bin", fw)
-  T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
-  T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
-  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
-    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", SFIRUN, q(dir .. "/fw.bin"),
-    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
-  assert(code == 0, out)
+  require("fwgen").dev_image(dir, 150000, 11)
 end
 
 local function install(uri, extra)

@@ -82,14 +82,8 @@ end
 
 T.case("sfirun through OpenOCD's GDB server: ob read and the h753 recipe", function ()
   if not have("openocd") then T.skip("openocd not installed") end
-  local fw = require("fwgen").bytes(150000, 11)
-  T.writefile(dir .. "/fw.bin", fw)
-  T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
-  T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
-  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
-    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", SFIRUN, q(dir .. "/fw.bin"),
-    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
-  assert(code == 0, out)
+  local fw = require("fwgen").dev_image(dir, 150000, 11)
+  local code, out
   local state = dir .. "/chip.state"
   local srv <close> = simserver.start { dir = dir, set = { state = state } }
   local gport, stop = openocd(srv.port)

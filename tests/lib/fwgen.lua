@@ -78,4 +78,22 @@ M.OB_CSV = table.concat({
   "FSCAR_PRG_A,0x81000200", "FSCAR_PRG_B,0x81000200", "FWPSN_PRG_A,0xFFFFFFFF",
   "FWPSN_PRG_B,0xFFFFFFFF", "FBOOT7_PRG,0x24000800", "RESERVED,0x10000810" }, "\n") .. "\n"
 
+--- M.dev_image(dir, n, seed) -> firmware bytes: writes dir/fw.bin (n pseudo-random bytes),
+-- dir/key.bin and dir/nonce.bin (the development key and nonce a recipe takes with
+-- --set key=/nonce=) and builds dir/fw.sfi from them with $SFIRUN: an H753 image (0x450) at
+-- 0x08000000, protocol 2 without hash, split at 0x1E000 bytes of RAM. Raises if the build fails.
+function M.dev_image(dir, n, seed)
+  local T = require "sfi.test"
+  local function q(x) return "'" .. tostring(x):gsub("'", "'\\''") .. "'" end
+  local fw = M.bytes(n, seed)
+  T.writefile(dir .. "/fw.bin", fw)
+  T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
+  T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
+  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
+    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", assert(os.getenv("SFIRUN")),
+    q(dir .. "/fw.bin"), q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
+  assert(code == 0, out)
+  return fw
+end
+
 return M

@@ -108,14 +108,8 @@ T.case("one server, both protocols, one client at a time", function ()
 end)
 
 T.case("h753 recipe over gdb: against sim-server --gdb, target silent after each RSS", function ()
-  local fw = require("fwgen").bytes(150000, 7)
-  T.writefile(dir .. "/fw.bin", fw)
-  T.writefile(dir .. "/key.bin", string.rep("\x42", 16))
-  T.writefile(dir .. "/nonce.bin", string.rep("\x24", 12))
-  local code, out = T.sh(string.format("%s image build --devid 0x450 --firmware %s 0x08000000 " ..
-    "--key %s --nonce %s --ramsize 0x1E000 --hash 0 -o %s", SFIRUN, q(dir .. "/fw.bin"),
-    q(dir .. "/key.bin"), q(dir .. "/nonce.bin"), q(dir .. "/fw.sfi")))
-  assert(code == 0, out)
+  local fw = require("fwgen").dev_image(dir, 150000, 7)
+  local code, out
   local state = dir .. "/chip.state"
   local srv = simserver.start { dir = dir, gdb = true, stlink = false,
     set = { state = state, unreachable_after_rss = 3 } }
