@@ -64,6 +64,14 @@ static inline struct sfi_sim *open_sim(const struct sfi_sim_cfg *c)
     return sim;
 }
 
+/* The H753 above, connected (normal connect). */
+static inline struct sfi_sim *open_h753(void)
+{
+    struct sfi_sim_cfg c;
+    h753(&c);
+    return open_sim(&c);
+}
+
 static inline uint32_t rd(struct sfi_sim *s, uint32_t a)
 {
     uint32_t v = 0;

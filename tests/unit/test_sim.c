@@ -17,9 +17,7 @@
 static void t_ids(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     assert_int_equal(rd(s, 0x5C001000) & 0xFFF, 0x450);
     assert_int_equal(rd(s, 0x5C001000) >> 16, 0x2003);
     assert_int_equal(rd(s, 0xE000ED00), 0x411FC271);
@@ -34,9 +32,7 @@ static void t_ids(void **st)
 static void t_option_bytes(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     uint32_t cur = rd(s, OPTSR_CUR);
     ob_write(s, OPTSR_PRG, cur | (1u << 21) | (3u << 19));
     assert_int_equal(rd(s, OPTSR_CUR) & (1u << 21), 1u << 21);
@@ -54,9 +50,7 @@ static void t_option_bytes(void **st)
 static void t_wrong_key(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     uint32_t v;
     wr(s, FL + 0x04, 0x45670123);
     v = 0x12345678;                             /* wrong second key: a bus error (RM0433 4.5.1) */
@@ -79,9 +73,7 @@ static void t_wrong_key(void **st)
 static void t_programming(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     uint8_t w[32];
     memset(w, 0x5A, sizeof w);
     /* without PG: PGSERR, nothing written */
@@ -133,9 +125,7 @@ static void t_programming(void **st)
 static void t_rdp_regression(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08000000, 0x01);      /* unprotected */
     program_word(s, FL, 0x08001000, 0x02);      /* PCROP, DMEP1 = 0: kept */
@@ -166,9 +156,7 @@ static void t_rdp_regression(void **st)
 static void t_rdp2(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     uint32_t cur = rd(s, OPTSR_CUR);
     ob_write(s, OPTSR_PRG, (cur & ~0xFF00u) | 0xCC00);
     ob_write(s, OPTSR_PRG, (cur & ~0xFF00u) | 0xAA00);

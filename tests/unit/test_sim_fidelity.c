@@ -37,9 +37,7 @@ static uint8_t priv8(struct sfi_sim *s, uint32_t a)
 static void t_pcrop(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08001000, 0x42);
     wr(s, FL + 0x0C, 0x1);
@@ -87,9 +85,7 @@ static void t_pcrop(void **st)
 static void t_program_twice(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08000040, 0xF0);
     program_word(s, FL, 0x08000040, 0x3C);
@@ -124,9 +120,7 @@ static void t_program_twice(void **st)
 static void t_bank_swap(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08000000, 0x11);
     wr(s, FL + 0x0C, 0x1);
@@ -225,9 +219,7 @@ static void t_peripherals(void **st)
 static void t_rdp1_erase(void **st)
 {
     (void)st;
-    struct sfi_sim_cfg c;
-    h753(&c);
-    struct sfi_sim *s = open_sim(&c);
+    struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08000000, 0x5A);
     wr(s, FL + 0x0C, 0x1);
