@@ -611,8 +611,11 @@ STEPS[#STEPS + 1] = {
     local want = c.pack.sfi.product_id
     local function check(id)
       if id ~= want then
+        -- a blank or locked chip reads bytes that are not text: those are shown in hex
+        local shown = id:match("^[%w%p ]*$") and "'" .. id .. "'" or
+          "0x" .. id:gsub(".", function (ch) return string.format("%02X", ch:byte()) end)
         errors.raise("AUTH", "sfi.certificate", string.format("chip certificate is for product %s, " ..
-          "expected %s", id, want))
+          "expected '%s'", shown, want))
       end
     end
     -- ST's tool asks for the product ID first: the field the certificate starts with
@@ -779,11 +782,24 @@ local PART_STEPS = {
     doc = "read the RSS complete value on the link the RSS run leaves, as ST's tool does " ..
       "(when that link is down: after the reconnect)",
     run = function (c)
+      -- On silicon the RSS may still be running here: a link that does not answer, answers
+      -- WAIT or errors, or a trigger or result word not yet changed, is "not yet", not a
+      -- failure. The value is then read after the reconnect, where the same read decides.
+      -- Only a RAM that lost its content (power) is final now.
       local ok, err = pcall(read_rss, c)
       if not ok then
-        if not errors.is(err, "NO_DEVICE") then error(err, 0) end
-        log.info("The debug port does not answer after the RSS run: the RSS complete value is " ..
-          "read after reconnecting")
+        if errors.is(err) and err.power_loss then error(err, 0) end
+        if not errors.is(err) or not (errors.is(err, "NO_DEVICE") or errors.is(err, "TIMEOUT") or
+            errors.is(err, "IO") or errors.is(err, "TARGET")) then
+          error(err, 0)
+        end
+        if errors.is(err, "NO_DEVICE") then
+          log.info("The debug port does not answer after the RSS run: the RSS complete value is " ..
+            "read after reconnecting")
+        else
+          log.info("The RSS complete value is not ready on this link (%s): it is read after " ..
+            "reconnecting", err.msg)
+        end
         c.rss.pending = true
       end
       if c.part == #c.parts then log.info("Checking security state after SFI...") end
