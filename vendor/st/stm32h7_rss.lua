@@ -29,7 +29,6 @@ M.meaning = {
                    observed = "user report forum-h7ab-sfi-license (STM32H7B0, STLINK-V3SET, part 1)" },
 }
 -- Every entry without `observed` is model: the simulator's own value for a failure whose real
--- code is not public (0xCC000001..0xCC000006 except 0xCC000007, and 0xCC000008).
-for _, m in pairs(M.meaning) do if not m.observed then m.model = true end end
+-- code is not public (0xCC000001..0xCC000006 and 0xCC000008; 0xCC000007 is observed).
 
 return M

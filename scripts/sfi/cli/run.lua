@@ -5,6 +5,7 @@ local log = require "sfi.log"
 local core = require "sfi.core"
 local config = require "sfi.config"
 local pipeline = require "sfi.pipeline"
+local util = require "sfi.util"
 
 local M = {}
 
@@ -14,7 +15,6 @@ M.RECIPE_MAX = 4 * 1024 * 1024
 --- M.load(path) -> descriptor. Raises USAGE for a missing file, a syntax error, an error
 -- while loading, or a file that does not return flow.recipe{...}.
 function M.load(path)
-  local util = require "sfi.util"
   if not util.stat(path) then
     errors.raise("USAGE", nil, "cannot open recipe '" .. path .. "': no such file or not readable")
   end
