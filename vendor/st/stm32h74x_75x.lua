@@ -160,12 +160,9 @@ return {
     codes = require("st.stm32h7_rss").codes,
     meaning = require("st.stm32h7_rss").meaning,
   },
-  flash_keys = { key = { 0x45670123, 0xCDEF89AB }, optkey = { 0x08192A3B, 0x4C5D6E7F } },
-  -- Option-byte programming: FLASH_OPTKEYR, FLASH_OPTCR and FLASH_OPTCCR as offsets from
-  -- registers.flash; OPTCR's OPTLOCK and OPTSTART, OPTSR's OPT_BUSY and OPTCHANGEERR (the same
-  -- bit clears it in OPTCCR). RM0433 / RM0455 / RM0468, FLASH register map.
-  option_control = { optkeyr = 0x08, optcr = 0x18, optccr = 0x24, optlock = 1 << 0,
-                     optstart = 1 << 1, opt_busy = 1 << 0, optchangeerr = 1 << 30 },
+  -- unlock keys and option-byte programming registers (vendor/st/stm32h7_flash.lua)
+  flash_keys = require("st.stm32h7_flash").flash_keys,
+  option_control = require("st.stm32h7_flash").option_control,
   -- Option bytes: the 308-byte window from 0x5200201C (offset k = register FLASH+0x1C+k;
   -- each CUR word has its PRG copy at k+4). reg = CUR offset, shift/bits = field position.
   -- Names, groups and meaning texts follow ST's listing (user reports); kind = "boot"
