@@ -235,16 +235,16 @@ static enum sfi_connect checkconnect(lua_State *L, int arg)
     return (enum sfi_connect)luaL_checkoption(L, arg, "normal", connect_modes);
 }
 
-/* rdp={reg=, shift=, bits=, open=, flash_lo=, flash_hi=}: the pack's read-out protection (the
- * engine checks the values). */
+/* rdp={reg=, shift=, bits=, open=, flash_lo=, flash_hi=}: the pack's read-out protection (each
+ * value must fit its field here; the engine checks that they agree). */
 static void rdpcfg(lua_State *L, int idx, struct sfi_probe_rdp *r)
 {
-    r->reg = (uint32_t)sfib_optfield_int(L, idx, "reg", 0);
-    r->shift = (unsigned)sfib_optfield_int(L, idx, "shift", 0);
-    r->bits = (unsigned)sfib_optfield_int(L, idx, "bits", 0);
-    r->open = (uint32_t)sfib_optfield_int(L, idx, "open", 0);
-    r->flash_lo = (uint32_t)sfib_optfield_int(L, idx, "flash_lo", 0);
-    r->flash_hi = (uint32_t)sfib_optfield_int(L, idx, "flash_hi", 0);
+    r->reg = (uint32_t)sfib_optfield_range(L, idx, "reg", 0, 0, 0xFFFFFFFFLL);
+    r->shift = (unsigned)sfib_optfield_range(L, idx, "shift", 0, 0, 31);
+    r->bits = (unsigned)sfib_optfield_range(L, idx, "bits", 0, 0, 32);
+    r->open = (uint32_t)sfib_optfield_range(L, idx, "open", 0, 0, 0xFFFFFFFFLL);
+    r->flash_lo = (uint32_t)sfib_optfield_range(L, idx, "flash_lo", 0, 0, 0xFFFFFFFFLL);
+    r->flash_hi = (uint32_t)sfib_optfield_range(L, idx, "flash_hi", 0, 0, 0xFFFFFFFFLL);
 }
 
 /* probe.open{driver=, serial=, port=, speed_khz=, connect=, record=, sim={...}, gdb={...},

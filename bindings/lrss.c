@@ -37,7 +37,9 @@ static void identity(lua_State *L, struct sfi_sim *sim, int idx)
     size_t pemlen;
     lua_getfield(L, idx, "ca_key_pem");
     const char *pem = luaL_checklstring(L, -1, &pemlen);
-    const char *product = sfib_optfield_str(L, idx, "product_id", "45002001");
+    lua_getfield(L, idx, "product_id");
+    const char *product = luaL_checkstring(L, -1); /* the pack's (scripts/sfi/probe.lua) */
+    lua_pop(L, 1);
     const struct sfi_sim_cfg *c = sfi_sim_config(sim);
     int rc = sfi_chip_identity_cert(sfib_ctx(L), pem, pemlen, product, c->uid, sizeof c->uid,
                                     priv, cert);

@@ -1,7 +1,6 @@
 /* lsfi.c: the sfi.core module: versions, the event log, error objects, time and sleep.
  * Only scripts/sfi/ may require it (recipes use sfi.log, sfi.error, sfi.flow). */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -72,6 +72,10 @@ static int check_rdp(struct sfi_ctx *ctx, const struct sfi_probe_rdp *r)
     if (r->bits < 1 || r->bits > 32 || r->shift > 32 - r->bits)
         return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: field of %u bits at bit %u does not "
                           "fit a 32-bit register", r->bits, r->shift);
+    uint32_t mask = r->bits == 32 ? 0xFFFFFFFFu : (1u << r->bits) - 1u;
+    if (r->open > mask)
+        return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: level-0 value 0x%X does not fit a "
+                          "%u-bit field", (unsigned)r->open, r->bits);
     if (r->flash_lo >= r->flash_hi)
         return sfi_seterr(ctx, SFI_E_INVALID, "probe rdp: flash range 0x%08X..0x%08X is empty",
                           (unsigned)r->flash_lo, (unsigned)r->flash_hi);

@@ -2,6 +2,7 @@
  * errors. Every code keeps its own name in the error detail so that a log shows exactly what
  * the probe said; the sfirun code tells the caller what recovery may help. */
 #include "sfi/stlink.h"
+#include "sfi/stlink_proto.h"
 
 struct status_entry {
     unsigned status;
@@ -65,10 +66,10 @@ static const struct status_entry server_status[] = {
     {0x0001, "OK", SFI_OK, "ok"},
     {0x1000, "MEMORY_ERROR", SFI_E_NOMEM, "the server ran out of memory"},
     {0x1001, "TIMEOUT_ERROR", SFI_E_TIMEOUT, "the probe did not answer the server in time"},
-    {0x1002, "BAD_PARAM_ERROR", SFI_E_PROTOCOL, "the server rejected a parameter"},
-    {0x1003, "OPEN_ERROR", SFI_E_NO_DEVICE, "the server could not open the probe"},
+    {SFI_STLINK_SRV_BAD_PARAM, "BAD_PARAM_ERROR", SFI_E_PROTOCOL, "the server rejected a parameter"},
+    {SFI_STLINK_SRV_OPEN_ERROR, "OPEN_ERROR", SFI_E_NO_DEVICE, "the server could not open the probe"},
     {0x1052, "TRUNCATED_DATA", SFI_E_PROTOCOL, "the server truncated the data"},
-    {0x1053, "CMD_NOT_AVAILABLE", SFI_E_UNSUPPORTED, "the command is not available"},
+    {SFI_STLINK_SRV_CMD_NOT_AVAILABLE, "CMD_NOT_AVAILABLE", SFI_E_UNSUPPORTED, "the command is not available"},
     {0x2001, "TCP_ERROR", SFI_E_IO, "the server hit a TCP error"},
     {0x2002, "TCP_CANT_CONNECT", SFI_E_NO_DEVICE, "the server cannot reach the probe"},
     {0x2003, "TCP_CLOSE_ERROR", SFI_E_IO, "the server failed to close"},

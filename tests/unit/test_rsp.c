@@ -343,6 +343,15 @@ static void test_rdp_from_cfg(void **state)
     cfg.rdp.flash_lo = cfg.rdp.flash_hi;
     assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_E_INVALID);
     assert_non_null(strstr(sfi_errdetail(ctx), "flash range"));
+    /* a level-0 value wider than its field would make every flash fault LOCKED */
+    uint32_t open0 = cfg.rdp.open;
+    cfg.rdp.flash_lo = 0x08000000;
+    cfg.rdp.bits = 4;
+    cfg.rdp.open = 0xAA;
+    assert_int_equal(sfi_probe_open(ctx, &cfg, &p), SFI_E_INVALID);
+    assert_non_null(strstr(sfi_errdetail(ctx), "does not fit a 4-bit field"));
+    cfg.rdp.bits = 8;
+    cfg.rdp.open = open0;
 
     sfi_gdb_server_stop(s.gs);
     pthread_join(th, NULL);

@@ -194,7 +194,8 @@ struct sfi_image_input {
  * stay the caller's (borrowed, never copied here: OpenSSL's cipher context holds the key and
  * cleanses it when freed); every IV derived from the nonce is wiped after use, and a failed
  * build wipes its partly encrypted buffer, on every exit. Errors: those of the loaders, sfi_fw_merge,
- * sfi_image_build and sfi_file_write_atomic (INVALID for nin 0 or NULL inputs). */
+ * sfi_image_build and sfi_file_write_atomic (INVALID for a NULL cfg, path or inputs; FORMAT for
+ * nin 0: no firmware). */
 int sfi_image_build_file(struct sfi_ctx *ctx, const struct sfi_image_build_cfg *cfg,
                          const struct sfi_image_input *in, size_t nin, const char *path,
                          size_t *len, unsigned *areas);
