@@ -433,6 +433,14 @@ static int opt_start(struct sfi_sim *sim)
     }
     sim_spend(sim, sim->cfg.timing.ob_program_us +
                        (regression ? sim->cfg.timing.regression_us : 0));
+    if (regression) {
+        /* decided by the areas and DMEx as they were before this launch (a PRG word that
+         * clears DMEP in the same launch does not save its area); a removed area is written
+         * to both CUR and PRG, so the copy below keeps it removed */
+        sfi_log(sim->ctx, SFI_LOG_DEBUG, "sim: RDP regression 1 -> 0: erasing user flash");
+        for (unsigned b = 0; b < sim->cfg.nbanks; b++)
+            erase_bank_protected(sim, b);
+    }
     for (size_t i = 0; i < NPAIRS; i++) {
         unsigned c, p;
         if (!sim_win_pair(sim, PAIRS[i].cur, &c, &p))
@@ -442,11 +450,6 @@ static int opt_start(struct sfi_sim *sim)
                         (ob[c / 4] & OPTSR_CHANGEERR);
         else
             ob[c / 4] = ob[p / 4];
-    }
-    if (regression) {
-        sfi_log(sim->ctx, SFI_LOG_DEBUG, "sim: RDP regression 1 -> 0: erasing user flash");
-        for (unsigned b = 0; b < sim->cfg.nbanks; b++)
-            erase_bank_protected(sim, b);
     }
     return SFI_OK;
 }

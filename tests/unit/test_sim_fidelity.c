@@ -79,6 +79,31 @@ static void t_pcrop(void **st)
     sfi_sim_free(s);
 }
 
+/* One launch that regresses RDP 1 -> 0 and clears DMEP in the same PRG word: the area is
+ * decided by the DMEP it had before the launch (1): erased and removed, never kept with DMEP
+ * cleared. */
+static void t_pcrop_regression_same_launch(void **st)
+{
+    (void)st;
+    struct sfi_sim *s = open_h753();
+    unlock(s, FL);
+    program_word(s, FL, 0x08001000, 0x42);
+    wr(s, FL + 0x0C, 0x1);
+    ob_write(s, PRAR_PRG1, 0x80110010);
+    uint32_t cur = rd(s, OPTSR_CUR);
+    ob_write(s, OPTSR_PRG, (cur & ~0xFF00u) | 0xBB00);
+    wr(s, FL + 0x08, 0x08192A3B); /* option unlock: two PRG words, one launch */
+    wr(s, FL + 0x08, 0x4C5D6E7F);
+    wr(s, PRAR_PRG1, 0x00110010);
+    ob_write(s, OPTSR_PRG, (cur & ~0xFF00u) | 0xAA00);
+    assert_int_equal(rd(s, OPTSR_CUR) & OPTCHANGEERR, 0);
+    assert_int_equal((rd(s, OPTSR_CUR) >> 8) & 0xFF, 0xAA);
+    uint32_t prar = rd(s, PRAR_CUR1);
+    assert_true((prar & 0xFFF) > ((prar >> 16) & 0xFFF)); /* removed */
+    assert_int_equal(priv8(s, 0x08001000), 0xFF);          /* erased */
+    sfi_sim_free(s);
+}
+
 /* A flash word programmed again without erase: programmed (bits only go 1 -> 0), no PGSERR;
  * its ECC no longer matches, so a debug read is a bus error with DBECCERR and the word's
  * index in FLASH_ECC_FA1R; erase makes it good again. */
@@ -241,7 +266,9 @@ static void t_rdp1_erase(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_pcrop),         cmocka_unit_test(t_program_twice),
+        cmocka_unit_test(t_pcrop),
+        cmocka_unit_test(t_pcrop_regression_same_launch),
+        cmocka_unit_test(t_program_twice),
         cmocka_unit_test(t_bank_swap),     cmocka_unit_test(t_no_swap_single_bank),
         cmocka_unit_test(t_peripherals),   cmocka_unit_test(t_rdp1_erase),
     };
