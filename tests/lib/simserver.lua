@@ -81,7 +81,7 @@ function S:running() return alive(self.pid) end
 
 M.sleep = sleep
 
---- M.openocd(port, cmds, [sh]) -> code, output: OpenOCD 0.12 as a user drives an ST-LINK behind
+--- M.openocd(port, cmds) -> code, output: OpenOCD 0.12 as a user drives an ST-LINK behind
 -- stlink-server (hla, `hla_stlink_backend tcp PORT`, target/stm32h7x.cfg, no work area, no
 -- servers of its own), `-c init`, each command of cmds, `-c shutdown`; killed after 60 s.
 function M.openocd(port, cmds)

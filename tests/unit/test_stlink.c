@@ -420,51 +420,6 @@ static void test_server_decoder(void **state)
     sfi_ctx_free(ctx);
 }
 
-/* The simulated probe answers every command of the protocol table with the reply size the table
- * (and so the client and the capture decoder) gives, and takes the OUT data it lists; what it
- * does not simulate it refuses as unsupported, by name. */
-static void test_server_follows_table(void **state)
-{
-    (void)state;
-    struct sfi_ctx *ctx;
-    assert_int_equal(sfi_ctx_new(&ctx), SFI_OK);
-    struct ramtarget *t = rt_new();
-    struct sfi_stlink_server *srv;
-    assert_int_equal(sfi_stlink_server_new(ctx, NULL, &rt_ops, t, &srv), SFI_OK);
-    static uint8_t rep[SFI_STLINK_BUF_SIZE + 16], out[SFI_STLINK_BUF_SIZE];
-    size_t nc;
-    const struct sfi_stlink_cmd *tab = sfi_stlink_cmd_table(&nc);
-    unsigned answered = 0;
-    for (size_t i = 0; i < nc; i++) {
-        const struct sfi_stlink_cmd *c = &tab[i];
-        uint8_t cdb[16] = {c->cmd, c->sub};
-        if (c->args == SFI_STLINK_ARGS_MEM) {
-            sfi_put_le32(cdb + 2, 0x20000000u);
-            sfi_put_le16(cdb + 6, 8);
-        } else if (c->args == SFI_STLINK_ARGS_ITEMS) {
-            sfi_put_le32(cdb + 2, 1);
-        } else if (c->args == SFI_STLINK_ARGS_BYTE && c->op == SFI_STLINK_OP_ENTER) {
-            cdb[2] = SFI_STLINK_ENTER_SWD_NO_RESET;
-        }
-        size_t want_out = sfi_stlink_cmd_out_len(c, cdb);
-        assert_int_equal(sfi_stlink_server_out_len(cdb), want_out);
-        size_t n = 0;
-        int rc = sfi_stlink_server_handle(srv, cdb, want_out ? out : NULL, want_out, rep,
-                                          sizeof rep, &n);
-        if (rc == SFI_E_UNSUPPORTED) {
-            assert_non_null(strstr(sfi_errdetail(ctx), c->name));
-            continue;
-        }
-        assert_int_equal(rc, SFI_OK);
-        assert_int_equal(n, sfi_stlink_cmd_in_len(c, cdb));
-        answered++;
-    }
-    assert_true(answered >= 30);
-    sfi_stlink_server_free(srv);
-    rt_free(t);
-    sfi_ctx_free(ctx);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,7 +428,6 @@ int main(void)
         cmocka_unit_test(test_mem_roundtrip),   cmocka_unit_test(test_mem_rw8_limit),
         cmocka_unit_test(test_bus_fault),       cmocka_unit_test(test_wait_retry),
         cmocka_unit_test(test_status_through_server), cmocka_unit_test(test_server_decoder),
-        cmocka_unit_test(test_server_follows_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
