@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sfi/probe.h"
+#include "sfi/stlink.h"
 #include "sfib.h"
 
 #define PROBE_MT "sfi.probe"
@@ -481,5 +482,7 @@ int luaopen_sfi_core_probe(lua_State *L)
     luaL_newlib(L, l_funcs);
     setnames(L, "connect_modes", connect_modes); /* probe.connect_modes = {"normal", ...} */
     setnames(L, "reset_kinds", reset_kinds);     /* probe.reset_kinds = {"sw", "hw", "core"} */
+    lua_pushinteger(L, SFI_STLINK_TCP_PORT);     /* stlink-server's port when a URI gives none */
+    lua_setfield(L, -2, "STLINK_TCP_PORT");
     return 1;
 }

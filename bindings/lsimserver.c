@@ -248,7 +248,5 @@ int luaopen_sfi_core_simserver(lua_State *L)
 {
     sfib_newtype(L, SERVER_MT, m_funcs, mm_funcs);
     luaL_newlib(L, l_funcs);
-    lua_pushinteger(L, SFI_STLINK_TCP_PORT);
-    lua_setfield(L, -2, "DEFAULT_STLINK_PORT");
     return 1;
 }

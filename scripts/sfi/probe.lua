@@ -44,9 +44,9 @@ local function num(s, what)
   return v
 end
 
---- M.STLINK_TCP_PORT: stlink-server's TCP port (the engine's SFI_STLINK_TCP_PORT, as the
--- simulator-server binding exposes it): the port an stlink-tcp URI without one means.
-M.STLINK_TCP_PORT = require("sfi.core.simserver").DEFAULT_STLINK_PORT
+--- M.STLINK_TCP_PORT: stlink-server's TCP port (the engine's SFI_STLINK_TCP_PORT): the port an
+-- stlink-tcp URI without one means.
+M.STLINK_TCP_PORT = core.STLINK_TCP_PORT
 
 --- M.parse_uri(uri) -> {driver=, part=, serial=, port=, target=, faults={...}}. URIs:
 -- "sim[:PART][?knobs]", "stlink[:SERIAL]" (USB), "stlink-tcp[:PORT[/SERIAL]]" (stlink-server on

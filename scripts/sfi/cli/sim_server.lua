@@ -15,7 +15,7 @@ local M = {}
 
 local SPEC <const> = {
   { "port", "--port", value = "PORT",
-    help = "stlink-server port on 127.0.0.1 (default " .. core.DEFAULT_STLINK_PORT ..
+    help = "stlink-server port on 127.0.0.1 (default " .. probe.STLINK_TCP_PORT ..
       " unless --gdb alone; 0 = any free)" },
   { "gdb", "--gdb", value = "PORT", help = "also (or, without --port, only) serve GDB's remote " ..
     "protocol on 127.0.0.1:PORT (0 = any free)" },
@@ -30,7 +30,7 @@ local SPEC <const> = {
 }
 
 local function usage()
-  return "usage: sfirun sim-server [--port " .. core.DEFAULT_STLINK_PORT .. "] [--gdb PORT] [--target stm32h753]\n" ..
+  return "usage: sfirun sim-server [--port " .. probe.STLINK_TCP_PORT .. "] [--gdb PORT] [--target stm32h753]\n" ..
     "                         [--set KNOB=VALUE]... [--serial S] [--once | --max-clients N]\n" ..
     "                         [--port-file FILE]\n\n" ..
     "Serves a simulated STM32H7 as an ST-LINK/V3 over the stlink-server TCP protocol and/or\n" ..
@@ -70,7 +70,7 @@ function M.run(argv, first)
   if pos[1] then errors.raise("USAGE", nil, "sim-server: unexpected argument '" .. pos[1] .. "'") end
   local gdb_port = opts.gdb and int(opts.gdb, "--gdb", 0, 65535) or nil
   local port = opts.port and int(opts.port, "--port", 0, 65535) or
-    (not gdb_port and core.DEFAULT_STLINK_PORT or nil)
+    (not gdb_port and probe.STLINK_TCP_PORT or nil)
   local max = opts.once and 1 or (opts.max_clients and int(opts.max_clients, "--max-clients", 1,
     1 << 30)) or 0
   local knobs = {}
