@@ -165,5 +165,11 @@ int luaopen_sfi_core_license(lua_State *L)
         {"on_curve", l_on_curve},
         {NULL, NULL}};
     luaL_newlib(L, l);
+    lua_pushinteger(L, SFI_CERT_SIZE);
+    lua_setfield(L, -2, "CERT_SIZE");
+    lua_pushinteger(L, SFI_CERT_PRODUCT_LEN);
+    lua_setfield(L, -2, "PRODUCT_ID_SIZE");
+    lua_pushinteger(L, SFI_LIC_SIZE);
+    lua_setfield(L, -2, "LICENSE_SIZE");
     return 1;
 }

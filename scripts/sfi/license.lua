@@ -12,10 +12,11 @@ local util = require "sfi.util"
 
 local M = {}
 
-M.CERT_SIZE = 136
---- M.PRODUCT_ID_SIZE: the product ID the certificate starts with (8 ASCII, "45002001").
-M.PRODUCT_ID_SIZE = 8
-M.LICENSE_SIZE = 136
+--- M.CERT_SIZE, M.LICENSE_SIZE: the chip certificate's and the licence's sizes (136 bytes
+-- each); M.PRODUCT_ID_SIZE: the product ID the certificate starts with (8 ASCII, "45002001").
+-- The engine's constants (sfi/license.h).
+M.CERT_SIZE, M.LICENSE_SIZE, M.PRODUCT_ID_SIZE = core.CERT_SIZE, core.LICENSE_SIZE,
+  core.PRODUCT_ID_SIZE
 
 --- M.parse_cert(cert) -> {product_id, pub, sig}. Raises FORMAT.
 M.parse_cert = core.cert_parse
