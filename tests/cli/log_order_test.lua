@@ -67,12 +67,9 @@ local function upto(list, last)
   return out
 end
 
-local function image_files()
-  require("fwgen").dev_image(dir, 150000, 11)
-end
+require("fwgen").dev_image(dir, 150000, 11) -- fw.sfi, key.bin, nonce.bin for every case
 
 local function install(uri, extra)
-  image_files()
   os.remove(dir .. "/chip.state")
   local code, out = T.sh(string.format("SFIRUN_STATE_DIR=%s %s %s/recipes/h753.lua --set image=%s " ..
     "--set key=%s --set nonce=%s --probe %s %s 2>&1", q(dir .. "/state"), SFIRUN, SRC,
@@ -132,7 +129,6 @@ function ()
   local st = keys(assert(io.open(SRC .. "/tests/data/seeds/forum-h7ab-sfi-license.txt")):read("a"),
     "all areas processed")
   T.eq(st, { "all areas", "rss started", "rss ok", "could not verify", "finished" })
-  image_files()
   local simserver = require "simserver"
   local function run(extra)
     local srv = simserver.start { dir = dir, set = { state = dir .. "/srv.state" } }

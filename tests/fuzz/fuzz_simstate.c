@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fuzz_sim.h"
+#include "sfi/bytes.h"
 #include "sfi/sim.h"
 #include "sim_int.h"
 
@@ -35,9 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!fixed)
             return 0;
         memcpy(fixed, data, size);
-        uint32_t crc = sim_crc32(fixed, size - 4);
-        for (int i = 0; i < 4; i++)
-            fixed[size - 4 + i] = (uint8_t)(crc >> (8 * i));
+        sfi_put_le32(fixed + size - 4, sim_crc32(fixed, size - 4));
         try_load(sim, fixed, size);
         free(fixed);
     }

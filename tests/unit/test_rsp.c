@@ -21,12 +21,9 @@
 #include <cmocka.h>
 
 #include "sim_h753.h"
-
 #include "sfi/gdb_server.h"
 #include "sfi/probe.h"
 #include "sfi/rsp.h"
-#include "sfi/sim.h"
-
 
 /* ---- framing -------------------------------------------------------------------------------- */
 
