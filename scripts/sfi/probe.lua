@@ -300,15 +300,15 @@ function M.open(opts)
     end
     cfg.sim = simcfg(pack, part, spec.faults)
   end
-  do -- the pack's read-out protection (RDP level-0 value, flash banks): bus faults on protected
-    -- flash become LOCKED in C (cfg.rdp); without a pack the refinement is not done
+  do -- the pack's read-out protection (the RDP field's level-0 value `open`, the flash banks):
+    -- bus faults on protected flash become LOCKED in C (cfg.rdp). A real probe has not read the
+    -- chip yet: the URI's part, or the default part, is used
     local ok, rp = pcall(device.find_part, spec.part or M.DEFAULT_PART)
     rp = pack or (ok and rp or nil)
     local ob = rp and rp.option_bytes
     for _, f in ipairs(ob and ob.fields or {}) do
       if f.name == "RDP" then
-        local r = { reg = ob.window + f.reg, shift = f.shift, bits = f.bits }
-        for v, text in pairs(f.values) do if text:match("^Level 0") then r.open = v end end
+        local r = { reg = ob.window + f.reg, shift = f.shift, bits = f.bits, open = f.open }
         for _, b in ipairs(rp.memory.flash) do
           r.flash_lo = math.min(r.flash_lo or b.start, b.start)
           r.flash_hi = math.max(r.flash_hi or 0, b.start + b.size)

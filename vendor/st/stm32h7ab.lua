@@ -147,6 +147,7 @@ return {
     size = 308,
     fields = wrp_fields {
       { name = "RDP", reg = 0x00, shift = 8, bits = 8, group = "Read Out Protection",
+        open = 0xAA, -- level 0: debug reads flash (RM0433 / RM0455 / RM0468, RDP)
         values = { [0xAA] = "Level 0, no protection", [0xCC] = "Level 2, chip protection" },
         other = "Level 1, read protection" },
       { name = "BOR_LEV", reg = 0x00, shift = 2, bits = 2, group = "BOR Level",
