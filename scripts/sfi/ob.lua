@@ -71,6 +71,25 @@ function M.read_prg(p)
   return v
 end
 
+-- OPTSTART of what the PRG copies hold: clears OPTCHANGEERR (OPTCCR), starts, polls OPT_BUSY,
+-- relocks. Raises TIMEOUT (OPT_BUSY stays set) or TARGET (OPTCHANGEERR), naming op; returns
+-- the relock's pcall results (ok, err) for the caller to judge.
+local function start(p, ob, k, op)
+  p:write32(k.optccr, k.changeerr)
+  p:write32(k.optcr, k.start)
+  local sr
+  for _ = 1, 10000 do
+    sr = p:read32(ob.window)
+    if sr & k.busy == 0 then break end
+  end
+  local ok, err = pcall(p.write32, p, k.optcr, k.lock)
+  if sr & k.busy ~= 0 then errors.raise("TIMEOUT", op, "OPT_BUSY stays set") end
+  if sr & k.changeerr ~= 0 then
+    errors.raise("TARGET", op, "option change refused by the target (OPTCHANGEERR)")
+  end
+  return ok, err
+end
+
 --- M.launch(p, [keep_prg]) -> nothing: launches the PRG copies as they are (OPTSTART) or, with
 -- keep_prg = false, first writes every PRG copy back to its CUR value (discarding pending
 -- changes). Raises LOCKED (keys refused), TIMEOUT (OPT_BUSY stays set), TARGET.
@@ -90,18 +109,7 @@ function M.launch(p, keep_prg)
       end
     end
   end
-  p:write32(k.optccr, k.changeerr)
-  p:write32(k.optcr, k.start)
-  local sr
-  for _ = 1, 10000 do
-    sr = p:read32(ob.window)
-    if sr & k.busy == 0 then break end
-  end
-  pcall(p.write32, p, k.optcr, k.lock)
-  if sr & k.busy ~= 0 then errors.raise("TIMEOUT", "ob.launch", "OPT_BUSY stays set") end
-  if sr & k.changeerr ~= 0 then
-    errors.raise("TARGET", "ob.launch", "option change refused by the target (OPTCHANGEERR)")
-  end
+  start(p, ob, k, "ob.launch") -- a relock that fails is left to the next unlock
 end
 
 --- M.meaning(pack, name, value) -> string: the meaning text (addresses for boot/area fields).
@@ -223,18 +231,7 @@ function M.program(p, set, opts)
     if reg == 0 then v = v & ~(k.busy | k.changeerr) end
     p:write32(ob.window + reg + 4, v)        -- the PRG copy
   end
-  p:write32(k.optccr, k.changeerr)          -- OPTCCR: clear OPTCHANGEERR
-  p:write32(k.optcr, k.start)                -- OPTSTART
-  local sr
-  for _ = 1, 10000 do
-    sr = p:read32(ob.window)
-    if sr & k.busy == 0 then break end
-  end
-  local ok, err = pcall(p.write32, p, k.optcr, k.lock)
-  if sr & k.busy ~= 0 then errors.raise("TIMEOUT", "ob.program", "OPT_BUSY stays set") end
-  if sr & k.changeerr ~= 0 then
-    errors.raise("TARGET", "ob.program", "option change refused by the target (OPTCHANGEERR)")
-  end
+  local ok, err = start(p, ob, k, "ob.program")
   if not ok then error(err, 0) end
   local now = M.read(p)
   for _, it in ipairs(list) do
