@@ -3,6 +3,7 @@
  * decoding into operations, names and summaries is Lua's (scripts/sfi/trace.lua). */
 #include <string.h>
 
+#include "sfi/image.h"
 #include "sfi/stlink.h"
 #include "sfi/trace.h"
 #include "sfib.h"
@@ -145,7 +146,9 @@ static int l_sha256(lua_State *L)
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     char hex[65];
-    sfi_trace_sha256(s, n, hex);
+    int rc = sfi_sha256_hex(sfib_ctx(L), s, n, hex);
+    if (rc != SFI_OK)
+        return sfib_raise(L, rc, "trace.sha256");
     lua_pushstring(L, hex);
     return 1;
 }

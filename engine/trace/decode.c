@@ -1,7 +1,6 @@
 /* decode.c: the fields of one ST-LINK command record, read from its command block and data
  * with the protocol table: address, length, AP/port, the value written or read (memory of at
  * most 4 bytes, registers), and the status byte of the reply. Pure function of the record. */
-#include <openssl/sha.h>
 #include <string.h>
 
 #include "sfi/bytes.h"
@@ -144,9 +143,3 @@ void tr_decode_cmd(struct sfi_trace_rec *r)
     }
 }
 
-void sfi_trace_sha256(const void *p, size_t n, char hex[65])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(p, n, md);
-    sfi_hex_str(md, sizeof md, hex);
-}

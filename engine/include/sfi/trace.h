@@ -97,8 +97,6 @@ int sfi_trace_feed_frame(struct sfi_trace *tr, int linktype, double t, const uin
 /* Marks the end of the input: held segments and pending requests come out. */
 void sfi_trace_feed_end(struct sfi_trace *tr);
 
-/* SHA-256 of n bytes as 64 lowercase hex digits and a NUL (bulk transfer summaries). */
-void sfi_trace_sha256(const void *p, size_t n, char hex[65]);
 
 /* ---- writer ------------------------------------------------------------------------------ */
 
