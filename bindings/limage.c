@@ -267,7 +267,7 @@ static int l_build(lua_State *L)
     cfg.token = (uint32_t)sfib_optfield_range(L, 1, "token", 0, 0, 0xFFFFFFFF);
     const char *out = sfib_optfield_str(L, 1, "out", NULL);
     if (!out)
-        return luaL_error(L, "build: 'out' is required");
+        return sfib_raisef(L, SFI_E_USAGE, "image.build", "'out' is required");
     lua_getfield(L, 1, "ob"); /* stays on the stack while used */
     if (!lua_isnil(L, -1))
         cfg.ob = (const uint8_t *)luaL_checklstring(L, -1, &cfg.ob_len);
