@@ -597,8 +597,8 @@ static int busfault(struct sfi_sim *sim, uint32_t a, const char *what)
                       "outside the memory map");
 }
 
-/* Debug-side read; dbg = 1 applies RDP and PCROP. */
-static int mem_read(struct sfi_sim *sim, uint32_t addr, uint8_t *out, size_t n, int dbg)
+/* Debug-side read: flash answers with RDP, PCROP and ECC applied. */
+static int mem_read(struct sfi_sim *sim, uint32_t addr, uint8_t *out, size_t n)
 {
     while (n > 0) {
         uint8_t *p;
@@ -607,7 +607,7 @@ static int mem_read(struct sfi_sim *sim, uint32_t addr, uint8_t *out, size_t n, 
         enum kind k = find_mem(sim, addr, &p, &left, &bank);
         if (k != K_NONE) {
             size_t m = n < left ? n : left;
-            if (k == K_FLASH && dbg) {
+            if (k == K_FLASH) {
                 int rc = sim_flash_read_check(sim, bank, addr, m);
                 if (rc)
                     return rc;
@@ -644,7 +644,7 @@ int sfi_sim_read(struct sfi_sim *sim, uint32_t addr, void *buf, size_t n)
         return rc;
     if (n > 0xFFFFFFFFu - addr + 1u && n != 0)
         return busfault(sim, addr, "reading");
-    return mem_read(sim, addr, buf, n, 1);
+    return mem_read(sim, addr, buf, n);
 }
 
 int sfi_sim_write(struct sfi_sim *sim, uint32_t addr, const void *buf, size_t n)
@@ -752,7 +752,7 @@ int sfi_sim_priv_program(struct sfi_sim *sim, uint32_t addr, const void *buf, si
     uint32_t first = addr & ~(fw - 1), last = (uint32_t)(addr + n - 1) & ~(fw - 1);
     for (uint32_t w = first;; w += fw) {
         uint32_t idx = (uint32_t)(sim_flash_ptr(sim, (unsigned)b, w) - sim->flash) / fw;
-        if (sim->prog[idx])
+        if (sim->prog[idx] != PROG_ERASED)
             return sfi_seterr(sim->ctx, SFI_E_TARGET, "sim: flash word 0x%08X is already "
                               "programmed (erase first)", (unsigned)w);
         if (w == last)
@@ -769,7 +769,7 @@ int sfi_sim_priv_program(struct sfi_sim *sim, uint32_t addr, const void *buf, si
             if (a >= addr && a - addr < n)
                 p[i] = in[a - addr];
         }
-        sim->prog[(uint32_t)(p - sim->flash) / fw] = 1;
+        sim->prog[(uint32_t)(p - sim->flash) / fw] = PROG_DONE;
         if (w == last)
             break;
     }

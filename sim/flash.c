@@ -127,7 +127,7 @@ static void erase_words(struct sfi_sim *sim, unsigned b, uint32_t lo, uint32_t h
             continue;
         uint8_t *p = sim_flash_ptr(sim, b, a);
         memset(p, 0xFF, fw);
-        sim->prog[(uint32_t)(p - sim->flash) / fw] = 0;
+        sim->prog[(uint32_t)(p - sim->flash) / fw] = PROG_ERASED;
     }
 }
 

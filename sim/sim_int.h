@@ -21,7 +21,6 @@
 #define SR_STRBERR (1u << 19)
 #define SR_INCERR (1u << 21)
 #define SR_RDPERR (1u << 23)
-#define SR_RDSERR (1u << 24)
 #define SR_SNECCERR (1u << 25)
 #define SR_DBECCERR (1u << 26)
 #define OPTCR_SWAP_BANK (1u << 31)
