@@ -34,16 +34,23 @@ static uint8_t priv8(struct sfi_sim *s, uint32_t a)
 /* PCROP: set at RDP 0, the area cannot be removed, shrunk or lose DMEP by an option change;
  * a debug read of it is refused with RDPERR. The RDP 1 -> 0 regression with DMEP = 1 removes
  * it. */
-static void t_pcrop(void **st)
+/* An H753 with 0x42 programmed at 0x08001000 and the PCROP area 0x08001000..0x080011FF
+ * (start 0x10, end 0x11) with DMEP1 = 1, set at RDP 0. */
+static struct sfi_sim *open_with_pcrop(void)
 {
-    (void)st;
     struct sfi_sim *s = open_h753();
     unlock(s, FL);
     program_word(s, FL, 0x08001000, 0x42);
     wr(s, FL + 0x0C, 0x1);
-    /* area 0x08001000..0x080011FF (start 0x10, end 0x11), DMEP1 = 1 */
     ob_write(s, PRAR_PRG1, 0x80110010);
     assert_int_equal(rd(s, PRAR_CUR1), 0x80110010);
+    return s;
+}
+
+static void t_pcrop(void **st)
+{
+    (void)st;
+    struct sfi_sim *s = open_with_pcrop();
     assert_int_equal(rd(s, OPTSR_CUR) & OPTCHANGEERR, 0);
     /* read refused, RDPERR set (cleared through CCR) */
     uint32_t v;
@@ -85,11 +92,7 @@ static void t_pcrop(void **st)
 static void t_pcrop_regression_same_launch(void **st)
 {
     (void)st;
-    struct sfi_sim *s = open_h753();
-    unlock(s, FL);
-    program_word(s, FL, 0x08001000, 0x42);
-    wr(s, FL + 0x0C, 0x1);
-    ob_write(s, PRAR_PRG1, 0x80110010);
+    struct sfi_sim *s = open_with_pcrop();
     uint32_t cur = rd(s, OPTSR_CUR);
     ob_write(s, OPTSR_PRG, (cur & ~0xFF00u) | 0xBB00);
     wr(s, FL + 0x08, 0x08192A3B); /* option unlock: two PRG words, one launch */
